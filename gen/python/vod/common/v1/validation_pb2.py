@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evod/common/v1/validation.proto\x12\rvod.common.v1\x1a google/protobuf/descriptor.proto\"\xca\x02\n\nFieldRules\x12\x1a\n\x08required\x18\x01 \x01(\x08R\x08required\x12\x1c\n\x07min_len\x18\x02 \x01(\rH\x00R\x06minLen\x88\x01\x01\x12\x1c\n\x07max_len\x18\x03 \x01(\rH\x01R\x06maxLen\x88\x01\x01\x12\x18\n\x07pattern\x18\x04 \x01(\tR\x07pattern\x12!\n\x0cpattern_hint\x18\x05 \x01(\tR\x0bpatternHint\x12\x15\n\x03gte\x18\x06 \x01(\x03H\x02R\x03gte\x88\x01\x01\x12\x15\n\x03lte\x18\x07 \x01(\x03H\x03R\x03lte\x88\x01\x01\x12!\n\x0c\x64\x65\x66ined_only\x18\x08 \x01(\x08R\x0b\x64\x65\x66inedOnly\x12 \n\tmax_items\x18\t \x01(\rH\x04R\x08maxItems\x88\x01\x01\x42\n\n\x08_min_lenB\n\n\x08_max_lenB\x06\n\x04_gteB\x06\n\x04_lteB\x0c\n\n_max_items:P\n\x05rules\x12\x1d.google.protobuf.FieldOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x19.vod.common.v1.FieldRulesR\x05rulesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evod/common/v1/validation.proto\x12\rvod.common.v1\x1a google/protobuf/descriptor.proto\"\xe4\x02\n\nFieldRules\x12\x1a\n\x08required\x18\x01 \x01(\x08R\x08required\x12\x1c\n\x07min_len\x18\x02 \x01(\rH\x00R\x06minLen\x88\x01\x01\x12\x1c\n\x07max_len\x18\x03 \x01(\rH\x01R\x06maxLen\x88\x01\x01\x12\x18\n\x07pattern\x18\x04 \x01(\tR\x07pattern\x12!\n\x0cpattern_hint\x18\x05 \x01(\tR\x0bpatternHint\x12\x15\n\x03gte\x18\x06 \x01(\x03H\x02R\x03gte\x88\x01\x01\x12\x15\n\x03lte\x18\x07 \x01(\x03H\x03R\x03lte\x88\x01\x01\x12!\n\x0c\x64\x65\x66ined_only\x18\x08 \x01(\x08R\x0b\x64\x65\x66inedOnly\x12 \n\tmax_items\x18\t \x01(\rH\x04R\x08maxItems\x88\x01\x01\x12\x18\n\x07partial\x18\n \x01(\x08R\x07partialB\n\n\x08_min_lenB\n\n\x08_max_lenB\x06\n\x04_gteB\x06\n\x04_lteB\x0c\n\n_max_items:P\n\x05rules\x12\x1d.google.protobuf.FieldOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x19.vod.common.v1.FieldRulesR\x05rulesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vod.common.v1.validation_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FIELDRULES']._serialized_start=84
-  _globals['_FIELDRULES']._serialized_end=414
+  _globals['_FIELDRULES']._serialized_end=440
 # @@protoc_insertion_point(module_scope)

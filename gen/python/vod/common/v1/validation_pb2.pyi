@@ -8,7 +8,7 @@ RULES_FIELD_NUMBER: _ClassVar[int]
 rules: _descriptor.FieldDescriptor
 
 class FieldRules(_message.Message):
-    __slots__ = ("required", "min_len", "max_len", "pattern", "pattern_hint", "gte", "lte", "defined_only", "max_items")
+    __slots__ = ("required", "min_len", "max_len", "pattern", "pattern_hint", "gte", "lte", "defined_only", "max_items", "partial")
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
     MIN_LEN_FIELD_NUMBER: _ClassVar[int]
     MAX_LEN_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class FieldRules(_message.Message):
     LTE_FIELD_NUMBER: _ClassVar[int]
     DEFINED_ONLY_FIELD_NUMBER: _ClassVar[int]
     MAX_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
     required: bool
     min_len: int
     max_len: int
@@ -27,4 +28,5 @@ class FieldRules(_message.Message):
     lte: int
     defined_only: bool
     max_items: int
-    def __init__(self, required: _Optional[bool] = ..., min_len: _Optional[int] = ..., max_len: _Optional[int] = ..., pattern: _Optional[str] = ..., pattern_hint: _Optional[str] = ..., gte: _Optional[int] = ..., lte: _Optional[int] = ..., defined_only: _Optional[bool] = ..., max_items: _Optional[int] = ...) -> None: ...
+    partial: bool
+    def __init__(self, required: _Optional[bool] = ..., min_len: _Optional[int] = ..., max_len: _Optional[int] = ..., pattern: _Optional[str] = ..., pattern_hint: _Optional[str] = ..., gte: _Optional[int] = ..., lte: _Optional[int] = ..., defined_only: _Optional[bool] = ..., max_items: _Optional[int] = ..., partial: _Optional[bool] = ...) -> None: ...

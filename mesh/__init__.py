@@ -1,0 +1,1 @@
+"""The vodmesh service mesh: one typed spec, Envoy configuration rendered from it."""

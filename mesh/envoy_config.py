@@ -1,0 +1,510 @@
+"""Envoy bootstrap rendered from the mesh spec, with typed `envoy-data-plane` messages.
+
+One front listener serves native gRPC, gRPC-web and REST+JSON (via the gRPC-JSON transcoder) on
+the same port; every service gets one HTTP/2 cluster with active gRPC health checks, circuit
+breakers and outlier detection. The YAML Envoy reads is `render_yaml(spec)`; nothing is edited by
+hand.
+
+Routing (first match wins, so the order below is the order in the route table):
+
+1. Per method, from the descriptor set: retry-safe unary methods (`idempotency_level`
+   NO_SIDE_EFFECTS or IDEMPOTENT) get an exact `path` route with a retry policy; streaming
+   methods get an exact route without a total timeout (a stream lives as long as the client's
+   deadline allows) and without retries.
+2. Per service: prefix `/<grpc_service>/` -> its cluster, with the service timeout and no
+   retries. The transcoder rewrites REST paths to these gRPC paths and clears the route cache,
+   so the same routes serve REST, gRPC and gRPC-web.
+3. gRPC health (`/grpc.health.v1.Health/...`), see below.
+4. Anything else: a JSON 404 (`google.rpc.Status` NOT_FOUND shape), which also gives the CORS
+   filter a route on which to answer browser preflights for REST paths.
+
+gRPC health routing: `/grpc.health.v1.Health/Check` is the same path for every service, and
+the service being asked about is inside the protobuf body, which the router cannot see. So the
+caller names the cluster with an `x-vod-service: <ServiceSpec.name>` header (grpc_health_probe:
+`-rpc-header x-vod-service:catalog`); a check without the header goes to the first service of the
+spec, so plain `grpc_health_probe -addr <front> -service vod.catalog.v1.CatalogService` works when
+catalog is listed first. `Watch` streams, so it has no total timeout. Envoy's own view of upstream
+health (its active gRPC health checks) is on the admin port (`/clusters`, `/ready`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from ipaddress import ip_address
+from typing import Any as TypingAny
+
+import betterproto2
+from envoy_data_plane.envoy.config.accesslog.v3 import AccessLog
+from envoy_data_plane.envoy.config.bootstrap.v3 import Admin, Bootstrap, BootstrapStaticResources
+from envoy_data_plane.envoy.config.cluster.v3 import (
+    CircuitBreakers,
+    CircuitBreakersThresholds,
+    Cluster,
+    ClusterDiscoveryType,
+    ClusterDnsLookupFamily,
+    ClusterLbPolicy,
+    OutlierDetection,
+)
+from envoy_data_plane.envoy.config.core.v3 import (
+    Address,
+    DataSource,
+    HealthCheck,
+    HealthCheckGrpcHealthCheck,
+    Http2ProtocolOptions,
+    KeepaliveSettings,
+    Node,
+    RoutingPriority,
+    SocketAddress,
+    SubstitutionFormatString,
+)
+from envoy_data_plane.envoy.config.endpoint.v3 import (
+    ClusterLoadAssignment,
+    Endpoint,
+    LbEndpoint,
+    LocalityLbEndpoints,
+)
+from envoy_data_plane.envoy.config.listener.v3 import Filter, FilterChain, Listener
+from envoy_data_plane.envoy.config.route.v3 import (
+    DirectResponseAction,
+    HeaderMatcher,
+    RetryPolicy,
+    RetryPolicyRetryBackOff,
+    Route,
+    RouteAction,
+    RouteActionMaxStreamDuration,
+    RouteConfiguration,
+    RouteMatch,
+    VirtualHost,
+)
+from envoy_data_plane.envoy.extensions.access_loggers.file.v3 import FileAccessLog
+from envoy_data_plane.envoy.extensions.access_loggers.stream.v3 import StdoutAccessLog
+from envoy_data_plane.envoy.extensions.filters.http.cors.v3 import Cors, CorsPolicy
+from envoy_data_plane.envoy.extensions.filters.http.grpc_json_transcoder.v3 import (
+    GrpcJsonTranscoder,
+    GrpcJsonTranscoderPrintOptions,
+    GrpcJsonTranscoderRequestValidationOptions,
+)
+from envoy_data_plane.envoy.extensions.filters.http.grpc_web.v3 import GrpcWeb
+from envoy_data_plane.envoy.extensions.filters.http.router.v3 import Router
+from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v3 import (
+    HttpConnectionManager,
+    HttpConnectionManagerCodecType,
+    HttpFilter,
+)
+from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
+    HttpProtocolOptions,
+    HttpProtocolOptionsExplicitHttpConfig,
+)
+from envoy_data_plane.envoy.type.matcher.v3 import RegexMatcher, StringMatcher
+from envoy_data_plane.google.protobuf import Any, Struct
+
+from mesh.spec import MeshSpec, MethodInfo, ServiceSpec, describe_methods
+
+__all__ = [
+    "ACCESS_LOG_FORMAT",
+    "FRONT_LISTENER_NAME",
+    "HEALTH_SERVICE_HEADER",
+    "HTTP_FILTERS",
+    "RETRY_ON",
+    "render_bootstrap",
+    "render_dict",
+    "render_yaml",
+]
+
+FRONT_LISTENER_NAME = "front"
+ROUTE_CONFIG_NAME = "vod_front"
+HEALTH_SERVICE_HEADER = "x-vod-service"
+"""Request header naming the service (`ServiceSpec.name`) a gRPC health call is meant for."""
+GRPC_HEALTH_SERVICE = "grpc.health.v1.Health"
+
+# gRPC statuses (read from grpc-status) plus transport failures that are safe to retry for
+# idempotent methods: the request either never reached the service or was refused by it.
+RETRY_ON = "unavailable,resource-exhausted,reset,connect-failure,refused-stream"
+
+HTTP_FILTERS = (
+    "envoy.filters.http.cors",
+    "envoy.filters.http.grpc_web",
+    "envoy.filters.http.grpc_json_transcoder",
+    "envoy.filters.http.router",
+)
+
+# One JSON object per request. REST requests keep their original path in X-ENVOY-ORIGINAL-PATH
+# (the transcoder rewrites :path to the gRPC method), so that is logged first.
+ACCESS_LOG_FORMAT: dict[str, str] = {
+    "start_time": "%START_TIME%",
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "grpc_method": "%REQ(:PATH)%",
+    "protocol": "%PROTOCOL%",
+    "response_code": "%RESPONSE_CODE%",
+    "grpc_status": "%GRPC_STATUS%",
+    "response_flags": "%RESPONSE_FLAGS%",
+    "duration_ms": "%DURATION%",
+    "upstream_service_time_ms": "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%",
+    "bytes_received": "%BYTES_RECEIVED%",
+    "bytes_sent": "%BYTES_SENT%",
+    "upstream_cluster": "%UPSTREAM_CLUSTER%",
+    "upstream_host": "%UPSTREAM_HOST%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+    "user_agent": "%REQ(USER-AGENT)%",
+    "authority": "%REQ(:AUTHORITY)%",
+    "downstream_remote_address": "%DOWNSTREAM_REMOTE_ADDRESS%",
+}
+
+_CORS_ALLOW_METHODS = "GET, PUT, DELETE, POST, PATCH, OPTIONS"
+_CORS_ALLOW_HEADERS = ",".join(
+    (
+        "authorization",
+        "content-type",
+        "keep-alive",
+        "user-agent",
+        "cache-control",
+        "content-transfer-encoding",
+        "grpc-timeout",
+        "x-accept-content-transfer-encoding",
+        "x-accept-response-streaming",
+        "x-grpc-web",
+        "x-user-agent",
+        "x-request-id",
+        HEALTH_SERVICE_HEADER,
+    )
+)
+_CORS_EXPOSE_HEADERS = "grpc-status,grpc-message,grpc-status-details-bin,x-request-id"
+_CORS_MAX_AGE = "86400"
+
+_NOT_FOUND_BODY = json.dumps({"code": 5, "message": "no such method or path", "details": []})
+
+_HEALTH_CHECK_INTERVAL = timedelta(seconds=2)
+_HEALTH_CHECK_TIMEOUT = timedelta(seconds=1)
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def _address(host: str, port: int) -> Address:
+    return Address(socket_address=SocketAddress(address=host, port_value=port))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _access_log(spec: MeshSpec) -> AccessLog:
+    log_format = SubstitutionFormatString(json_format=Struct.from_dict(ACCESS_LOG_FORMAT))
+    if spec.access_log_path is None:
+        return AccessLog(
+            name="envoy.access_loggers.stdout",
+            typed_config=Any.pack(StdoutAccessLog(log_format=log_format)),
+        )
+    return AccessLog(
+        name="envoy.access_loggers.file",
+        typed_config=Any.pack(FileAccessLog(path=spec.access_log_path, log_format=log_format)),
+    )
+
+
+def _origin_matcher(origin: str) -> StringMatcher:
+    if origin == "*":
+        return StringMatcher(safe_regex=RegexMatcher(regex=".*"))
+    return StringMatcher(exact=origin)
+
+
+def _cors_policy(spec: MeshSpec) -> CorsPolicy:
+    return CorsPolicy(
+        allow_origin_string_match=[_origin_matcher(o) for o in spec.cors_allowed_origins],
+        allow_methods=_CORS_ALLOW_METHODS,
+        allow_headers=_CORS_ALLOW_HEADERS,
+        expose_headers=_CORS_EXPOSE_HEADERS,
+        max_age=_CORS_MAX_AGE,
+    )
+
+
+def _transcoder(spec: MeshSpec) -> GrpcJsonTranscoder:
+    return GrpcJsonTranscoder(
+        proto_descriptor=str(spec.descriptor_path),
+        services=[s.grpc_service for s in spec.services],
+        print_options=GrpcJsonTranscoderPrintOptions(
+            add_whitespace=False,
+            always_print_primitive_fields=True,
+            always_print_enums_as_ints=False,
+            preserve_proto_field_names=False,
+        ),
+        auto_mapping=False,
+        convert_grpc_status=True,
+        request_validation_options=GrpcJsonTranscoderRequestValidationOptions(
+            reject_unknown_method=False,
+            reject_unknown_query_parameters=True,
+        ),
+    )
+
+
+def _http_filters(spec: MeshSpec) -> list[HttpFilter]:
+    configs: dict[str, betterproto2.Message] = {
+        "envoy.filters.http.cors": Cors(),
+        "envoy.filters.http.grpc_web": GrpcWeb(),
+        "envoy.filters.http.grpc_json_transcoder": _transcoder(spec),
+        "envoy.filters.http.router": Router(),
+    }
+    return [HttpFilter(name=name, typed_config=Any.pack(configs[name])) for name in HTTP_FILTERS]
+
+
+def _unary_action(service: ServiceSpec, *, retry: bool) -> RouteAction:
+    timeout = _seconds(service.timeout_s)
+    return RouteAction(
+        cluster=service.cluster_name,
+        timeout=timeout,
+        # A client's grpc-timeout (its deadline) applies, capped at the service timeout.
+        max_stream_duration=RouteActionMaxStreamDuration(grpc_timeout_header_max=timeout),
+        retry_policy=_retry_policy(service) if retry else None,
+    )
+
+
+def _streaming_action(service: ServiceSpec) -> RouteAction:
+    return RouteAction(
+        cluster=service.cluster_name,
+        timeout=timedelta(0),  # no total timeout: streams end with the client's deadline
+        max_stream_duration=RouteActionMaxStreamDuration(grpc_timeout_header_max=timedelta(0)),
+    )
+
+
+def _retry_policy(service: ServiceSpec) -> RetryPolicy:
+    return RetryPolicy(
+        retry_on=RETRY_ON,
+        num_retries=service.num_retries,
+        per_try_timeout=_seconds(service.effective_per_try_timeout_s),
+        retry_back_off=RetryPolicyRetryBackOff(
+            base_interval=timedelta(milliseconds=25),
+            max_interval=timedelta(milliseconds=250),
+        ),
+    )
+
+
+def _method_routes(service: ServiceSpec, methods: dict[str, MethodInfo]) -> list[Route]:
+    routes: list[Route] = []
+    for method in methods.values():
+        if method.streaming:
+            action = _streaming_action(service)
+        elif method.retry_safe and service.num_retries > 0:
+            action = _unary_action(service, retry=True)
+        else:
+            continue  # served by the service's prefix route
+        routes.append(
+            Route(
+                name=f"{service.name}.{method.name}",
+                match=RouteMatch(path=method.path(service.grpc_service)),
+                route=action,
+            )
+        )
+    return routes
+
+
+def _health_routes(spec: MeshSpec) -> list[Route]:
+    check_path = f"/{GRPC_HEALTH_SERVICE}/Check"
+    prefix = f"/{GRPC_HEALTH_SERVICE}/"
+    routes: list[Route] = []
+    targets: list[tuple[ServiceSpec, list[HeaderMatcher]]] = [
+        (
+            service,
+            [
+                HeaderMatcher(
+                    name=HEALTH_SERVICE_HEADER, string_match=StringMatcher(exact=service.name)
+                )
+            ],
+        )
+        for service in spec.services
+    ]
+    targets.append((spec.services[0], []))  # no header: the first service answers
+    for service, headers in targets:
+        suffix = service.name if headers else "default"
+        routes.append(
+            Route(
+                name=f"health.check.{suffix}",
+                match=RouteMatch(path=check_path, headers=headers),
+                route=_unary_action(service, retry=False),
+            )
+        )
+        routes.append(
+            Route(
+                name=f"health.{suffix}",
+                match=RouteMatch(prefix=prefix, headers=headers),
+                route=_streaming_action(service),  # Watch streams
+            )
+        )
+    return routes
+
+
+def _routes(spec: MeshSpec) -> list[Route]:
+    per_method: list[Route] = []
+    per_service: list[Route] = []
+    for service in spec.services:
+        per_method += _method_routes(
+            service, describe_methods(spec.descriptor_path, service.grpc_service)
+        )
+        per_service.append(
+            Route(
+                name=service.name,
+                match=RouteMatch(prefix=f"/{service.grpc_service}/"),
+                route=_unary_action(service, retry=False),
+            )
+        )
+    return per_method + per_service + _health_routes(spec) + [_not_found_route()]
+
+
+def _not_found_route() -> Route:
+    # Ends the table so every request has a route: the CORS filter needs one to answer browser
+    # preflights of REST paths (OPTIONS matches no transcoder binding), and an unknown path gets
+    # the same JSON error shape as transcoded calls rather than an empty 404.
+    return Route(
+        name="not_found",
+        match=RouteMatch(prefix="/"),
+        direct_response=DirectResponseAction(
+            status=404,
+            body=DataSource(inline_string=_NOT_FOUND_BODY),
+            body_format=SubstitutionFormatString(
+                text_format="%LOCAL_REPLY_BODY%", content_type="application/json"
+            ),
+        ),
+    )
+
+
+def _front_listener(spec: MeshSpec) -> Listener:
+    hcm = HttpConnectionManager(
+        stat_prefix="front",
+        codec_type=HttpConnectionManagerCodecType.AUTO,  # HTTP/1.1 REST + HTTP/2 gRPC
+        generate_request_id=True,
+        always_set_request_id_in_response=True,
+        use_remote_address=True,
+        access_log=[_access_log(spec)],
+        route_config=RouteConfiguration(
+            name=ROUTE_CONFIG_NAME,
+            virtual_hosts=[
+                VirtualHost(
+                    name="vod",
+                    domains=["*"],
+                    routes=_routes(spec),
+                    typed_per_filter_config={
+                        "envoy.filters.http.cors": Any.pack(_cors_policy(spec)),
+                    },
+                )
+            ],
+        ),
+        http_filters=_http_filters(spec),
+    )
+    return Listener(
+        name=FRONT_LISTENER_NAME,
+        address=_address(spec.front_host, spec.front_port),
+        filter_chains=[
+            FilterChain(
+                filters=[
+                    Filter(
+                        name="envoy.filters.network.http_connection_manager",
+                        typed_config=Any.pack(hcm),
+                    )
+                ]
+            )
+        ],
+    )
+
+
+def _cluster(service: ServiceSpec) -> Cluster:
+    http2 = HttpProtocolOptions(
+        explicit_http_config=HttpProtocolOptionsExplicitHttpConfig(
+            http2_protocol_options=Http2ProtocolOptions(
+                connection_keepalive=KeepaliveSettings(
+                    interval=timedelta(seconds=30), timeout=timedelta(seconds=5)
+                )
+            )
+        )
+    )
+    static = _is_ip(service.host)
+    return Cluster(
+        name=service.cluster_name,
+        type=ClusterDiscoveryType.STATIC if static else ClusterDiscoveryType.STRICT_DNS,
+        dns_lookup_family=ClusterDnsLookupFamily.V4_PREFERRED,  # used by STRICT_DNS only
+        connect_timeout=_seconds(service.connect_timeout_s),
+        lb_policy=ClusterLbPolicy.ROUND_ROBIN,
+        load_assignment=ClusterLoadAssignment(
+            cluster_name=service.cluster_name,
+            endpoints=[
+                LocalityLbEndpoints(
+                    lb_endpoints=[
+                        LbEndpoint(endpoint=Endpoint(address=_address(service.host, service.port)))
+                    ]
+                )
+            ],
+        ),
+        typed_extension_protocol_options={
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": Any.pack(http2),
+        },
+        circuit_breakers=CircuitBreakers(
+            thresholds=[
+                CircuitBreakersThresholds(
+                    priority=RoutingPriority.DEFAULT,
+                    max_connections=service.max_connections,
+                    max_pending_requests=service.max_pending,
+                    max_requests=service.max_requests,
+                    max_retries=service.max_retries,
+                    track_remaining=True,
+                )
+            ]
+        ),
+        outlier_detection=OutlierDetection(
+            consecutive_5xx=5,
+            consecutive_gateway_failure=5,
+            enforcing_consecutive_gateway_failure=100,
+            interval=timedelta(seconds=10),
+            base_ejection_time=timedelta(seconds=30),
+            max_ejection_percent=50,
+        ),
+        health_checks=[
+            HealthCheck(
+                timeout=_HEALTH_CHECK_TIMEOUT,
+                interval=_HEALTH_CHECK_INTERVAL,
+                # Without traffic Envoy would back off to 60s; checks are cheap, keep them live.
+                no_traffic_interval=_HEALTH_CHECK_INTERVAL,
+                unhealthy_threshold=2,
+                healthy_threshold=1,
+                grpc_health_check=HealthCheckGrpcHealthCheck(service_name=service.grpc_service),
+            )
+        ],
+        # With DNS discovery a host that leaves DNS is dropped even if it still passes checks.
+        ignore_health_on_host_removal=True,
+    )
+
+
+def render_bootstrap(spec: MeshSpec) -> Bootstrap:
+    """The complete Envoy bootstrap for `spec` (static listeners and clusters, admin).
+
+    Raises `ValueError` if a service is missing from `spec.descriptor_path`.
+    """
+    return Bootstrap(
+        node=Node(id="vod-front", cluster="vodmesh"),
+        admin=Admin(address=_address(spec.admin_host, spec.admin_port)),
+        static_resources=BootstrapStaticResources(
+            listeners=[_front_listener(spec)],
+            clusters=[_cluster(service) for service in spec.services],
+        ),
+    )
+
+
+def _proto_field_name(python_name: str) -> str:
+    # envoy-data-plane names Python fields after the proto fields (snake_case), but betterproto2's
+    # SNAKE and CAMEL casings re-split digits: `consecutive_5xx` becomes `consecutive_5_xx` or
+    # `consecutive5Xx`, which Envoy rejects. Keeping the field name as is gives the proto name
+    # (to_dict strips the `_` suffix of fields renamed around Python keywords).
+    return python_name
+
+
+def render_dict(spec: MeshSpec) -> dict[str, TypingAny]:
+    """The bootstrap as a proto-JSON dict with Envoy's own (snake_case) field names."""
+    return render_bootstrap(spec).to_dict(casing=_proto_field_name)  # type: ignore[arg-type]
+
+
+def render_yaml(spec: MeshSpec) -> str:
+    """The bootstrap as YAML for `envoy -c` (JSON, which is YAML; PyYAML is not a dependency)."""
+    return json.dumps(render_dict(spec), indent=2) + "\n"

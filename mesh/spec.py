@@ -1,0 +1,279 @@
+"""The mesh, described once: which gRPC services exist, where they listen, and how Envoy fronts them.
+
+`MeshSpec` is the single source the Envoy configuration (`mesh.envoy_config`) is rendered from.
+Specs validate themselves on construction, so a bad spec fails with a `ValueError` that names the
+offending field instead of as an Envoy start-up error.
+
+What a method allows (retries, streaming) is read from the compiled contracts — the
+`FileDescriptorSet` that `scripts/gen` writes for Envoy's gRPC-JSON transcoder — never from
+hand-kept method lists.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+
+__all__ = [
+    "MeshSpec",
+    "MethodInfo",
+    "ServiceSpec",
+    "describe_methods",
+    "grpc_services",
+    "idempotent_methods",
+]
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+# A fully-qualified protobuf service name: dotted identifiers, e.g. vod.catalog.v1.CatalogService.
+_GRPC_SERVICE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+_RETRY_SAFE_LEVELS = frozenset(
+    {
+        descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
+        descriptor_pb2.MethodOptions.IDEMPOTENT,
+    }
+)
+
+
+def _check_port(field: str, port: int) -> None:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"{field} must be an integer port in 1..65535, got {port!r}")
+
+
+def _check_host(field: str, host: str) -> None:
+    if not isinstance(host, str) or not host or any(c.isspace() for c in host):
+        raise ValueError(f"{field} must be a non-empty host name or IP address, got {host!r}")
+
+
+def _check_positive(field: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{field} must be a number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{field} must be a positive, finite number, got {value!r}")
+
+
+def _check_count(field: str, value: int, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{field} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """One gRPC service in the mesh and the Envoy cluster in front of it.
+
+    `name` is the short name used for the Envoy cluster, stats and logs (`catalog`);
+    `grpc_service` is the fully-qualified protobuf service (`vod.catalog.v1.CatalogService`),
+    which is also the name the service reports its gRPC health under.
+    """
+
+    name: str
+    grpc_service: str
+    host: str
+    port: int
+    timeout_s: float = 5.0
+    """Route timeout for unary calls (and the cap on a client's `grpc-timeout`)."""
+    connect_timeout_s: float = 1.0
+    num_retries: int = 2
+    """Retries of idempotent methods (from the descriptor); others are never retried."""
+    per_try_timeout_s: float | None = None
+    """Per-attempt timeout of retried calls; `None` splits `timeout_s` over all attempts."""
+    # Circuit-breaker thresholds (Envoy's own defaults are 1024/1024/1024/3).
+    max_connections: int = 1024
+    max_pending: int = 1024
+    max_requests: int = 1024
+    max_retries: int = 3
+    """Concurrent retries across the cluster, so a failing upstream is not hammered."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise ValueError(
+                f"service name must match {_NAME_RE.pattern} (e.g. 'catalog'), got {self.name!r}"
+            )
+        if not isinstance(self.grpc_service, str) or not _GRPC_SERVICE_RE.match(
+            self.grpc_service
+        ):
+            raise ValueError(
+                f"service {self.name!r}: grpc_service must be a fully-qualified protobuf service "
+                f"name such as 'vod.catalog.v1.CatalogService', got {self.grpc_service!r}"
+            )
+        _check_host(f"service {self.name!r}: host", self.host)
+        _check_port(f"service {self.name!r}: port", self.port)
+        _check_positive(f"service {self.name!r}: timeout_s", self.timeout_s)
+        _check_positive(f"service {self.name!r}: connect_timeout_s", self.connect_timeout_s)
+        _check_count(f"service {self.name!r}: num_retries", self.num_retries, minimum=0)
+        if self.per_try_timeout_s is not None:
+            _check_positive(f"service {self.name!r}: per_try_timeout_s", self.per_try_timeout_s)
+            if self.per_try_timeout_s > self.timeout_s:
+                raise ValueError(
+                    f"service {self.name!r}: per_try_timeout_s ({self.per_try_timeout_s}) must "
+                    f"not exceed timeout_s ({self.timeout_s})"
+                )
+        for field in ("max_connections", "max_pending", "max_requests"):
+            _check_count(f"service {self.name!r}: {field}", getattr(self, field), minimum=1)
+        _check_count(f"service {self.name!r}: max_retries", self.max_retries, minimum=0)
+
+    @property
+    def cluster_name(self) -> str:
+        """The Envoy cluster serving this service."""
+        return self.name
+
+    @property
+    def effective_per_try_timeout_s(self) -> float:
+        """`per_try_timeout_s`, or `timeout_s` split evenly over the first try and the retries."""
+        if self.per_try_timeout_s is not None:
+            return self.per_try_timeout_s
+        return self.timeout_s / (self.num_retries + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class MeshSpec:
+    """The whole mesh: the front (gateway) listener, Envoy admin, and the services behind it.
+
+    `services[0]` is the default target of gRPC health checks sent through the front listener
+    without an `x-vod-service` header (see `mesh.envoy_config`).
+    """
+
+    front_host: str
+    front_port: int
+    admin_host: str
+    admin_port: int
+    services: tuple[ServiceSpec, ...]
+    descriptor_path: Path
+    access_log_path: str | None = None
+    """File for JSON access logs; `None` logs to Envoy's stdout."""
+    cors_allowed_origins: tuple[str, ...] = ("*",)
+
+    def __post_init__(self) -> None:
+        _check_host("front_host", self.front_host)
+        _check_port("front_port", self.front_port)
+        _check_host("admin_host", self.admin_host)
+        _check_port("admin_port", self.admin_port)
+        if self.front_port == self.admin_port and self.front_host == self.admin_host:
+            raise ValueError(
+                f"front and admin listeners cannot share {self.front_host}:{self.front_port}"
+            )
+        # Accept any iterable of services / origins but store tuples, so the spec stays hashable.
+        if not isinstance(self.services, tuple):
+            object.__setattr__(self, "services", tuple(self.services))
+        if isinstance(self.cors_allowed_origins, str):
+            raise ValueError("cors_allowed_origins must be a sequence of origins, not a string")
+        if not isinstance(self.cors_allowed_origins, tuple):
+            object.__setattr__(self, "cors_allowed_origins", tuple(self.cors_allowed_origins))
+        if not isinstance(self.descriptor_path, Path):
+            object.__setattr__(self, "descriptor_path", Path(self.descriptor_path))
+
+        if not self.services:
+            raise ValueError("a mesh needs at least one service")
+        for service in self.services:
+            if not isinstance(service, ServiceSpec):
+                raise ValueError(f"services must be ServiceSpec instances, got {service!r}")
+        for field in ("name", "grpc_service"):
+            seen: set[str] = set()
+            for service in self.services:
+                value = getattr(service, field)
+                if value in seen:
+                    raise ValueError(f"duplicate service {field} {value!r} in mesh spec")
+                seen.add(value)
+        if self.access_log_path is not None and not (
+            isinstance(self.access_log_path, str) and self.access_log_path.strip()
+        ):
+            raise ValueError(
+                f"access_log_path must be a file path or None (stdout), got {self.access_log_path!r}"
+            )
+        for origin in self.cors_allowed_origins:
+            if not isinstance(origin, str) or not origin:
+                raise ValueError(f"CORS origins must be non-empty strings, got {origin!r}")
+
+    def service(self, name: str) -> ServiceSpec:
+        """The service called `name`; raises `KeyError` if there is none."""
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class MethodInfo:
+    """What the contract says about one RPC, as far as the proxy cares."""
+
+    name: str
+    retry_safe: bool
+    """`idempotency_level` is NO_SIDE_EFFECTS or IDEMPOTENT."""
+    client_streaming: bool
+    server_streaming: bool
+
+    @property
+    def streaming(self) -> bool:
+        return self.client_streaming or self.server_streaming
+
+    def path(self, grpc_service: str) -> str:
+        """The HTTP/2 `:path` of this method (`/pkg.Service/Method`)."""
+        return f"/{grpc_service}/{self.name}"
+
+
+def _load_descriptor_set(descriptor_path: Path | str) -> descriptor_pb2.FileDescriptorSet:
+    path = Path(descriptor_path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(
+            f"descriptor set {path} does not exist; run scripts/gen to build it"
+        ) from None
+    fds = descriptor_pb2.FileDescriptorSet()
+    try:
+        fds.ParseFromString(data)
+    except Exception as exc:  # protobuf raises DecodeError, an implementation detail
+        raise ValueError(f"{path} is not a serialized FileDescriptorSet: {exc}") from exc
+    return fds
+
+
+def _services(
+    fds: descriptor_pb2.FileDescriptorSet,
+) -> dict[str, descriptor_pb2.ServiceDescriptorProto]:
+    found: dict[str, descriptor_pb2.ServiceDescriptorProto] = {}
+    for file in fds.file:
+        prefix = f"{file.package}." if file.package else ""
+        for service in file.service:
+            found[prefix + service.name] = service
+    return found
+
+
+def grpc_services(descriptor_path: Path | str) -> tuple[str, ...]:
+    """Fully-qualified names of every service in the descriptor set, sorted."""
+    return tuple(sorted(_services(_load_descriptor_set(descriptor_path))))
+
+
+def describe_methods(descriptor_path: Path | str, grpc_service: str) -> dict[str, MethodInfo]:
+    """Method name -> `MethodInfo` for `grpc_service`, in declaration order.
+
+    Raises `ValueError` if the descriptor set does not define the service.
+    """
+    services = _services(_load_descriptor_set(descriptor_path))
+    try:
+        service = services[grpc_service]
+    except KeyError:
+        known = ", ".join(sorted(services)) or "none"
+        raise ValueError(
+            f"service {grpc_service!r} is not in descriptor set {descriptor_path} "
+            f"(it defines: {known})"
+        ) from None
+    return {
+        method.name: MethodInfo(
+            name=method.name,
+            retry_safe=method.options.idempotency_level in _RETRY_SAFE_LEVELS,
+            client_streaming=method.client_streaming,
+            server_streaming=method.server_streaming,
+        )
+        for method in service.method
+    }
+
+
+def idempotent_methods(descriptor_path: Path | str, grpc_service: str) -> dict[str, bool]:
+    """Method name -> whether it is safe to retry (`idempotency_level` NO_SIDE_EFFECTS/IDEMPOTENT)."""
+    return {
+        name: info.retry_safe for name, info in describe_methods(descriptor_path, grpc_service).items()
+    }

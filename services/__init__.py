@@ -1,0 +1,1 @@
+"""vodmesh services: one package per service; `runtime` holds what they all share."""

@@ -1,0 +1,1 @@
+"""The catalog service: titles, people, genres, maturity ratings and availability windows."""

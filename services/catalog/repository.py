@@ -1,0 +1,399 @@
+"""PostgreSQL storage of the catalog (SQLAlchemy Core, async psycopg).
+
+Every write runs in one transaction with the events it causes (transactional outbox), so an
+event is published exactly for the changes that committed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.catalog import schema as t
+from services.catalog.domain import (
+    Cursor,
+    EventFactory,
+    RemovalEvents,
+    TitleChange,
+    TitleQuery,
+    etag_for,
+)
+from services.runtime.errors import Aborted, AlreadyExists, NotFound
+from services.runtime.outbox import enqueue
+from vod.catalog.v1 import catalog_pb2 as pb
+
+__all__ = ["PostgresTitleRepository"]
+
+_ORDER_COLUMNS = {
+    "display_name": t.titles.c.sort_name,
+    "release_year": t.titles.c.release_year,
+    "create_time": t.titles.c.create_time,
+    "number": t.titles.c.number,
+}
+
+
+class PostgresTitleRepository:
+    def __init__(self, engine: AsyncEngine, on_commit: Callable[[], None] = lambda: None) -> None:
+        self._engine = engine
+        self._on_commit = on_commit  # wakes the outbox relay
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get_many(self, title_ids: Sequence[str]) -> dict[str, pb.Title]:
+        if not title_ids:
+            return {}
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(sa.select(t.titles).where(t.titles.c.id.in_(list(title_ids))))
+            ).all()
+            return {title.name.removeprefix("titles/"): title for title in await _load(conn, rows)}
+
+    async def list(
+        self, query: TitleQuery, cursor: Cursor | None, limit: int
+    ) -> tuple[list[tuple[pb.Title, Cursor]], int]:
+        conditions = _conditions(query)
+        order_col = _ORDER_COLUMNS[query.order_field]
+        page = sa.select(t.titles).where(*conditions)
+        if cursor is not None:
+            key = cursor.key.lower() if query.order_field == "display_name" else cursor.key
+            after = sa.tuple_(order_col, t.titles.c.id)
+            bound = sa.tuple_(sa.literal(key), sa.literal(cursor.title_id))
+            page = page.where(after < bound if query.descending else after > bound)
+        if query.descending:
+            page = page.order_by(order_col.desc(), t.titles.c.id.desc())
+        else:
+            page = page.order_by(order_col.asc(), t.titles.c.id.asc())
+        page = page.limit(limit)
+        count = sa.select(sa.func.count()).select_from(t.titles).where(*conditions)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(page)).all()
+            total = (await conn.execute(count)).scalar_one()
+            titles = await _load(conn, rows)
+        cursors = [Cursor(_cursor_key(row, query.order_field), row.id) for row in rows]
+        return list(zip(titles, cursors, strict=True)), int(total)
+
+    async def windows(self, title_id: str, region: str) -> list[pb.AvailabilityWindow] | None:
+        async with self._engine.connect() as conn:
+            exists = (
+                await conn.execute(sa.select(t.titles.c.id).where(t.titles.c.id == title_id))
+            ).first()
+            if exists is None:
+                return None
+            rows = (
+                await conn.execute(
+                    sa.select(t.availability)
+                    .where(t.availability.c.title_id == title_id)
+                    .where(t.availability.c.region_code == region)
+                    .order_by(t.availability.c.start_time)
+                )
+            ).all()
+        return [_window(row) for row in rows]
+
+    async def genres(self, limit: int) -> list[tuple[str, int]]:
+        genre = sa.func.unnest(t.titles.c.genres).label("genre")
+        inner = sa.select(genre).subquery()
+        stmt = (
+            sa.select(inner.c.genre, sa.func.count().label("n"))
+            .group_by(inner.c.genre)
+            .order_by(sa.desc("n"), inner.c.genre)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [(row.genre, int(row.n)) for row in (await conn.execute(stmt)).all()]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def insert(self, title_id: str, title: pb.Title, make_events: EventFactory) -> pb.Title:
+        now = datetime.now(UTC)
+        try:
+            async with self._engine.begin() as conn:
+                await self._ensure_unique(conn, title_id, title.external_id)
+                await conn.execute(t.titles.insert().values(id=title_id, **_row(title), version=1,
+                                                            create_time=now, update_time=now))
+                await _write_children(conn, title_id, title)
+                stored = (await _load(conn, [await _row_of(conn, title_id)]))[0]
+                for event in make_events(stored):
+                    await enqueue(conn, event)
+        except IntegrityError as exc:  # a concurrent create won the race
+            raise _duplicate(title_id, title.external_id) from exc
+        self._on_commit()
+        return stored
+
+    async def modify(self, title_id: str, change: TitleChange) -> pb.Title:
+        try:
+            async with self._engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        sa.select(t.titles).where(t.titles.c.id == title_id).with_for_update()
+                    )
+                ).first()
+                if row is None:
+                    raise NotFound(
+                        message=f"titles/{title_id} does not exist",
+                        reason="TITLE_NOT_FOUND",
+                        resource_type="vod.catalog.v1.Title",
+                        resource_name=f"titles/{title_id}",
+                    )
+                current = (await _load(conn, [row]))[0]
+                updated, events = await change(current)
+                if updated.external_id != current.external_id:
+                    await self._ensure_unique(conn, None, updated.external_id)
+                await conn.execute(
+                    t.titles.update()
+                    .where(t.titles.c.id == title_id)
+                    .values(**_row(updated), version=row.version + 1, update_time=datetime.now(UTC))
+                )
+                await conn.execute(t.credits.delete().where(t.credits.c.title_id == title_id))
+                await conn.execute(
+                    t.availability.delete().where(t.availability.c.title_id == title_id)
+                )
+                await _write_children(conn, title_id, updated)
+                stored = (await _load(conn, [await _row_of(conn, title_id)]))[0]
+                for event in events:
+                    event.title.CopyFrom(stored)  # type: ignore[attr-defined]
+                    await enqueue(conn, event)
+        except IntegrityError as exc:
+            raise _duplicate(None, updated.external_id) from exc
+        self._on_commit()
+        return stored
+
+    async def delete(self, title_id: str, etag: str, make_events: RemovalEvents) -> None:
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(t.titles.c.id, t.titles.c.version)
+                    .where(t.titles.c.id == title_id)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise NotFound(
+                    message=f"titles/{title_id} does not exist",
+                    reason="TITLE_NOT_FOUND",
+                    resource_type="vod.catalog.v1.Title",
+                    resource_name=f"titles/{title_id}",
+                )
+            if etag and etag != etag_for(title_id, row.version):
+                raise Aborted(
+                    message="the title changed since it was read (etag mismatch); read it again and retry",
+                    reason="ETAG_MISMATCH",
+                    resource_type="vod.catalog.v1.Title",
+                    resource_name=f"titles/{title_id}",
+                )
+            tree = sa.text(
+                "WITH RECURSIVE tree(id) AS (SELECT CAST(:root AS text) UNION ALL "
+                "SELECT c.id FROM titles c JOIN tree ON c.parent_id = tree.id) SELECT id FROM tree"
+            )
+            removed = [r.id for r in (await conn.execute(tree, {"root": title_id})).all()]
+            await conn.execute(t.titles.delete().where(t.titles.c.id == title_id))
+            for event in make_events(removed):
+                await enqueue(conn, event)
+        self._on_commit()
+
+    async def _ensure_unique(self, conn: AsyncConnection, title_id: str | None, external_id: str) -> None:
+        if title_id is not None:
+            taken = (await conn.execute(sa.select(t.titles.c.id).where(t.titles.c.id == title_id))).first()
+            if taken is not None:
+                raise _duplicate(title_id, "")
+        if external_id:
+            taken = (
+                await conn.execute(
+                    sa.select(t.titles.c.id).where(t.titles.c.external_id == external_id)
+                )
+            ).first()
+            if taken is not None:
+                raise _duplicate(None, external_id, existing=taken.id)
+
+
+# -- mapping ---------------------------------------------------------------------------------
+
+
+def _duplicate(title_id: str | None, external_id: str, existing: str | None = None) -> AlreadyExists:
+    if title_id:
+        return AlreadyExists(
+            message=f"titles/{title_id} already exists",
+            reason="TITLE_ALREADY_EXISTS",
+            resource_type="vod.catalog.v1.Title",
+            resource_name=f"titles/{title_id}",
+        )
+    return AlreadyExists(
+        message=f"a title with external_id {external_id!r} already exists",
+        reason="EXTERNAL_ID_TAKEN",
+        resource_type="vod.catalog.v1.Title",
+        resource_name=f"titles/{existing}" if existing else "",
+        metadata={"external_id": external_id},
+    )
+
+
+def _row(title: pb.Title) -> dict[str, Any]:
+    return {
+        "type": title.type,
+        "display_name": title.display_name,
+        "sort_name": title.display_name.lower(),
+        "parent_id": title.parent.removeprefix("titles/") or None,
+        "number": title.number,
+        "synopsis": title.synopsis,
+        "release_year": title.release_year,
+        "duration_seconds": title.duration_seconds,
+        "maturity_rating": title.maturity_rating,
+        "genres": list(title.genres),
+        "genre_keys": [g.lower() for g in title.genres],
+        "countries": list(title.countries),
+        "artwork": [{"kind": a.kind, "uri": a.uri} for a in title.artwork],
+        "external_id": title.external_id or None,
+    }
+
+
+async def _row_of(conn: AsyncConnection, title_id: str) -> Any:
+    return (await conn.execute(sa.select(t.titles).where(t.titles.c.id == title_id))).one()
+
+
+async def _write_children(conn: AsyncConnection, title_id: str, title: pb.Title) -> None:
+    if title.credits:
+        keys = {" ".join(c.person.split()).lower(): " ".join(c.person.split()) for c in title.credits}
+        stmt = sa.dialects.postgresql.insert(t.people).values(
+            [{"name": name, "name_key": key} for key, name in keys.items()]
+        ).on_conflict_do_nothing(index_elements=["name_key"])
+        await conn.execute(stmt)
+        ids = dict(
+            (
+                await conn.execute(
+                    sa.select(t.people.c.name_key, t.people.c.id).where(
+                        t.people.c.name_key.in_(list(keys))
+                    )
+                )
+            ).all()
+        )
+        await conn.execute(
+            t.credits.insert(),
+            [
+                {
+                    "title_id": title_id,
+                    "position": i,
+                    "person_id": ids[" ".join(c.person.split()).lower()],
+                    "role": c.role,
+                    "character": c.character,
+                }
+                for i, c in enumerate(title.credits)
+            ],
+        )
+    if title.availability:
+        await conn.execute(
+            t.availability.insert(),
+            [
+                {
+                    "title_id": title_id,
+                    "position": i,
+                    "region_code": w.region_code,
+                    "start_time": w.start_time.ToDatetime(tzinfo=UTC),
+                    "end_time": w.end_time.ToDatetime(tzinfo=UTC) if w.HasField("end_time") else None,
+                }
+                for i, w in enumerate(title.availability)
+            ],
+        )
+
+
+async def _load(conn: AsyncConnection, rows: Sequence[Any]) -> list[pb.Title]:
+    """Titles from their rows, with credits and availability, in the order of `rows`."""
+    ids = [row.id for row in rows]
+    if not ids:
+        return []
+    credits: dict[str, list[pb.Credit]] = defaultdict(list)
+    credit_rows = await conn.execute(
+        sa.select(t.credits.c.title_id, t.credits.c.role, t.credits.c.character, t.people.c.name)
+        .join(t.people, t.people.c.id == t.credits.c.person_id)
+        .where(t.credits.c.title_id.in_(ids))
+        .order_by(t.credits.c.title_id, t.credits.c.position)
+    )
+    for c in credit_rows:
+        credits[c.title_id].append(pb.Credit(person=c.name, role=c.role, character=c.character))
+    windows: dict[str, list[pb.AvailabilityWindow]] = defaultdict(list)
+    window_rows = await conn.execute(
+        sa.select(t.availability)
+        .where(t.availability.c.title_id.in_(ids))
+        .order_by(t.availability.c.title_id, t.availability.c.position)
+    )
+    for w in window_rows:
+        windows[w.title_id].append(_window(w))
+    return [_title(row, credits[row.id], windows[row.id]) for row in rows]
+
+
+def _window(row: Any) -> pb.AvailabilityWindow:
+    window = pb.AvailabilityWindow(region_code=row.region_code)
+    window.start_time.FromDatetime(row.start_time)
+    if row.end_time is not None:
+        window.end_time.FromDatetime(row.end_time)
+    return window
+
+
+def _title(row: Any, credits: list[pb.Credit], windows: list[pb.AvailabilityWindow]) -> pb.Title:
+    title = pb.Title(
+        name=f"titles/{row.id}",
+        type=row.type,
+        display_name=row.display_name,
+        parent=f"titles/{row.parent_id}" if row.parent_id else "",
+        number=row.number,
+        synopsis=row.synopsis,
+        release_year=row.release_year,
+        duration_seconds=row.duration_seconds,
+        maturity_rating=row.maturity_rating,
+        genres=row.genres,
+        credits=credits,
+        countries=row.countries,
+        artwork=[pb.Artwork(kind=a["kind"], uri=a["uri"]) for a in row.artwork],
+        availability=windows,
+        external_id=row.external_id or "",
+        etag=etag_for(row.id, row.version),
+    )
+    media = row.media or {}
+    if media:
+        title.media.state = int(media.get("state", 0))
+        title.media.asset = str(media.get("asset", ""))
+        title.media.duration_seconds = float(media.get("duration_seconds", 0.0))
+    title.create_time.FromDatetime(row.create_time)
+    title.update_time.FromDatetime(row.update_time)
+    return title
+
+
+def _cursor_key(row: Any, order_field: str) -> Any:
+    if order_field == "display_name":
+        return row.sort_name
+    return getattr(row, order_field)
+
+
+def _conditions(query: TitleQuery) -> list[Any]:
+    c = t.titles.c
+    conditions: list[Any] = []
+    if query.type:
+        conditions.append(c.type == query.type)
+    if query.genre:
+        conditions.append(sa.literal(query.genre) == sa.any_(c.genre_keys))
+    if query.year_min:
+        conditions.append(c.release_year >= query.year_min)
+    if query.year_max:
+        conditions.append(c.release_year <= query.year_max)
+    if query.parent_id:
+        conditions.append(c.parent_id == query.parent_id)
+    if query.person:
+        conditions.append(
+            sa.exists()
+            .where(t.credits.c.title_id == c.id)
+            .where(t.credits.c.person_id == t.people.c.id)
+            .where(t.people.c.name_key == query.person)
+        )
+    if query.region:
+        a = t.availability.c
+        conditions.append(
+            sa.exists()
+            .where(a.title_id == c.id)
+            .where(a.region_code == query.region)
+            .where(a.start_time <= query.at)
+            .where(sa.or_(a.end_time.is_(None), a.end_time > query.at))
+        )
+    return conditions

@@ -1,0 +1,93 @@
+"""Catalog process: wiring of settings, database, events and the gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.catalog.config import CatalogSettings, load_settings
+from services.catalog.domain import CatalogDomain
+from services.catalog.repository import PostgresTitleRepository
+from services.catalog.servicer import CatalogServicer
+from services.runtime.db import create_service_engine, migrate
+from services.runtime.events import EventBus
+from services.runtime.logs import configure_logging
+from services.runtime.metrics import RpcMetrics, start_metrics_server
+from services.runtime.outbox import OutboxRelay
+from services.runtime.server import (
+    Registration,
+    ServerHandle,
+    build_server,
+    drain_on_signal,
+    start,
+)
+from vod.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+
+__all__ = ["MIGRATIONS", "SERVICE_NAME", "CatalogDeps", "create_server", "main", "running", "serve"]
+
+SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class CatalogDeps:
+    repository: PostgresTitleRepository
+    relay: OutboxRelay | None
+
+
+def create_server(settings: CatalogSettings, *, deps: CatalogDeps) -> tuple[ServerHandle, int]:
+    """The catalog gRPC server bound to the configured address (not started)."""
+    domain = CatalogDomain(deps.repository)
+    handle = build_server(
+        settings.runtime.grpc_address,
+        [Registration(SERVICE_NAME, catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
+                      CatalogServicer(domain))],
+        metrics=RpcMetrics.create(),
+    )
+    return handle, handle.port
+
+
+@asynccontextmanager
+async def running(settings: CatalogSettings, *, serve_metrics: bool = True) -> AsyncIterator[ServerHandle]:
+    """Open the pool, NATS and the outbox relay, start the server; close all on exit."""
+    runtime = settings.runtime
+    if not runtime.database_url:
+        raise SystemExit("VOD_DATABASE_URL is not set; `vod up` sets it, or point it at PostgreSQL")
+    async with AsyncExitStack() as stack:
+        await asyncio.to_thread(migrate, runtime.database_url, settings.schema, MIGRATIONS)
+        engine = create_service_engine(runtime.database_url, settings.schema)
+        stack.push_async_callback(engine.dispose)
+        relay = None
+        if runtime.nats_url:
+            bus = await EventBus.connect(runtime.nats_url, name="catalog", timeout_s=runtime.outbound_timeout_s)
+            stack.push_async_callback(bus.close)
+            await bus.ensure_streams()
+            relay = OutboxRelay(engine, bus)
+            relay.start()
+            stack.push_async_callback(relay.stop)
+        repository = PostgresTitleRepository(engine, on_commit=relay.notify if relay else lambda: None)
+        handle, _ = create_server(settings, deps=CatalogDeps(repository, relay))
+        if serve_metrics:
+            host, port = runtime.metrics_host_port
+            start_metrics_server(handle.metrics, host, port)
+        await start(handle)
+        stack.push_async_callback(handle.server.stop, runtime.drain_grace_s)
+        yield handle
+
+
+async def serve(settings: CatalogSettings) -> None:
+    async with running(settings) as handle:
+        await drain_on_signal(handle, settings.runtime.drain_grace_s)
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging("catalog", settings.runtime.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Settings from the environment, one frozen object per service.
+
+Only `load_*` functions here read `os.environ`; everything else receives settings objects.
+Every address, URL and secret comes from here; tests pass their own (free ports).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["RuntimeSettings", "env_float", "env_int", "env_str", "load_runtime_settings"]
+
+
+def env_str(env: Mapping[str, str], key: str, default: str) -> str:
+    value = env.get(key, "").strip()
+    return value or default
+
+
+def env_int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{key} must be an integer, got {raw!r}") from exc
+
+
+def env_float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{key} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """What every service process needs, whatever its domain."""
+
+    service: str
+    grpc_address: str = "127.0.0.1:50051"
+    metrics_address: str = "127.0.0.1:9100"
+    database_url: str = ""
+    nats_url: str = ""
+    log_level: str = "INFO"
+    drain_grace_s: float = 5.0
+    outbound_timeout_s: float = 5.0
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int]:
+        host, _, port = self.metrics_address.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+
+def load_runtime_settings(
+    service: str, env: Mapping[str, str] | None = None, *, default_grpc_port: int = 50051,
+    default_metrics_port: int = 9100,
+) -> RuntimeSettings:
+    """Read `VOD_<SERVICE>_GRPC_ADDRESS`, `VOD_<SERVICE>_METRICS_ADDRESS`, `VOD_DATABASE_URL`,
+    `VOD_NATS_URL`, `VOD_LOG_LEVEL`, `VOD_DRAIN_GRACE_S`, `VOD_OUTBOUND_TIMEOUT_S`."""
+    env = os.environ if env is None else env
+    key = service.upper()
+    return RuntimeSettings(
+        service=service,
+        grpc_address=env_str(env, f"VOD_{key}_GRPC_ADDRESS", f"127.0.0.1:{default_grpc_port}"),
+        metrics_address=env_str(
+            env, f"VOD_{key}_METRICS_ADDRESS", f"127.0.0.1:{default_metrics_port}"
+        ),
+        database_url=env_str(env, "VOD_DATABASE_URL", ""),
+        nats_url=env_str(env, "VOD_NATS_URL", ""),
+        log_level=env_str(env, "VOD_LOG_LEVEL", "INFO"),
+        drain_grace_s=env_float(env, "VOD_DRAIN_GRACE_S", 5.0),
+        outbound_timeout_s=env_float(env, "VOD_OUTBOUND_TIMEOUT_S", 5.0),
+    )

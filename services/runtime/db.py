@@ -1,0 +1,53 @@
+"""Async SQLAlchemy engines and Alembic migrations, one Postgres schema per service.
+
+Each service owns a schema (`catalog`, `playback`, ...) in a shared or separate database and
+never reads another's tables. Connections default to that schema through `search_path`, and the
+Alembic version table lives in it too, so services migrate independently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+__all__ = ["async_url", "create_service_engine", "migrate", "session_factory"]
+
+
+def async_url(url: str) -> str:
+    """`postgresql://...` (libpq style) → the psycopg 3 SQLAlchemy dialect URL."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]!r}; expected postgresql://...")
+
+
+def create_service_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine whose connections use `schema` first on the search path."""
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"options": f"-c search_path={schema},public"},
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(url: str, schema: str, migrations_dir: Path, revision: str = "head") -> None:
+    """Create the service's schema if needed and upgrade it to `revision` (blocking)."""
+    sync_engine = create_engine(async_url(url))
+    with sync_engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    sync_engine.dispose()
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
+    config.attributes["schema"] = schema
+    command.upgrade(config, revision)

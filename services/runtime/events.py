@@ -1,0 +1,193 @@
+"""NATS JetStream events: Protobuf payloads, one subject per event type, durable streams,
+durable idempotent consumers.
+
+The subject of an event type is declared in its proto (`option (vod.common.v1.event_subject)`);
+every event carries `meta.event_id`, sent as `Nats-Msg-Id` so JetStream drops duplicates inside
+its window, and consumers tolerate redelivery by checking the id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import nats
+import structlog
+from google.protobuf.message import Message
+from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError
+
+from services.runtime.logs import get_logger
+from vod.common.v1 import event_pb2
+
+__all__ = [
+    "STREAMS",
+    "EventBus",
+    "StreamSpec",
+    "new_meta",
+    "subject_of",
+]
+
+_log = get_logger("events")
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    max_age_s: float = 14 * 24 * 3600
+    duplicate_window_s: float = 300.0
+
+
+# One durable stream per domain. Work queues (transcode jobs) declare their own.
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("VOD_CATALOG", ("vod.catalog.>",)),
+    StreamSpec("VOD_MEDIA", ("vod.media.>",)),
+    StreamSpec("VOD_PLAYBACK", ("vod.playback.>",)),
+    StreamSpec("VOD_FEEDBACK", ("vod.feedback.>",)),
+)
+
+
+def subject_of(event_type: type[Message] | Message) -> str:
+    """The NATS subject declared on an event message type."""
+    options = event_type.DESCRIPTOR.GetOptions()
+    if not options.HasExtension(event_pb2.event_subject):
+        raise TypeError(f"{event_type.DESCRIPTOR.full_name} declares no event_subject option")
+    return str(options.Extensions[event_pb2.event_subject])
+
+
+def new_meta(producer: str) -> event_pb2.EventMeta:
+    """Fresh event metadata carrying the current request's ids (from the log context)."""
+    bound = structlog.contextvars.get_contextvars()
+    meta = event_pb2.EventMeta(
+        event_id=str(uuid.uuid4()),
+        producer=producer,
+        trace_id=str(bound.get("trace_id", "")),
+        request_id=str(bound.get("request_id", "")),
+    )
+    meta.occur_time.FromDatetime(datetime.now(UTC))
+    return meta
+
+
+Handler = Callable[[Message], Awaitable[None]]
+
+
+class EventBus:
+    """A NATS connection with JetStream; publish events and run durable consumers."""
+
+    def __init__(self, nc: nats.NATS, js: JetStreamContext, *, timeout_s: float) -> None:
+        self._nc = nc
+        self._js = js
+        self._timeout_s = timeout_s
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def connect(cls, url: str, *, name: str, timeout_s: float = 5.0) -> EventBus:
+        nc = await nats.connect(
+            url,
+            name=name,
+            connect_timeout=timeout_s,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            allow_reconnect=True,
+        )
+        return cls(nc, nc.jetstream(timeout=timeout_s), timeout_s=timeout_s)
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._nc.is_connected)
+
+    async def ensure_streams(self, specs: Iterable[StreamSpec] = STREAMS) -> None:
+        for spec in specs:
+            config = api.StreamConfig(
+                name=spec.name,
+                subjects=list(spec.subjects),
+                storage=api.StorageType.FILE,
+                max_age=spec.max_age_s,
+                duplicate_window=spec.duplicate_window_s,
+            )
+            try:
+                await self._js.stream_info(spec.name)
+                await self._js.update_stream(config)
+            except NotFoundError:
+                await self._js.add_stream(config)
+
+    async def publish(self, event: Message, *, headers: dict[str, str] | None = None) -> None:
+        """Publish an event; its meta.event_id becomes the JetStream dedupe id."""
+        meta = getattr(event, "meta", None)
+        event_id = meta.event_id if meta is not None and meta.event_id else str(uuid.uuid4())
+        await self.publish_raw(subject_of(event), event.SerializeToString(), event_id, headers)
+
+    async def publish_raw(
+        self, subject: str, payload: bytes, event_id: str, headers: dict[str, str] | None = None
+    ) -> None:
+        all_headers = {"Nats-Msg-Id": event_id, **(headers or {})}
+        await self._js.publish(subject, payload, timeout=self._timeout_s, headers=all_headers)
+
+    def consume(
+        self,
+        *,
+        stream: str,
+        durable: str,
+        subject: str,
+        decode: Callable[[str, bytes], Message | None],
+        handler: Handler,
+        ack_wait_s: float = 30.0,
+        batch: int = 64,
+    ) -> asyncio.Task[None]:
+        """Run a durable pull consumer in the background; messages are acked after `handler`
+        returns and redelivered (after `ack_wait_s`) if it raises. `decode` maps a subject and
+        payload to an event, or None to ack and skip subjects the consumer does not handle."""
+        task = asyncio.create_task(
+            self._consume_loop(stream, durable, subject, decode, handler, ack_wait_s, batch)
+        )
+        self._tasks.append(task)
+        return task
+
+    async def _consume_loop(
+        self,
+        stream: str,
+        durable: str,
+        subject: str,
+        decode: Callable[[str, bytes], Message | None],
+        handler: Handler,
+        ack_wait_s: float,
+        batch: int,
+    ) -> None:
+        sub = await self._js.pull_subscribe(
+            subject,
+            durable=durable,
+            stream=stream,
+            config=api.ConsumerConfig(ack_wait=ack_wait_s, max_deliver=-1),
+        )
+        while True:
+            try:
+                messages = await sub.fetch(batch, timeout=1.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except Exception as exc:  # connection hiccups: keep consuming
+                _log.warning("consumer.fetch_failed", durable=durable, error=str(exc))
+                await asyncio.sleep(0.5)
+                continue
+            for msg in messages:
+                try:
+                    event = decode(msg.subject, msg.data)
+                    if event is not None:
+                        await handler(event)
+                    await msg.ack()
+                except Exception:
+                    _log.exception("consumer.handler_failed", durable=durable, subject=msg.subject)
+                    await msg.nak(delay=1.0)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._nc.drain() if self._nc.is_connected else await self._nc.close()

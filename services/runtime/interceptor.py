@@ -1,0 +1,196 @@
+"""The one server interceptor every service runs.
+
+Per RPC it: binds request id / trace id / method / peer to the logs, validates each request
+message against the proto rules, maps domain errors to google.rpc.Status with details, turns any
+unexpected exception into a bare INTERNAL (logged with its stack, never sent to the client),
+records Prometheus metrics and writes one log line with code and latency.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import structlog
+from grpc_status import rpc_status
+
+from services.runtime import validation
+from services.runtime.errors import DomainError, internal_status
+from services.runtime.logs import get_logger
+from services.runtime.metrics import RpcMetrics
+
+__all__ = ["ServiceInterceptor", "request_context"]
+
+_log = get_logger("rpc")
+
+# Methods the interceptor leaves alone: they have their own semantics and would flood the logs.
+_QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def request_context(metadata: tuple[tuple[str, str | bytes], ...] | None) -> dict[str, str]:
+    """Request id (Envoy's x-request-id, or a new one) and W3C trace id from call metadata."""
+    values = {k: v for k, v in (metadata or ()) if isinstance(v, str)}
+    request_id = values.get("x-request-id") or uuid.uuid4().hex
+    trace_id = ""
+    traceparent = values.get("traceparent", "")
+    parts = traceparent.split("-")
+    if len(parts) == 4 and len(parts[1]) == 32:
+        trace_id = parts[1]
+    elif values.get("x-b3-traceid"):
+        trace_id = values["x-b3-traceid"]
+    return {"request_id": request_id, "trace_id": trace_id or request_id}
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, metrics: RpcMetrics) -> None:
+        self._metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(_QUIET_PREFIXES):
+            return handler
+        metadata = tuple(handler_call_details.invocation_metadata or ())
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, method, metadata),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_unary_stream(handler.unary_stream, method, metadata),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_stream_unary(handler.stream_unary, method, metadata),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._wrap_stream_stream(handler.stream_stream, method, metadata),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    # -- wrappers per cardinality ------------------------------------------------------------
+
+    def _wrap_unary(self, fn: Any, method: str, metadata: Any) -> Any:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async with _Call(self._metrics, method, metadata, context) as call:
+                validation.check(request)
+                response = await fn(request, context)
+                call.ok()
+                return response
+
+        return wrapper
+
+    def _wrap_unary_stream(self, fn: Any, method: str, metadata: Any) -> Any:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async with _Call(self._metrics, method, metadata, context) as call:
+                validation.check(request)
+                async for response in fn(request, context):
+                    yield response
+                call.ok()
+
+        return wrapper
+
+    def _wrap_stream_unary(self, fn: Any, method: str, metadata: Any) -> Any:
+        async def wrapper(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            async with _Call(self._metrics, method, metadata, context) as call:
+                response = await fn(_validated(requests), context)
+                call.ok()
+                return response
+
+        return wrapper
+
+    def _wrap_stream_stream(self, fn: Any, method: str, metadata: Any) -> Any:
+        async def wrapper(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async with _Call(self._metrics, method, metadata, context) as call:
+                async for response in fn(_validated(requests), context):
+                    yield response
+                call.ok()
+
+        return wrapper
+
+
+async def _validated(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        validation.check(request)
+        yield request
+
+
+class _Call:
+    """Context of one RPC: logging context, error mapping, metrics and the access log line."""
+
+    def __init__(
+        self, metrics: RpcMetrics, method: str, metadata: Any, context: grpc.aio.ServicerContext
+    ) -> None:
+        self._metrics = metrics
+        self._method = method
+        self._context = context
+        self._ctx = request_context(metadata)
+        self._code = "UNKNOWN"
+        self._start = 0.0
+
+    def ok(self) -> None:
+        self._code = "OK"
+
+    async def __aenter__(self) -> _Call:
+        self._start = time.perf_counter()
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            method=self._method, peer=self._context.peer(), **self._ctx
+        )
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        elapsed = time.perf_counter() - self._start
+        status = None
+        if isinstance(exc, DomainError):
+            status = exc.to_status()
+        elif isinstance(exc, grpc.aio.AbortError | grpc.aio.UsageError):
+            self._code = _context_code(self._context)
+        elif exc is not None and not isinstance(exc, GeneratorExit | _Cancelled):
+            _log.error("rpc.unhandled", exc_info=exc)
+            status = internal_status(self._ctx["request_id"])
+        elif exc is not None:
+            self._code = "CANCELLED"
+        if status is not None:
+            self._code = grpc.StatusCode(_code_tuple(status.code)).name
+        self._metrics.observe(self._method, self._code, elapsed)
+        log = _log.warning if self._code in ("INTERNAL", "UNKNOWN") else _log.info
+        log("rpc", code=self._code, latency_ms=round(elapsed * 1000, 3))
+        if status is not None:
+            converted = rpc_status.to_status(status)
+            await self._context.abort(
+                converted.code, converted.details, converted.trailing_metadata
+            )
+        return False
+
+
+try:  # asyncio.CancelledError is a BaseException; keep it out of INTERNAL.
+    from asyncio import CancelledError as _Cancelled
+except ImportError:  # pragma: no cover
+    _Cancelled = BaseException  # type: ignore[misc,assignment]
+
+
+def _code_tuple(code: int) -> tuple[int, str]:
+    for status_code in grpc.StatusCode:
+        if status_code.value[0] == code:
+            return status_code.value  # type: ignore[no-any-return]
+    return grpc.StatusCode.UNKNOWN.value  # type: ignore[no-any-return]
+
+
+def _context_code(context: grpc.aio.ServicerContext) -> str:
+    code = context.code() if hasattr(context, "code") else None
+    return code.name if isinstance(code, grpc.StatusCode) else "ABORTED_BY_HANDLER"
