@@ -15,8 +15,8 @@ Routing (first match wins, so the order below is the order in the route table):
    retries. The transcoder rewrites REST paths to these gRPC paths and clears the route cache,
    so the same routes serve REST, gRPC and gRPC-web.
 3. gRPC health (`/grpc.health.v1.Health/...`), see below.
-4. Anything else: a JSON 404 (`google.rpc.Status` NOT_FOUND shape), which also gives the CORS
-   filter a route on which to answer browser preflights for REST paths.
+4. `OPTIONS` on any path: a route the CORS filter can answer REST preflights on.
+5. Anything else: a JSON 404 in the `google.rpc.Status` shape (code NOT_FOUND).
 
 gRPC health routing: `/grpc.health.v1.Health/Check` is the same path for every service, and
 the service being asked about is inside the protobuf body, which the router cannot see. So the
@@ -221,6 +221,7 @@ def _cors_policy(spec: MeshSpec) -> CorsPolicy:
         allow_headers=_CORS_ALLOW_HEADERS,
         expose_headers=_CORS_EXPOSE_HEADERS,
         max_age=_CORS_MAX_AGE,
+        forward_not_matching_preflights=False,
     )
 
 
@@ -352,13 +353,28 @@ def _routes(spec: MeshSpec) -> list[Route]:
                 route=_unary_action(service, retry=False),
             )
         )
-    return per_method + per_service + _health_routes(spec) + [_not_found_route()]
+    tail = [_preflight_route(spec), _not_found_route()]
+    return per_method + per_service + _health_routes(spec) + tail
+
+
+def _preflight_route(spec: MeshSpec) -> Route:
+    # Browsers preflight REST paths (`OPTIONS /v1/titles`), which match no transcoder binding and
+    # so no gRPC route, and Envoy's CORS filter only answers on a route with a cluster. This route
+    # gives them one; the CORS filter answers every preflight itself (non-matching ones too, see
+    # `forward_not_matching_preflights`), so only a non-CORS OPTIONS ever reaches the upstream.
+    first = spec.services[0]
+    return Route(
+        name="cors_preflight",
+        match=RouteMatch(
+            prefix="/",
+            headers=[HeaderMatcher(name=":method", string_match=StringMatcher(exact="OPTIONS"))],
+        ),
+        route=RouteAction(cluster=first.cluster_name, timeout=_seconds(first.timeout_s)),
+    )
 
 
 def _not_found_route() -> Route:
-    # Ends the table so every request has a route: the CORS filter needs one to answer browser
-    # preflights of REST paths (OPTIONS matches no transcoder binding), and an unknown path gets
-    # the same JSON error shape as transcoded calls rather than an empty 404.
+    # Ends the table: an unknown path gets the JSON error shape transcoded calls use.
     return Route(
         name="not_found",
         match=RouteMatch(prefix="/"),
@@ -366,7 +382,8 @@ def _not_found_route() -> Route:
             status=404,
             body=DataSource(inline_string=_NOT_FOUND_BODY),
             body_format=SubstitutionFormatString(
-                text_format="%LOCAL_REPLY_BODY%", content_type="application/json"
+                text_format_source=DataSource(inline_string="%LOCAL_REPLY_BODY%"),
+                content_type="application/json",
             ),
         ),
     )
@@ -378,6 +395,10 @@ def _front_listener(spec: MeshSpec) -> Listener:
         codec_type=HttpConnectionManagerCodecType.AUTO,  # HTTP/1.1 REST + HTTP/2 gRPC
         generate_request_id=True,
         always_set_request_id_in_response=True,
+        # Keep a caller's x-request-id so one id follows a request from the client through the
+        # services' logs. (Since Envoy 1.3x no address counts as internal unless configured, so
+        # without this Envoy would replace every caller's id.)
+        preserve_external_request_id=True,
         use_remote_address=True,
         access_log=[_access_log(spec)],
         route_config=RouteConfiguration(

@@ -1,4 +1,4 @@
-"""The mesh, described once: which gRPC services exist, where they listen, and how Envoy fronts them.
+"""The mesh, described once: which gRPC services exist, where they listen, how Envoy fronts them.
 
 `MeshSpec` is the single source the Envoy configuration (`mesh.envoy_config`) is rendered from.
 Specs validate themselves on construction, so a bad spec fails with a `ValueError` that names the
@@ -182,7 +182,8 @@ class MeshSpec:
             isinstance(self.access_log_path, str) and self.access_log_path.strip()
         ):
             raise ValueError(
-                f"access_log_path must be a file path or None (stdout), got {self.access_log_path!r}"
+                "access_log_path must be a file path or None (stdout), "
+                f"got {self.access_log_path!r}"
             )
         for origin in self.cors_allowed_origins:
             if not isinstance(origin, str) or not origin:
@@ -273,7 +274,9 @@ def describe_methods(descriptor_path: Path | str, grpc_service: str) -> dict[str
 
 
 def idempotent_methods(descriptor_path: Path | str, grpc_service: str) -> dict[str, bool]:
-    """Method name -> whether it is safe to retry (`idempotency_level` NO_SIDE_EFFECTS/IDEMPOTENT)."""
-    return {
-        name: info.retry_safe for name, info in describe_methods(descriptor_path, grpc_service).items()
-    }
+    """Method name -> whether it is safe to retry.
+
+    Retry-safe means `idempotency_level` NO_SIDE_EFFECTS or IDEMPOTENT in the contract.
+    """
+    methods = describe_methods(descriptor_path, grpc_service)
+    return {name: info.retry_safe for name, info in methods.items()}

@@ -165,7 +165,8 @@ def first_route(config: dict[str, Any], path: str, headers: dict[str, str] | Non
             continue
         if "prefix" in match and not path.startswith(match["prefix"]):
             continue
-        if any(headers.get(h["name"]) != h["string_match"]["exact"] for h in match.get("headers", [])):
+        wanted = {h["name"]: h["string_match"]["exact"] for h in match.get("headers", [])}
+        if any(headers.get(name) != value for name, value in wanted.items()):
             continue
         return route
     raise AssertionError(f"no route for {path}")
@@ -205,7 +206,7 @@ def test_describe_methods_rejects_unknown_service() -> None:
 # --- spec validation -----------------------------------------------------------------------------
 
 
-def test_duplicate_service_name_is_rejected(tmp_path: Path) -> None:
+def test_duplicate_service_name_is_rejected() -> None:
     catalog = ServiceSpec("catalog", CATALOG, "127.0.0.1", 50051)
     twin = ServiceSpec("catalog", ECHO, "127.0.0.1", 50052)
     with pytest.raises(ValueError, match="duplicate service name 'catalog'"):
@@ -258,7 +259,8 @@ def test_service_missing_from_descriptor_fails_rendering() -> None:
 def test_retry_policies_exactly_on_retry_safe_unary_methods(two_service_spec: MeshSpec) -> None:
     config = json.loads(render_yaml(two_service_spec))
     for service in two_service_spec.services:
-        for method in describe_methods(two_service_spec.descriptor_path, service.grpc_service).values():
+        methods = describe_methods(two_service_spec.descriptor_path, service.grpc_service)
+        for method in methods.values():
             route = first_route(config, method.path(service.grpc_service))
             action = route["route"]
             assert action["cluster"] == service.name
@@ -372,7 +374,7 @@ def test_unknown_paths_end_in_a_json_404(two_service_spec: MeshSpec) -> None:
     assert first_route(config, "/v1/nothing") is last
 
 
-# --- envoy --mode validate -------------------------------------------------------------------------
+# --- envoy --mode validate ----------------------------------------------------------------------
 
 
 def test_two_service_config_passes_envoy_validate(
@@ -400,7 +402,7 @@ def test_envoy_validate_catches_a_broken_config(two_service_spec: MeshSpec, tmp_
     assert result.returncode != 0
 
 
-# --- a real Envoy serving the rendered config --------------------------------------------------------
+# --- a real Envoy serving the rendered config ---------------------------------------------------
 
 
 @dataclass
