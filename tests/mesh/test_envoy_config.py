@@ -103,9 +103,13 @@ def write_descriptor_with_echo(path: Path) -> Path:
 
 
 def make_spec(descriptor: Path, grpc_service_names: list[str], **overrides: Any) -> MeshSpec:
+    domains = [short_name(name) for name in grpc_service_names]
     services = tuple(
         ServiceSpec(
-            name=short_name(name),
+            # A domain with several services gets one cluster per service.
+            name=short_name(name) if domains.count(short_name(name)) == 1 else (
+                f"{short_name(name)}-{name.rsplit('.', 1)[1].lower()}"
+            ),
             grpc_service=name,
             host="127.0.0.1",
             port=50051 + index,
