@@ -244,7 +244,9 @@ class TitleRepository(Protocol):
         self, query: TitleQuery, cursor: Cursor | None, limit: int
     ) -> tuple[list[tuple[pb.Title, Cursor]], int]: ...
 
-    async def insert(self, title_id: str, title: pb.Title, make_events: EventFactory) -> pb.Title: ...
+    async def insert(
+        self, items: Sequence[tuple[str, pb.Title]], make_events: EventFactory
+    ) -> list[pb.Title]: ...
 
     async def modify(self, title_id: str, change: TitleChange) -> pb.Title: ...
 
@@ -304,12 +306,36 @@ class CatalogDomain:
         return response
 
     async def create(self, request: pb.CreateTitleRequest) -> pb.Title:
-        title = check_title(request.title)
-        title_id = request.title_id or f"{slugify(title.display_name)}-{secrets.token_hex(3)}"
-        if title.parent:
-            await self._check_parent(title, "title.parent")
+        return (await self.create_many([request], prefix=""))[0]
+
+    async def create_many(
+        self, requests: Sequence[pb.CreateTitleRequest], prefix: str = "requests"
+    ) -> list[pb.Title]:
+        """Create titles atomically; a parent may come earlier in the same batch."""
+        items: list[tuple[str, pb.Title]] = []
+        problems: list[FieldViolation] = []
+        for index, request in enumerate(requests):
+            path = f"{prefix}[{index}]." if prefix else ""
+            try:
+                title = check_title(request.title, prefix=f"{path}title")
+            except InvalidArgument as exc:
+                problems.extend(exc.violations)
+                continue
+            title_id = request.title_id or f"{slugify(title.display_name)}-{secrets.token_hex(3)}"
+            items.append((title_id, title))
+        if problems:
+            raise InvalidArgument.of(problems)
+        ids = [i for i, _ in items]
+        if len(set(ids)) != len(ids):
+            raise InvalidArgument.for_field(f"{prefix}.title_id" if prefix else "title_id",
+                                            "title ids must be unique within a batch")
+        batch_types = {f"titles/{i}": t.type for i, t in items}
+        for index, (_, title) in enumerate(items):
+            if title.parent:
+                path = f"{prefix}[{index}].title.parent" if prefix else "title.parent"
+                await self._check_parent(title, path, batch_types)
         return await self.repository.insert(
-            title_id, title, lambda t: [ev.TitlePublished(meta=new_meta(PRODUCER), title=t)]
+            items, lambda t: [ev.TitlePublished(meta=new_meta(PRODUCER), title=t)]
         )
 
     async def update(self, request: pb.UpdateTitleRequest) -> pb.Title:
@@ -342,6 +368,8 @@ class CatalogDomain:
                     setattr(updated, path, value)
             updated = check_title(updated)
             if "parent" in paths and updated.parent:
+                if title_id_of(updated.parent) == title_id_of(current.name):
+                    raise InvalidArgument.for_field("title.parent", "a title cannot be its own parent")
                 await self._check_parent(updated, "title.parent")
             changed = [p for p in paths if getattr(updated, p) != getattr(current, p)]
             return updated, [
@@ -385,22 +413,27 @@ class CatalogDomain:
     async def genres(self, page_size: int) -> list[tuple[str, int]]:
         return await self.repository.genres(page_size or 1000)
 
-    async def _check_parent(self, title: pb.Title, path: str) -> None:
-        parents = await self.repository.get_many([title_id_of(title.parent)])
-        parent = parents.get(title_id_of(title.parent))
+    async def _check_parent(
+        self, title: pb.Title, path: str, batch_types: dict[str, int] | None = None
+    ) -> None:
+        parent_type = (batch_types or {}).get(title.parent)
+        if parent_type is None:
+            parents = await self.repository.get_many([title_id_of(title.parent)])
+            found = parents.get(title_id_of(title.parent))
+            parent_type = found.type if found is not None else None
         wanted = _CHILD_PARENT.get(title.type)
-        if parent is None:
+        if parent_type is None:
             raise FailedPrecondition(
                 message=f"parent {title.parent} does not exist; create it first",
                 reason="PARENT_NOT_FOUND",
                 violations=(("PARENT_EXISTS", title.parent, "the parent title must exist"),),
             )
-        if wanted is not None and parent.type != wanted:
+        if wanted is not None and parent_type != wanted:
             raise FailedPrecondition(
                 message=(
                     f"a {pb.TitleType.Name(title.type)} must have a "
                     f"{pb.TitleType.Name(wanted)} parent, {title.parent} is a "
-                    f"{pb.TitleType.Name(parent.type)}"
+                    f"{pb.TitleType.Name(parent_type)}"
                 ),
                 reason="PARENT_TYPE_MISMATCH",
                 violations=(("PARENT_TYPE", path, f"parent must be a {pb.TitleType.Name(wanted)}"),),

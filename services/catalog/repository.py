@@ -109,19 +109,33 @@ class PostgresTitleRepository:
 
     # -- writes ----------------------------------------------------------------------------
 
-    async def insert(self, title_id: str, title: pb.Title, make_events: EventFactory) -> pb.Title:
+    async def insert(
+        self, items: Sequence[tuple[str, pb.Title]], make_events: EventFactory
+    ) -> list[pb.Title]:
         now = datetime.now(UTC)
         try:
             async with self._engine.begin() as conn:
-                await self._ensure_unique(conn, title_id, title.external_id)
-                await conn.execute(t.titles.insert().values(id=title_id, **_row(title), version=1,
-                                                            create_time=now, update_time=now))
-                await _write_children(conn, title_id, title)
-                stored = (await _load(conn, [await _row_of(conn, title_id)]))[0]
-                for event in make_events(stored):
-                    await enqueue(conn, event)
+                await self._ensure_unique_many(conn, items)
+                people = await _upsert_people(conn, [title for _, title in items])
+                await conn.execute(
+                    t.titles.insert(),
+                    [
+                        {"id": title_id, **_row(title), "version": 1, "create_time": now,
+                         "update_time": now}
+                        for title_id, title in items
+                    ],
+                )
+                await _write_children_many(conn, items, people)
+                ids = [title_id for title_id, _ in items]
+                rows = (await conn.execute(sa.select(t.titles).where(t.titles.c.id.in_(ids)))).all()
+                by_id = {title.name.removeprefix("titles/"): title for title in await _load(conn, rows)}
+                stored = [by_id[title_id] for title_id in ids]
+                for title in stored:
+                    for event in make_events(title):
+                        await enqueue(conn, event)
         except IntegrityError as exc:  # a concurrent create won the race
-            raise _duplicate(title_id, title.external_id) from exc
+            raise _duplicate(items[0][0] if len(items) == 1 else None,
+                             items[0][1].external_id if len(items) == 1 else "") from exc
         self._on_commit()
         return stored
 
@@ -153,7 +167,7 @@ class PostgresTitleRepository:
                 await conn.execute(
                     t.availability.delete().where(t.availability.c.title_id == title_id)
                 )
-                await _write_children(conn, title_id, updated)
+                await _write_children(conn, title_id, updated, await _upsert_people(conn, [updated]))
                 stored = (await _load(conn, [await _row_of(conn, title_id)]))[0]
                 for event in events:
                     event.title.CopyFrom(stored)  # type: ignore[attr-defined]
@@ -196,6 +210,26 @@ class PostgresTitleRepository:
                 await enqueue(conn, event)
         self._on_commit()
 
+    async def _ensure_unique_many(
+        self, conn: AsyncConnection, items: Sequence[tuple[str, pb.Title]]
+    ) -> None:
+        ids = [title_id for title_id, _ in items]
+        externals = [title.external_id for _, title in items if title.external_id]
+        taken = (
+            await conn.execute(
+                sa.select(t.titles.c.id, t.titles.c.external_id).where(
+                    sa.or_(t.titles.c.id.in_(ids), t.titles.c.external_id.in_(externals))
+                ).limit(1)
+            )
+        ).first()
+        if taken is None:
+            if len(set(externals)) != len(externals):
+                raise _duplicate(None, next(e for e in externals if externals.count(e) > 1))
+            return
+        if taken.id in ids:
+            raise _duplicate(taken.id, "")
+        raise _duplicate(None, taken.external_id, existing=taken.id)
+
     async def _ensure_unique(self, conn: AsyncConnection, title_id: str | None, external_id: str) -> None:
         if title_id is not None:
             taken = (await conn.execute(sa.select(t.titles.c.id).where(t.titles.c.id == title_id))).first()
@@ -215,6 +249,12 @@ class PostgresTitleRepository:
 
 
 def _duplicate(title_id: str | None, external_id: str, existing: str | None = None) -> AlreadyExists:
+    if not title_id and not external_id:
+        return AlreadyExists(
+            message="one of the titles already exists (id or external_id taken)",
+            reason="TITLE_ALREADY_EXISTS",
+            resource_type="vod.catalog.v1.Title",
+        )
     if title_id:
         return AlreadyExists(
             message=f"titles/{title_id} already exists",
@@ -254,49 +294,64 @@ async def _row_of(conn: AsyncConnection, title_id: str) -> Any:
     return (await conn.execute(sa.select(t.titles).where(t.titles.c.id == title_id))).one()
 
 
-async def _write_children(conn: AsyncConnection, title_id: str, title: pb.Title) -> None:
-    if title.credits:
-        keys = {" ".join(c.person.split()).lower(): " ".join(c.person.split()) for c in title.credits}
-        stmt = sa.dialects.postgresql.insert(t.people).values(
-            [{"name": name, "name_key": key} for key, name in keys.items()]
-        ).on_conflict_do_nothing(index_elements=["name_key"])
-        await conn.execute(stmt)
-        ids = dict(
-            (
-                await conn.execute(
-                    sa.select(t.people.c.name_key, t.people.c.id).where(
-                        t.people.c.name_key.in_(list(keys))
-                    )
-                )
-            ).all()
-        )
-        await conn.execute(
-            t.credits.insert(),
-            [
-                {
-                    "title_id": title_id,
-                    "position": i,
-                    "person_id": ids[" ".join(c.person.split()).lower()],
-                    "role": c.role,
-                    "character": c.character,
-                }
-                for i, c in enumerate(title.credits)
-            ],
-        )
-    if title.availability:
-        await conn.execute(
-            t.availability.insert(),
-            [
-                {
-                    "title_id": title_id,
-                    "position": i,
-                    "region_code": w.region_code,
-                    "start_time": w.start_time.ToDatetime(tzinfo=UTC),
-                    "end_time": w.end_time.ToDatetime(tzinfo=UTC) if w.HasField("end_time") else None,
-                }
-                for i, w in enumerate(title.availability)
-            ],
-        )
+async def _upsert_people(conn: AsyncConnection, titles: Sequence[pb.Title]) -> dict[str, int]:
+    """Ids of every credited person (by normalised key), inserting the new ones. Keys are
+    inserted in sorted order so concurrent transactions lock people rows in the same order."""
+    names = {
+        " ".join(c.person.split()).lower(): " ".join(c.person.split())
+        for title in titles
+        for c in title.credits
+    }
+    if not names:
+        return {}
+    keys = sorted(names)
+    await conn.execute(
+        sa.dialects.postgresql.insert(t.people)
+        .values([{"name": names[key], "name_key": key} for key in keys])
+        .on_conflict_do_nothing(index_elements=["name_key"])
+    )
+    rows = await conn.execute(
+        sa.select(t.people.c.name_key, t.people.c.id).where(t.people.c.name_key.in_(keys))
+    )
+    return {row.name_key: row.id for row in rows}
+
+
+async def _write_children(
+    conn: AsyncConnection, title_id: str, title: pb.Title, people: dict[str, int]
+) -> None:
+    await _write_children_many(conn, [(title_id, title)], people)
+
+
+async def _write_children_many(
+    conn: AsyncConnection, items: Sequence[tuple[str, pb.Title]], people: dict[str, int]
+) -> None:
+    """Credits and availability windows of several titles, one multi-row insert each."""
+    credit_rows = [
+        {
+            "title_id": title_id,
+            "position": i,
+            "person_id": people[" ".join(c.person.split()).lower()],
+            "role": c.role,
+            "character": c.character,
+        }
+        for title_id, title in items
+        for i, c in enumerate(title.credits)
+    ]
+    if credit_rows:
+        await conn.execute(t.credits.insert(), credit_rows)
+    window_rows = [
+        {
+            "title_id": title_id,
+            "position": i,
+            "region_code": w.region_code,
+            "start_time": w.start_time.ToDatetime(tzinfo=UTC),
+            "end_time": w.end_time.ToDatetime(tzinfo=UTC) if w.HasField("end_time") else None,
+        }
+        for title_id, title in items
+        for i, w in enumerate(title.availability)
+    ]
+    if window_rows:
+        await conn.execute(t.availability.insert(), window_rows)
 
 
 async def _load(conn: AsyncConnection, rows: Sequence[Any]) -> list[pb.Title]:

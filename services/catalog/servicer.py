@@ -37,6 +37,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.CreateTitleResponse:
         return pb.CreateTitleResponse(title=await self._domain.create(request))
 
+    async def BatchCreateTitles(
+        self, request: pb.BatchCreateTitlesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BatchCreateTitlesResponse:
+        return pb.BatchCreateTitlesResponse(titles=await self._domain.create_many(request.requests))
+
     async def UpdateTitle(
         self, request: pb.UpdateTitleRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateTitleResponse:

@@ -249,6 +249,18 @@ class CreateTitleResponse(_message.Message):
     title: Title
     def __init__(self, title: _Optional[_Union[Title, _Mapping]] = ...) -> None: ...
 
+class BatchCreateTitlesRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[CreateTitleRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[CreateTitleRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchCreateTitlesResponse(_message.Message):
+    __slots__ = ("titles",)
+    TITLES_FIELD_NUMBER: _ClassVar[int]
+    titles: _containers.RepeatedCompositeFieldContainer[Title]
+    def __init__(self, titles: _Optional[_Iterable[_Union[Title, _Mapping]]] = ...) -> None: ...
+
 class UpdateTitleRequest(_message.Message):
     __slots__ = ("title", "update_mask")
     TITLE_FIELD_NUMBER: _ClassVar[int]

@@ -57,6 +57,11 @@ class CatalogServiceStub:
                 request_serializer=vod_dot_catalog_dot_v1_dot_catalog__pb2.CreateTitleRequest.SerializeToString,
                 response_deserializer=vod_dot_catalog_dot_v1_dot_catalog__pb2.CreateTitleResponse.FromString,
                 _registered_method=True)
+        self.BatchCreateTitles = channel.unary_unary(
+                '/vod.catalog.v1.CatalogService/BatchCreateTitles',
+                request_serializer=vod_dot_catalog_dot_v1_dot_catalog__pb2.BatchCreateTitlesRequest.SerializeToString,
+                response_deserializer=vod_dot_catalog_dot_v1_dot_catalog__pb2.BatchCreateTitlesResponse.FromString,
+                _registered_method=True)
         self.UpdateTitle = channel.unary_unary(
                 '/vod.catalog.v1.CatalogService/UpdateTitle',
                 request_serializer=vod_dot_catalog_dot_v1_dot_catalog__pb2.UpdateTitleRequest.SerializeToString,
@@ -118,6 +123,15 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchCreateTitles(self, request, context):
+        """Creates up to 100 titles in one transaction (all or none), publishing one
+        vod.catalog.title_published per title; for bulk loads. Returns the errors of CreateTitle with
+        field paths prefixed by `requests[i].`, ALREADY_EXISTS if any id or external_id is taken.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdateTitle(self, request, context):
         """Updates the fields named in update_mask and publishes vod.catalog.title_updated. Returns
         NOT_FOUND if the title does not exist, ABORTED if the etag does not match the stored one,
@@ -173,6 +187,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.CreateTitle,
                     request_deserializer=vod_dot_catalog_dot_v1_dot_catalog__pb2.CreateTitleRequest.FromString,
                     response_serializer=vod_dot_catalog_dot_v1_dot_catalog__pb2.CreateTitleResponse.SerializeToString,
+            ),
+            'BatchCreateTitles': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCreateTitles,
+                    request_deserializer=vod_dot_catalog_dot_v1_dot_catalog__pb2.BatchCreateTitlesRequest.FromString,
+                    response_serializer=vod_dot_catalog_dot_v1_dot_catalog__pb2.BatchCreateTitlesResponse.SerializeToString,
             ),
             'UpdateTitle': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateTitle,
@@ -306,6 +325,33 @@ class CatalogService:
             '/vod.catalog.v1.CatalogService/CreateTitle',
             vod_dot_catalog_dot_v1_dot_catalog__pb2.CreateTitleRequest.SerializeToString,
             vod_dot_catalog_dot_v1_dot_catalog__pb2.CreateTitleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCreateTitles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vod.catalog.v1.CatalogService/BatchCreateTitles',
+            vod_dot_catalog_dot_v1_dot_catalog__pb2.BatchCreateTitlesRequest.SerializeToString,
+            vod_dot_catalog_dot_v1_dot_catalog__pb2.BatchCreateTitlesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from vod.common.v1 import event_pb2 as vod_dot_common_dot_v1_dot_event__pb2
 from vod.transcoding.v1 import transcoding_pb2 as vod_dot_transcoding_dot_v1_dot_transcoding__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n vod/events/v1/media_events.proto\x12\rvod.events.v1\x1a\x19vod/common/v1/event.proto\x1a$vod/transcoding/v1/transcoding.proto\"\x93\x01\n\x0fUploadCompleted\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12\x32\n\x06upload\x18\x02 \x01(\x0b\x32\x1a.vod.transcoding.v1.UploadR\x06upload:\x1e\xd2\xf3\x18\x1avod.media.upload_completed\"\xb3\x01\n\x14TranscodeJobProgress\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12;\n\x08progress\x18\x02 \x01(\x0b\x32\x1f.vod.transcoding.v1.JobProgressR\x08progress\x12\x14\n\x05title\x18\x03 \x01(\tR\x05title:\x1a\xd2\xf3\x18\x16vod.media.job_progress\"\x8d\x01\n\x15TranscodeJobCompleted\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12)\n\x03job\x18\x02 \x01(\x0b\x32\x17.vod.transcoding.v1.JobR\x03job:\x1b\xd2\xf3\x18\x17vod.media.job_completed\"\x87\x01\n\x12TranscodeJobFailed\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12)\n\x03job\x18\x02 \x01(\x0b\x32\x17.vod.transcoding.v1.JobR\x03job:\x18\xd2\xf3\x18\x14vod.media.job_failed\"\xc2\x01\n\x0eRenditionReady\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12\x10\n\x03job\x18\x02 \x01(\tR\x03job\x12\x14\n\x05title\x18\x03 \x01(\tR\x05title\x12;\n\trendition\x18\x04 \x01(\x0b\x32\x1d.vod.transcoding.v1.RenditionR\trendition:\x1d\xd2\xf3\x18\x19vod.media.rendition_ready\"\x90\x01\n\nMediaReady\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12?\n\x0bmedia_asset\x18\x02 \x01(\x0b\x32\x1e.vod.transcoding.v1.MediaAssetR\nmediaAsset:\x13\xd2\xf3\x18\x0fvod.media.readyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n vod/events/v1/media_events.proto\x12\rvod.events.v1\x1a\x19vod/common/v1/event.proto\x1a$vod/transcoding/v1/transcoding.proto\"\x93\x01\n\x0fUploadCompleted\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12\x32\n\x06upload\x18\x02 \x01(\x0b\x32\x1a.vod.transcoding.v1.UploadR\x06upload:\x1e\xd2\xf3\x18\x1avod.media.upload_completed\"\xb3\x01\n\x14TranscodeJobProgress\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12;\n\x08progress\x18\x02 \x01(\x0b\x32\x1f.vod.transcoding.v1.JobProgressR\x08progress\x12\x14\n\x05title\x18\x03 \x01(\tR\x05title:\x1a\xd2\xf3\x18\x16vod.media.job_progress\"\x8d\x01\n\x15TranscodeJobCompleted\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12)\n\x03job\x18\x02 \x01(\x0b\x32\x17.vod.transcoding.v1.JobR\x03job:\x1b\xd2\xf3\x18\x17vod.media.job_completed\"\x87\x01\n\x12TranscodeJobFailed\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12)\n\x03job\x18\x02 \x01(\x0b\x32\x17.vod.transcoding.v1.JobR\x03job:\x18\xd2\xf3\x18\x14vod.media.job_failed\"\xc2\x01\n\x0eRenditionReady\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12\x10\n\x03job\x18\x02 \x01(\tR\x03job\x12\x14\n\x05title\x18\x03 \x01(\tR\x05title\x12;\n\trendition\x18\x04 \x01(\x0b\x32\x1d.vod.transcoding.v1.RenditionR\trendition:\x1d\xd2\xf3\x18\x19vod.media.rendition_ready\"\x90\x01\n\nMediaReady\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12?\n\x0bmedia_asset\x18\x02 \x01(\x0b\x32\x1e.vod.transcoding.v1.MediaAssetR\nmediaAsset:\x13\xd2\xf3\x18\x0fvod.media.ready\"\x82\x01\n\x12TranscodeJobQueued\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12\x10\n\x03job\x18\x02 \x01(\tR\x03job\x12\x14\n\x05title\x18\x03 \x01(\tR\x05title:\x16\xd2\xf3\x18\x12vod.jobs.transcodeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,6 +45,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RENDITIONREADY']._serialized_options = b'\322\363\030\031vod.media.rendition_ready'
   _globals['_MEDIAREADY']._loaded_options = None
   _globals['_MEDIAREADY']._serialized_options = b'\322\363\030\017vod.media.ready'
+  _globals['_TRANSCODEJOBQUEUED']._loaded_options = None
+  _globals['_TRANSCODEJOBQUEUED']._serialized_options = b'\322\363\030\022vod.jobs.transcode'
   _globals['_UPLOADCOMPLETED']._serialized_start=117
   _globals['_UPLOADCOMPLETED']._serialized_end=264
   _globals['_TRANSCODEJOBPROGRESS']._serialized_start=267
@@ -57,4 +59,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RENDITIONREADY']._serialized_end=925
   _globals['_MEDIAREADY']._serialized_start=928
   _globals['_MEDIAREADY']._serialized_end=1072
+  _globals['_TRANSCODEJOBQUEUED']._serialized_start=1075
+  _globals['_TRANSCODEJOBQUEUED']._serialized_end=1205
 # @@protoc_insertion_point(module_scope)

@@ -60,3 +60,13 @@ class MediaReady(_message.Message):
     meta: _event_pb2.EventMeta
     media_asset: _transcoding_pb2.MediaAsset
     def __init__(self, meta: _Optional[_Union[_event_pb2.EventMeta, _Mapping]] = ..., media_asset: _Optional[_Union[_transcoding_pb2.MediaAsset, _Mapping]] = ...) -> None: ...
+
+class TranscodeJobQueued(_message.Message):
+    __slots__ = ("meta", "job", "title")
+    META_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    meta: _event_pb2.EventMeta
+    job: str
+    title: str
+    def __init__(self, meta: _Optional[_Union[_event_pb2.EventMeta, _Mapping]] = ..., job: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...

@@ -3,6 +3,7 @@ import datetime
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from vod.catalog.v1 import catalog_pb2 as _catalog_pb2
 from vod.common.v1 import validation_pb2 as _validation_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -130,7 +131,29 @@ class RecordFeedbackRequest(_message.Message):
     def __init__(self, profile: _Optional[str] = ..., title: _Optional[str] = ..., kind: _Optional[_Union[FeedbackKind, str]] = ..., watched_fraction: _Optional[float] = ..., event_id: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RecordFeedbackResponse(_message.Message):
-    __slots__ = ("duplicate",)
+    __slots__ = ("duplicate", "throttled")
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    THROTTLED_FIELD_NUMBER: _ClassVar[int]
     duplicate: bool
-    def __init__(self, duplicate: _Optional[bool] = ...) -> None: ...
+    throttled: bool
+    def __init__(self, duplicate: _Optional[bool] = ..., throttled: _Optional[bool] = ...) -> None: ...
+
+class SetProfilePreferencesRequest(_message.Message):
+    __slots__ = ("profile", "genres", "max_maturity_rating")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    GENRES_FIELD_NUMBER: _ClassVar[int]
+    MAX_MATURITY_RATING_FIELD_NUMBER: _ClassVar[int]
+    profile: str
+    genres: _containers.RepeatedScalarFieldContainer[str]
+    max_maturity_rating: _catalog_pb2.MaturityRating
+    def __init__(self, profile: _Optional[str] = ..., genres: _Optional[_Iterable[str]] = ..., max_maturity_rating: _Optional[_Union[_catalog_pb2.MaturityRating, str]] = ...) -> None: ...
+
+class SetProfilePreferencesResponse(_message.Message):
+    __slots__ = ("profile", "genres", "max_maturity_rating")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    GENRES_FIELD_NUMBER: _ClassVar[int]
+    MAX_MATURITY_RATING_FIELD_NUMBER: _ClassVar[int]
+    profile: str
+    genres: _containers.RepeatedScalarFieldContainer[str]
+    max_maturity_rating: _catalog_pb2.MaturityRating
+    def __init__(self, profile: _Optional[str] = ..., genres: _Optional[_Iterable[str]] = ..., max_maturity_rating: _Optional[_Union[_catalog_pb2.MaturityRating, str]] = ...) -> None: ...

@@ -53,6 +53,11 @@ class RecommendationsServiceStub:
                 request_serializer=vod_dot_recommendations_dot_v1_dot_recommendations__pb2.RecordFeedbackRequest.SerializeToString,
                 response_deserializer=vod_dot_recommendations_dot_v1_dot_recommendations__pb2.RecordFeedbackResponse.FromString,
                 _registered_method=True)
+        self.SetProfilePreferences = channel.unary_unary(
+                '/vod.recommendations.v1.RecommendationsService/SetProfilePreferences',
+                request_serializer=vod_dot_recommendations_dot_v1_dot_recommendations__pb2.SetProfilePreferencesRequest.SerializeToString,
+                response_deserializer=vod_dot_recommendations_dot_v1_dot_recommendations__pb2.SetProfilePreferencesResponse.FromString,
+                _registered_method=True)
 
 
 class RecommendationsServiceServicer:
@@ -91,6 +96,15 @@ class RecommendationsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetProfilePreferences(self, request, context):
+        """Stores a profile's onboarding genres and maturity limit, used for cold-start rows and to
+        filter every row and similar-titles list asked for that profile. Replaces what was stored.
+        Returns INVALID_ARGUMENT for malformed fields or more than 20 genres.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecommendationsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +122,11 @@ def add_RecommendationsServiceServicer_to_server(servicer, server):
                     servicer.RecordFeedback,
                     request_deserializer=vod_dot_recommendations_dot_v1_dot_recommendations__pb2.RecordFeedbackRequest.FromString,
                     response_serializer=vod_dot_recommendations_dot_v1_dot_recommendations__pb2.RecordFeedbackResponse.SerializeToString,
+            ),
+            'SetProfilePreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProfilePreferences,
+                    request_deserializer=vod_dot_recommendations_dot_v1_dot_recommendations__pb2.SetProfilePreferencesRequest.FromString,
+                    response_serializer=vod_dot_recommendations_dot_v1_dot_recommendations__pb2.SetProfilePreferencesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -195,6 +214,33 @@ class RecommendationsService:
             '/vod.recommendations.v1.RecommendationsService/RecordFeedback',
             vod_dot_recommendations_dot_v1_dot_recommendations__pb2.RecordFeedbackRequest.SerializeToString,
             vod_dot_recommendations_dot_v1_dot_recommendations__pb2.RecordFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProfilePreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vod.recommendations.v1.RecommendationsService/SetProfilePreferences',
+            vod_dot_recommendations_dot_v1_dot_recommendations__pb2.SetProfilePreferencesRequest.SerializeToString,
+            vod_dot_recommendations_dot_v1_dot_recommendations__pb2.SetProfilePreferencesResponse.FromString,
             options,
             channel_credentials,
             insecure,

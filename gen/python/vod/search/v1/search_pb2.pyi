@@ -28,6 +28,7 @@ class FacetField(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FACET_FIELD_RELEASE_YEAR: _ClassVar[FacetField]
     FACET_FIELD_MATURITY_RATING: _ClassVar[FacetField]
     FACET_FIELD_COUNTRY: _ClassVar[FacetField]
+    FACET_FIELD_DECADE: _ClassVar[FacetField]
 
 class SuggestionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -50,6 +51,7 @@ FACET_FIELD_GENRE: FacetField
 FACET_FIELD_RELEASE_YEAR: FacetField
 FACET_FIELD_MATURITY_RATING: FacetField
 FACET_FIELD_COUNTRY: FacetField
+FACET_FIELD_DECADE: FacetField
 SUGGESTION_KIND_UNSPECIFIED: SuggestionKind
 SUGGESTION_KIND_TITLE: SuggestionKind
 SUGGESTION_KIND_PERSON: SuggestionKind
@@ -256,3 +258,17 @@ class NewReleasesResponse(_message.Message):
     releases: _containers.RepeatedCompositeFieldContainer[NewRelease]
     next_page_token: str
     def __init__(self, releases: _Optional[_Iterable[_Union[NewRelease, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ReindexRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReindexResponse(_message.Message):
+    __slots__ = ("indexed_count", "skipped_count", "duration_seconds")
+    INDEXED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    indexed_count: int
+    skipped_count: int
+    duration_seconds: float
+    def __init__(self, indexed_count: _Optional[int] = ..., skipped_count: _Optional[int] = ..., duration_seconds: _Optional[float] = ...) -> None: ...

@@ -58,6 +58,11 @@ class SearchServiceStub:
                 request_serializer=vod_dot_search_dot_v1_dot_search__pb2.NewReleasesRequest.SerializeToString,
                 response_deserializer=vod_dot_search_dot_v1_dot_search__pb2.NewReleasesResponse.FromString,
                 _registered_method=True)
+        self.Reindex = channel.unary_unary(
+                '/vod.search.v1.SearchService/Reindex',
+                request_serializer=vod_dot_search_dot_v1_dot_search__pb2.ReindexRequest.SerializeToString,
+                response_deserializer=vod_dot_search_dot_v1_dot_search__pb2.ReindexResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer:
@@ -100,6 +105,16 @@ class SearchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Reindex(self, request, context):
+        """Rebuilds the whole index from the catalog beside the live one and swaps it in when complete;
+        searches keep being served from the old index meanwhile. An operator RPC (not routed through
+        the public gateway). Returns UNAVAILABLE if the catalog or the engine cannot be reached,
+        ABORTED if a re-index is already running.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SearchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +137,11 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     servicer.NewReleases,
                     request_deserializer=vod_dot_search_dot_v1_dot_search__pb2.NewReleasesRequest.FromString,
                     response_serializer=vod_dot_search_dot_v1_dot_search__pb2.NewReleasesResponse.SerializeToString,
+            ),
+            'Reindex': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reindex,
+                    request_deserializer=vod_dot_search_dot_v1_dot_search__pb2.ReindexRequest.FromString,
+                    response_serializer=vod_dot_search_dot_v1_dot_search__pb2.ReindexResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -236,6 +256,33 @@ class SearchService:
             '/vod.search.v1.SearchService/NewReleases',
             vod_dot_search_dot_v1_dot_search__pb2.NewReleasesRequest.SerializeToString,
             vod_dot_search_dot_v1_dot_search__pb2.NewReleasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reindex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vod.search.v1.SearchService/Reindex',
+            vod_dot_search_dot_v1_dot_search__pb2.ReindexRequest.SerializeToString,
+            vod_dot_search_dot_v1_dot_search__pb2.ReindexResponse.FromString,
             options,
             channel_credentials,
             insecure,

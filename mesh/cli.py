@@ -1,0 +1,277 @@
+"""The `vod` command: run the local mesh and talk to it.
+
+    vod up [--detach] [--no-demo]     start everything on embedded defaults (Ctrl-C stops it)
+    vod status                        what runs where, and whether it is healthy
+    vod down                          stop a mesh started with --detach
+    vod catalog import CSV            load titles in the netflix_titles.csv format
+
+Services add their own commands through a `services/<name>/cli.py` module with
+`register(subparsers)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mesh.launcher import LocalMesh, MeshState, health_through_envoy, pid_alive, read_state
+from mesh.local import LocalSettings, load_local_settings
+from mesh.services import SERVICES
+
+console = Console(stderr=False, soft_wrap=True)
+err = Console(stderr=True)
+
+_PLUGIN_SERVICES = ("transcoding", "search", "recommendations")
+
+
+# -- up / status / down ------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = load_local_settings(home=args.home)
+    if args.detach:
+        return _up_detached(settings, args)
+    mesh = LocalMesh(settings, say=lambda s: err.print(f"[dim]•[/dim] {s}"))
+    stop_requested = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        state = mesh.start()
+        if not args.no_demo:
+            created, existing = asyncio.run(_seed_demo(settings.gateway_grpc))
+            err.print(f"[dim]•[/dim] demo content: {created} titles created, {existing} already there")
+        _print_summary(settings, state)
+        console.print("\n[bold]Ctrl-C[/bold] stops everything; data stays in "
+                      f"{settings.home} for the next `vod up`.", highlight=False)
+        sys.stdout.flush()
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        err.print("\nstopping…")
+        return 0
+    except Exception as exc:  # startup failed: say why and where to look
+        err.print(f"[red]vod up failed:[/red] {exc}")
+        err.print(f"logs: {settings.logs}")
+        return 1
+    finally:
+        mesh.stop()
+
+
+def _up_detached(settings: LocalSettings, args: argparse.Namespace) -> int:
+    existing = read_state(settings)
+    if existing is not None and pid_alive(existing.supervisor_pid):
+        err.print(f"a mesh is already running (pid {existing.supervisor_pid}); `vod down` stops it")
+        return 1
+    settings.logs.mkdir(parents=True, exist_ok=True)
+    log = settings.logs / "vod-up.log"
+    command = [sys.executable, "-m", "mesh.cli", "up", "--home", str(settings.home)]
+    if args.no_demo:
+        command.append("--no-demo")
+    with log.open("ab") as out:
+        child = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                 start_new_session=True, env=os.environ.copy())
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        state = read_state(settings)
+        if state is not None and state.supervisor_pid == child.pid and state.status == "ready":
+            _print_summary(settings, state)
+            console.print(f"\nrunning in the background (pid {child.pid}); `vod down` stops it; "
+                          f"log: {log}", highlight=False)
+            return 0
+        if child.poll() is not None:
+            err.print(f"[red]vod up failed[/red] (exit {child.returncode}); last lines of {log}:")
+            err.print("\n".join(log.read_text(errors="replace").splitlines()[-25:]))
+            return 1
+        time.sleep(0.3)
+    err.print(f"[red]vod up did not become ready in 180s[/red]; see {log}")
+    child.terminate()
+    return 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = load_local_settings(home=args.home)
+    state = read_state(settings)
+    if state is None or not pid_alive(state.supervisor_pid):
+        console.print(f"no mesh running from {settings.home} (`vod up` starts one)")
+        return 3
+    table = Table(title=f"vodmesh at {settings.gateway_url}")
+    for column in ("component", "pid", "where", "health"):
+        table.add_column(column)
+    healthy = True
+    for entry in SERVICES:
+        health = health_through_envoy(settings, entry)
+        healthy &= health == "SERVING"
+        table.add_row(entry.name, str(state.pids.get(entry.name, "")),
+                      state.services[entry.name]["grpc"], f"{health} (via envoy)")
+    for name in ("postgres", "nats", "envoy"):
+        pid = state.pids.get(name)
+        alive = bool(pid) and pid_alive(pid)
+        healthy &= alive or not pid
+        where = {"postgres": state.database_url.split("@")[-1], "nats": state.nats_url,
+                 "envoy": state.gateway}[name]
+        table.add_row(name, str(pid or "external"), where, "running" if alive or not pid else "DOWN")
+    console.print(table)
+    return 0 if healthy else 1
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    settings = load_local_settings(home=args.home)
+    state = read_state(settings)
+    if state is None or not pid_alive(state.supervisor_pid):
+        console.print("no mesh running")
+        settings.state_file.unlink(missing_ok=True)
+        return 0
+    os.kill(state.supervisor_pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while pid_alive(state.supervisor_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_alive(state.supervisor_pid):
+        err.print(f"[red]the mesh (pid {state.supervisor_pid}) did not stop in 60s[/red]")
+        return 1
+    console.print("stopped")
+    return 0
+
+
+def _print_summary(settings: LocalSettings, state: MeshState) -> None:
+    table = Table(title="vodmesh is up")
+    table.add_column("what")
+    table.add_column("where")
+    table.add_row("gateway (REST, gRPC, gRPC-web)", state.gateway)
+    table.add_row("envoy admin", state.admin)
+    for name, info in state.services.items():
+        table.add_row(f"{name} (direct gRPC)", info["grpc"])
+        table.add_row(f"{name} metrics", info["metrics"])
+    table.add_row("postgres", state.database_url.split("@")[-1])
+    table.add_row("nats", state.nats_url)
+    table.add_row("data + logs", str(settings.home))
+    console.print(table)
+    g = state.gateway
+    console.print("\nTry:", highlight=False)
+    console.print(f"  curl -s '{g}/v1/titles?pageSize=3&orderBy=release_year%20desc'", highlight=False)
+    console.print(f"  curl -s -X POST {g}/v1/titles -H 'content-type: application/json' "
+                  "-d '{\"type\":\"TITLE_TYPE_MOVIE\",\"displayName\":\"My Film\"}'", highlight=False)
+    console.print(f"  vod catalog import ../shared/datasets/netflix_titles.csv --target {settings.gateway_grpc}",
+                  highlight=False)
+
+
+async def _seed_demo(target: str) -> tuple[int, int]:
+    from services.catalog.demo import seed_demo
+    from vod.catalog.v1 import catalog_pb2_grpc
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        return await seed_demo(catalog_pb2_grpc.CatalogServiceStub(channel))
+
+
+# -- catalog -----------------------------------------------------------------------------------
+
+
+def cmd_catalog_import(args: argparse.Namespace) -> int:
+    from services.catalog.importer import CsvFormatError
+
+    path = Path(args.csv)
+    if not path.is_file():
+        err.print(f"[red]{path} does not exist[/red]")
+        return 2
+    regions = [r.strip().upper() for r in args.regions.split(",") if r.strip()]
+    try:
+        report = asyncio.run(_import(args, path, regions))
+    except CsvFormatError as exc:
+        err.print(f"[red]{exc}[/red]")
+        return 2
+    except grpc.aio.AioRpcError as exc:
+        err.print(f"[red]catalog unreachable at {args.target}: {exc.code().name}[/red] "
+                  "(is `vod up` running? pass --target HOST:PORT)")
+        return 1
+    console.print(f"created {report.created}, already present {report.skipped}, "
+                  f"failed {len(report.failed)}")
+    for line, reason in report.failed[:20]:
+        console.print(f"  line {line}: {reason}", highlight=False)
+    return 0 if not report.failed else 1
+
+
+async def _import(args: argparse.Namespace, path: Path, regions: list[str]):  # type: ignore[no-untyped-def]
+    from services.catalog.importer import import_csv
+    from vod.catalog.v1 import catalog_pb2_grpc
+
+    from services.catalog.importer import read_rows
+
+    total = sum(1 for _ in read_rows(path))
+    if args.limit:
+        total = min(total, args.limit)
+    async with grpc.aio.insecure_channel(args.target) as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err, transient=False) as progress:
+            task = progress.add_task("import", total=total)
+            return await import_csv(
+                stub, path, default_regions=regions, limit=args.limit,
+                concurrency=args.concurrency,
+                on_progress=lambda r: progress.update(task, completed=r.total),
+            )
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vod", description="vodmesh: a video-on-demand platform")
+    parser.add_argument("--home", default=None, help="data directory (default $VOD_HOME or ./var)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the whole mesh on embedded defaults")
+    up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument("--no-demo", action="store_true", help="do not seed demo content")
+    up.add_argument("--home", default=argparse.SUPPRESS)
+    up.set_defaults(func=cmd_up)
+    status = sub.add_parser("status", help="what runs where, and its health")
+    status.set_defaults(func=cmd_status)
+    down = sub.add_parser("down", help="stop a mesh started with --detach")
+    down.set_defaults(func=cmd_down)
+
+    catalog = sub.add_parser("catalog", help="catalog tools")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    imp = catalog_sub.add_parser("import", help="import titles from a netflix_titles.csv-style file")
+    imp.add_argument("csv")
+    imp.add_argument("--target", default=os.environ.get("VOD_GATEWAY_GRPC", "127.0.0.1:8080"),
+                     help="catalog or gateway gRPC address (default: the local gateway)")
+    imp.add_argument("--regions", default="US",
+                     help="regions every title is available in, besides its production countries")
+    imp.add_argument("--limit", type=int, default=None, help="import only the first N rows")
+    imp.add_argument("--concurrency", type=int, default=4, help="batches of 100 in flight")
+    imp.set_defaults(func=cmd_catalog_import)
+
+    for name in _PLUGIN_SERVICES:
+        try:
+            module = importlib.import_module(f"services.{name}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"services.{name}.cli" and exc.name != f"services.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

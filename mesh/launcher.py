@@ -1,0 +1,299 @@
+"""`vod up`: the whole mesh on one machine from embedded defaults.
+
+Order: PostgreSQL → NATS (JetStream streams) → migrations → services → Envoy (config rendered
+from the mesh spec) → health through Envoy → demo content. Everything stops in reverse order.
+State (pids, ports, URLs) goes to `<home>/run/state.json` so `vod status` / `vod down` work from
+another shell; data stays under `<home>` so the next `vod up` resumes with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from mesh.embedded import EmbeddedEnvoy, EmbeddedNats, EmbeddedPostgres, ManagedProcess
+from mesh.envoy_config import HEALTH_SERVICE_HEADER, render_yaml
+from mesh.local import LocalSettings
+from mesh.services import SERVICES, ServiceEntry
+from mesh.spec import MeshSpec, ServiceSpec
+from services.runtime.db import migrate
+from services.runtime.events import EventBus
+
+__all__ = ["LocalMesh", "MeshState", "health_through_envoy", "read_state"]
+
+ROOT = Path(__file__).resolve().parents[1]
+DESCRIPTOR = ROOT / "gen" / "descriptor" / "vod.binpb"
+DATABASE = "vod"
+
+
+def grpc_health(target: str, service: str, *, header: str | None = None, timeout: float = 1.0) -> str:
+    """SERVING / NOT_SERVING / SERVICE_UNKNOWN / UNREACHABLE for one service at `target`."""
+    metadata = ((HEALTH_SERVICE_HEADER, header),) if header else None
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            response = stub.Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout, metadata=metadata
+            )
+        except grpc.RpcError as exc:
+            return "UNREACHABLE" if exc.code() == grpc.StatusCode.UNAVAILABLE else exc.code().name
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+
+def health_through_envoy(settings: LocalSettings, entry: ServiceEntry, timeout: float = 1.0) -> str:
+    return grpc_health(settings.gateway_grpc, entry.grpc_service, header=entry.name, timeout=timeout)
+
+
+class ServiceProcess(ManagedProcess):
+    """One vodmesh service as a child process, ready when its gRPC health says SERVING."""
+
+    def __init__(self, entry: ServiceEntry, address: str, env: dict[str, str], log_path: Path) -> None:
+        super().__init__(log_path, startup_timeout=60.0, stop_timeout=15.0, env=env)
+        self.name = entry.name
+        self.entry = entry
+        self.address = address
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.entry.module]
+
+    def probe_ready(self) -> bool:
+        return grpc_health(self.address, self.entry.grpc_service, timeout=0.5) == "SERVING"
+
+
+@dataclass
+class MeshState:
+    """What `vod status` and `vod down` need, written once the mesh is ready."""
+
+    supervisor_pid: int
+    status: str
+    gateway: str
+    admin: str
+    database_url: str
+    nats_url: str
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=2))
+        tmp.replace(path)
+
+
+def read_state(settings: LocalSettings) -> MeshState | None:
+    try:
+        return MeshState(**json.loads(settings.state_file.read_text()))
+    except (FileNotFoundError, json.JSONDecodeError, TypeError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalMesh:
+    """Starts and stops the local mesh. `say` reports progress to the user."""
+
+    def __init__(self, settings: LocalSettings, say: Callable[[str], None] = lambda s: None) -> None:
+        self.settings = settings
+        self.say = say
+        self.postgres: EmbeddedPostgres | None = None
+        self.nats: EmbeddedNats | None = None
+        self.envoy: EmbeddedEnvoy | None = None
+        self.services: list[ServiceProcess] = []
+        self.database_url = ""
+        self.nats_url = ""
+
+    # -- ports -----------------------------------------------------------------------------
+
+    def grpc_address(self, entry: ServiceEntry) -> str:
+        return f"{self.settings.host}:{self.settings.service_base_port + entry.port_offset}"
+
+    def metrics_address(self, entry: ServiceEntry) -> str:
+        return f"{self.settings.host}:{self.settings.metrics_base_port + entry.port_offset}"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> MeshState:
+        s = self.settings
+        existing = read_state(s)
+        if existing is not None and pid_alive(existing.supervisor_pid):
+            raise RuntimeError(
+                f"a mesh is already running from {s.home} (pid {existing.supervisor_pid}); "
+                "run `vod down` first or use another VOD_HOME"
+            )
+        for folder in (s.logs, s.run_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._start_postgres()
+        self._start_nats()
+        self._migrate()
+        self._start_services()
+        self._start_envoy()
+        self._wait_healthy_through_envoy()
+        state = self.state("ready")
+        state.write(s.state_file)
+        return state
+
+    def stop(self) -> None:
+        """Stop everything that was started, in reverse order; safe to call twice."""
+        if self.envoy is not None:
+            self.say("stopping envoy")
+            self.envoy.stop()
+        for process in reversed(self.services):
+            self.say(f"stopping {process.name}")
+            process.stop()
+        if self.nats is not None:
+            self.say("stopping nats")
+            self.nats.stop()
+        if self.postgres is not None:
+            self.say("stopping postgres")
+            self.postgres.stop()
+        self.settings.state_file.unlink(missing_ok=True)
+
+    def state(self, status: str) -> MeshState:
+        s = self.settings
+        pids = {p.name: p.pid or 0 for p in self.services}
+        for name, proc in (("postgres", self.postgres), ("nats", self.nats), ("envoy", self.envoy)):
+            if proc is not None and proc.pid:
+                pids[name] = proc.pid
+        return MeshState(
+            supervisor_pid=os.getpid(),
+            status=status,
+            gateway=s.gateway_url,
+            admin=f"http://{s.host}:{s.admin_port}",
+            database_url=self.database_url,
+            nats_url=self.nats_url,
+            services={
+                e.name: {
+                    "grpc": self.grpc_address(e),
+                    "metrics": f"http://{self.metrics_address(e)}/metrics",
+                    "grpc_service": e.grpc_service,
+                }
+                for e in SERVICES
+            },
+            pids=pids,
+        )
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _start_postgres(self) -> None:
+        s = self.settings
+        if s.external_database_url:
+            self.database_url = s.external_database_url
+            self.say(f"postgres: external ({s.external_database_url.split('@')[-1]})")
+            return
+        self.say(f"postgres: starting on {s.host}:{s.postgres_port} (data in {s.home / 'postgres'})")
+        self.postgres = EmbeddedPostgres(
+            s.home / "postgres" / "data", s.postgres_port, s.host, log_path=s.logs / "postgres.log"
+        )
+        self.postgres.start()
+        self.database_url = self.postgres.create_database(DATABASE)
+
+    def _start_nats(self) -> None:
+        s = self.settings
+        if s.external_nats_url:
+            self.nats_url = s.external_nats_url
+            self.say(f"nats: external ({s.external_nats_url})")
+        else:
+            self.say(f"nats: starting JetStream on {s.host}:{s.nats_port}")
+            self.nats = EmbeddedNats(
+                s.home / "nats", s.nats_port, s.nats_monitor_port, s.host, log_path=s.logs / "nats.log"
+            )
+            self.nats.start()
+            self.nats_url = self.nats.url
+        asyncio.run(_ensure_streams(self.nats_url))
+
+    def _migrate(self) -> None:
+        for entry in SERVICES:
+            if entry.schema and entry.migrations is not None:
+                self.say(f"migrations: {entry.name} (schema {entry.schema})")
+                migrate(self.database_url, entry.schema, entry.migrations)
+
+    def _start_services(self) -> None:
+        s = self.settings
+        for entry in SERVICES:
+            env = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python")]),
+                "VOD_HOME": str(s.home),
+                "VOD_DATABASE_URL": self.database_url,
+                "VOD_NATS_URL": self.nats_url,
+                "VOD_LOG_LEVEL": s.log_level,
+                f"VOD_{entry.name.upper()}_GRPC_ADDRESS": self.grpc_address(entry),
+                f"VOD_{entry.name.upper()}_METRICS_ADDRESS": self.metrics_address(entry),
+                "VOD_GATEWAY_GRPC": s.gateway_grpc,
+            }
+            for other in SERVICES:  # every service can reach the others directly
+                env.setdefault(f"VOD_{other.name.upper()}_TARGET", self.grpc_address(other))
+            self.say(f"{entry.name}: starting on {self.grpc_address(entry)}")
+            process = ServiceProcess(entry, self.grpc_address(entry), env, s.logs / f"{entry.name}.log")
+            self.services.append(process)
+            process.start()
+
+    def mesh_spec(self) -> MeshSpec:
+        s = self.settings
+        return MeshSpec(
+            front_host=s.host,
+            front_port=s.gateway_port,
+            admin_host=s.host,
+            admin_port=s.admin_port,
+            services=tuple(
+                ServiceSpec(
+                    name=e.name,
+                    grpc_service=e.grpc_service,
+                    host=s.host,
+                    port=s.service_base_port + e.port_offset,
+                )
+                for e in SERVICES
+            ),
+            descriptor_path=DESCRIPTOR,
+            access_log_path=str(s.logs / "envoy-access.log"),
+        )
+
+    def _start_envoy(self) -> None:
+        s = self.settings
+        config = s.run_dir / "envoy.json"
+        config.write_text(render_yaml(self.mesh_spec()))
+        self.say(f"envoy: starting gateway on {s.gateway_url} (admin :{s.admin_port})")
+        self.envoy = EmbeddedEnvoy(
+            config, f"http://{s.host}:{s.admin_port}", log_path=s.logs / "envoy.log"
+        )
+        self.envoy.start()
+
+    def _wait_healthy_through_envoy(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        for entry in SERVICES:
+            while True:
+                status = health_through_envoy(self.settings, entry)
+                if status == "SERVING":
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{entry.name} is {status} through Envoy after {timeout_s:.0f}s; "
+                        f"see {self.settings.logs / (entry.name + '.log')} and envoy.log"
+                    )
+                time.sleep(0.2)
+
+
+async def _ensure_streams(nats_url: str) -> None:
+    bus = await EventBus.connect(nats_url, name="vod-up")
+    try:
+        await bus.ensure_streams()
+    finally:
+        await bus.close()

@@ -1,0 +1,3 @@
+from services.recommendations.server import main
+
+main()

@@ -1,0 +1,1 @@
+"""The search service: typo-tolerant title search, suggestions, trending and new releases."""

@@ -1,0 +1,3 @@
+from services.search.server import main
+
+main()

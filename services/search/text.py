@@ -1,0 +1,151 @@
+"""Text handling shared by every engine: one folding and tokenisation for documents and queries
+(so the engine only ever sees whitespace-separated, pre-folded words), the typo budget, and
+highlighting of matches in the original text.
+
+User text is only ever split into words here; it is never handed to an engine's query parser.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "MatchSpec",
+    "find_matches",
+    "fold",
+    "index_text",
+    "osa_distance",
+    "typo_budget",
+    "words",
+]
+
+_WORD = re.compile(r"[^\W_]+")
+MAX_WORD_LEN = 40
+MAX_QUERY_WORDS = 12
+
+
+def fold(text: str) -> str:
+    """Lower-case, accents removed, compatibility forms unified: "Amélie" → "amelie"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.casefold()
+
+
+def words(text: str) -> list[str]:
+    """The folded words of a text, in order (punctuation, operators and emoji dropped)."""
+    return [w[:MAX_WORD_LEN] for w in _WORD.findall(fold(text))]
+
+
+def index_text(*texts: str) -> str:
+    """What an engine indexes for a field: folded words separated by single spaces."""
+    return " ".join(w for text in texts for w in words(text))
+
+
+def typo_budget(word: str) -> int:
+    """Typos tolerated in a word, like Meilisearch's defaults: 1 from 5 letters, 2 from 9."""
+    if len(word) >= 9:
+        return 2
+    if len(word) >= 5:
+        return 1
+    return 0
+
+
+def osa_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (a transposition costs 1), capped at limit + 1."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    if a == b:
+        return 0
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        best = cur[0]
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            value = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                value = min(value, prev2[j - 2] + 1)
+            cur[j] = value
+            best = min(best, value)
+        if best > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+@dataclass(frozen=True)
+class MatchSpec:
+    """The query words and whether the last one is matched as a prefix."""
+
+    words: tuple[str, ...]
+    prefix_last: bool = True
+
+    def matches(self, token: str) -> bool:
+        for index, word in enumerate(self.words):
+            budget = typo_budget(word)
+            if token == word:
+                return True
+            if budget and osa_distance(token, word, budget) <= budget:
+                return True
+            if self.prefix_last and index == len(self.words) - 1 and len(token) > len(word):
+                head = token[: len(word)]
+                if head == word or (budget and osa_distance(head, word, budget) <= budget):
+                    return True
+        return False
+
+    def corrected(self, vocabulary: Sequence[str]) -> list[str]:
+        """Each query word replaced by the closest vocabulary word it matched with a typo."""
+        out = []
+        for index, word in enumerate(self.words):
+            budget = typo_budget(word)
+            if word in vocabulary or not budget:
+                out.append(word)
+                continue
+            best = (budget + 1, word)
+            for token in vocabulary:
+                candidate = token
+                if index == len(self.words) - 1 and self.prefix_last and len(token) > len(word):
+                    candidate = token[: len(word)]
+                    if candidate == word:
+                        best = (0, word)
+                        break
+                distance = osa_distance(candidate, word, budget)
+                if distance < best[0]:
+                    best = (distance, token)
+            out.append(best[1])
+        return out
+
+
+def find_matches(text: str, spec: MatchSpec) -> list[tuple[int, int]]:
+    """(start, length) in code points of every word of `text` the query matches."""
+    found = []
+    for match in _WORD.finditer(text):
+        token = "".join(words(match.group()))
+        if token and spec.matches(token):
+            found.append((match.start(), match.end() - match.start()))
+    return found
+
+
+def excerpt(
+    text: str, ranges: list[tuple[int, int]], max_chars: int = 160
+) -> tuple[str, list[tuple[int, int]]]:
+    """A window of `text` around the first match, with ranges shifted into it."""
+    if len(text) <= max_chars or not ranges:
+        snippet = text if len(text) <= max_chars else text[:max_chars].rstrip() + "…"
+        return snippet, [r for r in ranges if r[0] + r[1] <= len(snippet)]
+    first = ranges[0][0]
+    start = max(0, first - max_chars // 4)
+    space = text.rfind(" ", 0, start)
+    if start > 0 and space >= 0 and start - space < 20:
+        start = space + 1
+    end = min(len(text), start + max_chars)
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    snippet = prefix + text[start:end] + suffix
+    shift = len(prefix) - start
+    inside = [(s + shift, n) for s, n in ranges if s >= start and s + n <= end]
+    return snippet, inside

@@ -1,0 +1,3 @@
+from services.transcoding.server import main
+
+main()

@@ -1,0 +1,204 @@
+"""Our own HLS (master + media playlists with EXT-X-MAP) and DASH (static MPD with
+SegmentTimeline) writers over one set of CMAF segments.
+
+Manifests live in `titles/<t>/manifests/<media>/` and point at the segments in
+`titles/<t>/renditions/<media>/<track>/` with relative URLs, so any origin or edge that keeps the
+layout serves them unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from xml.sax.saxutils import quoteattr
+
+from services.transcoding.cmaf import SplitResult
+
+__all__ = ["ContentProtection", "Track", "hls_master", "hls_media", "mpd"]
+
+CLEARKEY_SYSTEM_ID = "e2719d58-a985-b3c9-781a-b030af78d30e"
+
+
+@dataclass(frozen=True)
+class ContentProtection:
+    key_id: str  # 32 hex digits
+    license_url: str = ""
+
+
+@dataclass(frozen=True)
+class Track:
+    id: str  # "720p", "audio-0-und"
+    kind: str  # "video" | "audio"
+    split: SplitResult
+    segments_uri: str  # relative to the manifests folder, ending in "/"
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    language: str = "und"
+    channels: int = 2
+    sample_rate: int = 48000
+    protection: ContentProtection | None = None
+
+    @property
+    def average_bps(self) -> int:
+        total = sum(s.size for s in self.split.segments)
+        return int(round(total * 8 / max(self.split.duration, 1e-6)))
+
+    @property
+    def peak_bps(self) -> int:
+        return max(
+            (int(math.ceil(s.size * 8 / max(s.duration, 1e-6))) for s in self.split.segments),
+            default=0,
+        )
+
+
+def _fps(fps: float) -> str:
+    return f"{fps:.3f}"
+
+
+def _key_line(track: Track) -> list[str]:
+    if track.protection is None:
+        return []
+    uri = track.protection.license_url or f"data:text/plain;base64,{track.protection.key_id}"
+    return [f'#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI="{uri}",'
+            f'KEYFORMAT="urn:uuid:{CLEARKEY_SYSTEM_ID}",KEYFORMATVERSIONS="1"']
+
+
+def hls_media(track: Track) -> str:
+    segments = track.split.segments
+    target = max(1, math.ceil(max((s.duration for s in segments), default=1.0) - 1e-3))
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:7",
+        f"#EXT-X-TARGETDURATION:{target}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        *_key_line(track),
+        f'#EXT-X-MAP:URI="{track.segments_uri}init.mp4"',
+    ]
+    for seg in segments:
+        lines.append(f"#EXTINF:{seg.duration:.6f},")
+        lines.append(f"{track.segments_uri}{seg.file_name}")
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def hls_master(videos: Sequence[Track], audios: Sequence[Track]) -> str:
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for index, audio in enumerate(audios):
+        default = "YES" if index == 0 else "NO"
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="{audio.language}-{index}",'
+            f'LANGUAGE="{audio.language}",DEFAULT={default},AUTOSELECT=YES,'
+            f'CHANNELS="{audio.channels}",URI="{audio.id}.m3u8"'
+        )
+    audio_peak = max((a.peak_bps for a in audios), default=0)
+    audio_avg = max((a.average_bps for a in audios), default=0)
+    audio_codec = audios[0].split.codec if audios else ""
+    for video in videos:
+        codecs = ",".join(c for c in (video.split.codec, audio_codec) if c)
+        attrs = [
+            f"BANDWIDTH={video.peak_bps + audio_peak}",
+            f"AVERAGE-BANDWIDTH={video.average_bps + audio_avg}",
+            f'CODECS="{codecs}"',
+            f"RESOLUTION={video.width}x{video.height}",
+            f"FRAME-RATE={_fps(video.fps)}",
+        ]
+        if audios:
+            attrs.append('AUDIO="aud"')
+        lines.append("#EXT-X-STREAM-INF:" + ",".join(attrs))
+        lines.append(f"{video.id}.m3u8")
+    return "\n".join(lines) + "\n"
+
+
+def _iso_duration(seconds: float) -> str:
+    return f"PT{seconds:.3f}S"
+
+
+def _timeline(track: Track) -> str:
+    runs: list[list[int]] = []  # [t, d, r]
+    for seg in track.split.segments:
+        if runs and runs[-1][1] == seg.duration_ticks and \
+                runs[-1][0] + runs[-1][1] * (runs[-1][2] + 1) == seg.start_ticks:
+            runs[-1][2] += 1
+        else:
+            runs.append([seg.start_ticks, seg.duration_ticks, 0])
+    return "".join(
+        f'<S t="{t}" d="{d}"' + (f' r="{r}"' if r else "") + "/>" for t, d, r in runs
+    )
+
+
+def _protection(track: Track, indent: str) -> list[str]:
+    if track.protection is None:
+        return []
+    kid = track.protection.key_id
+    uuid = f"{kid[:8]}-{kid[8:12]}-{kid[12:16]}-{kid[16:20]}-{kid[20:]}"
+    lines = [
+        f'{indent}<ContentProtection schemeIdUri="urn:mpeg:dash:mp4protection:2011" value="cenc" '
+        f'cenc:default_KID="{uuid}"/>',
+        f'{indent}<ContentProtection schemeIdUri="urn:uuid:{CLEARKEY_SYSTEM_ID}" value="ClearKey1.0">',
+    ]
+    if track.protection.license_url:
+        lines.append(f"{indent}  <dashif:Laurl>{track.protection.license_url}</dashif:Laurl>")
+    lines.append(f"{indent}</ContentProtection>")
+    return lines
+
+
+def _representation(track: Track) -> list[str]:
+    attrs = [f"id={quoteattr(track.id)}", f'bandwidth="{track.peak_bps}"',
+             f'codecs="{track.split.codec}"']
+    if track.kind == "video":
+        attrs += [f'width="{track.width}"', f'height="{track.height}"',
+                  f'frameRate="{_fps(track.fps)}"', 'sar="1:1"']
+    else:
+        attrs.append(f'audioSamplingRate="{track.sample_rate}"')
+    lines = [f"      <Representation {' '.join(attrs)}>"]
+    if track.kind == "audio":
+        lines.append('        <AudioChannelConfiguration schemeIdUri='
+                     f'"urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="{track.channels}"/>')
+    lines += [
+        f'        <SegmentTemplate timescale="{track.split.timescale}" '
+        f'initialization="{track.segments_uri}init.mp4" '
+        f'media="{track.segments_uri}seg-$Number%05d$.m4s" startNumber="1">',
+        f"          <SegmentTimeline>{_timeline(track)}</SegmentTimeline>",
+        "        </SegmentTemplate>",
+        "      </Representation>",
+    ]
+    return lines
+
+
+def mpd(videos: Sequence[Track], audios: Sequence[Track], duration: float,
+        segment_seconds: float) -> str:
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" xmlns:cenc="urn:mpeg:cenc:2013" '
+        'xmlns:dashif="https://dashif.org/CPS" '
+        'profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019" '
+        f'type="static" mediaPresentationDuration="{_iso_duration(duration)}" '
+        f'minBufferTime="{_iso_duration(segment_seconds)}">',
+        '  <Period id="0" start="PT0S">',
+    ]
+    if videos:
+        top = videos[0]
+        lines.append(
+            '    <AdaptationSet id="0" contentType="video" mimeType="video/mp4" '
+            'segmentAlignment="true" startWithSAP="1" '
+            f'maxWidth="{max(v.width for v in videos)}" maxHeight="{max(v.height for v in videos)}" '
+            f'frameRate="{_fps(top.fps)}">'
+        )
+        lines += _protection(top, "      ")
+        for video in videos:
+            lines += _representation(video)
+        lines.append("    </AdaptationSet>")
+    for index, audio in enumerate(audios, start=1):
+        lines.append(
+            f'    <AdaptationSet id="{index}" contentType="audio" mimeType="audio/mp4" '
+            f'lang="{audio.language}" segmentAlignment="true" startWithSAP="1">'
+        )
+        lines += _protection(audio, "      ")
+        lines += _representation(audio)
+        lines.append("    </AdaptationSet>")
+    lines += ["  </Period>", "</MPD>"]
+    return "\n".join(lines) + "\n"

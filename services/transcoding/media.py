@@ -1,0 +1,218 @@
+"""FFmpeg as a library of async calls: probing, encoding with progress, VMAF.
+
+The embedded FFmpeg (`imageio_ffmpeg.get_ffmpeg_exe()`) ships without ffprobe, so probing parses
+`ffmpeg -i` output (and decodes the stream with `-f null` when the container has no duration).
+Every child ffmpeg dies with its parent (PR_SET_PDEATHSIG), so a worker killed with SIGKILL leaves
+no encoder running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import re
+import signal
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "AudioStream",
+    "FfmpegError",
+    "NotVideoError",
+    "Probe",
+    "ffmpeg_exe",
+    "probe",
+    "run_ffmpeg",
+    "vmaf",
+]
+
+
+class FfmpegError(RuntimeError):
+    """ffmpeg exited non-zero; `tail` is the end of its stderr (what the job error shows)."""
+
+    def __init__(self, args: Sequence[str], returncode: int, tail: str) -> None:
+        self.returncode = returncode
+        self.tail = tail
+        super().__init__(f"ffmpeg exited with {returncode}: {tail.strip()[-600:]}")
+
+
+class NotVideoError(ValueError):
+    """The input is not a readable container with a video stream."""
+
+
+@dataclass(frozen=True)
+class AudioStream:
+    index: int  # audio stream index (0:a:N)
+    codec: str
+    sample_rate: int
+    channels: int
+    language: str = "und"
+
+
+@dataclass(frozen=True)
+class Probe:
+    format_name: str
+    duration: float
+    width: int
+    height: int
+    fps: float
+    video_codec: str
+    audio: tuple[AudioStream, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "format": self.format_name, "duration": self.duration, "width": self.width,
+            "height": self.height, "fps": self.fps, "video_codec": self.video_codec,
+            "audio": [a.__dict__ for a in self.audio],
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, object]) -> Probe:
+        audio = tuple(AudioStream(**a) for a in doc.get("audio", []))  # type: ignore[union-attr, arg-type]
+        return cls(str(doc["format"]), float(doc["duration"]), int(doc["width"]),  # type: ignore[arg-type]
+                   int(doc["height"]), float(doc["fps"]), str(doc["video_codec"]), audio)  # type: ignore[arg-type]
+
+
+def ffmpeg_exe(configured: str = "") -> str:
+    if configured:
+        return configured
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    os.setpgrp()
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_INPUT = re.compile(r"Input #0, ([^,]+(?:,[^,\s]+)*), from")
+_STREAM = re.compile(r"Stream #0:(\d+)(?:\[0x[0-9a-f]+\])?(?:\((\w+)\))?: (Video|Audio|Subtitle|Data): (.*)")
+_SIZE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
+_FPS = re.compile(r"([\d.]+) fps")
+_TBR = re.compile(r"([\d.]+)k? tbr")
+_RATE = re.compile(r"(\d+) Hz")
+_TIME = re.compile(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)")
+
+
+def _seconds(h: str, m: str, s: str) -> float:
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+async def _capture(args: Sequence[str]) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent,
+    )
+    try:
+        _, err = await proc.communicate()
+    except asyncio.CancelledError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return int(proc.returncode or 0), err.decode("utf-8", "replace")
+
+
+async def probe(ffmpeg: str, url: str) -> Probe:
+    """Streams, duration, resolution and frame rate of a media file (path or http URL)."""
+    _, text = await _capture([ffmpeg, "-hide_banner", "-nostdin", "-i", url])
+    if "Invalid data found" in text or "Input #0" not in text:
+        raise NotVideoError("not a media file FFmpeg can read (unknown or damaged container)")
+    fmt = _INPUT.search(text)
+    video = None
+    audio: list[AudioStream] = []
+    for m in _STREAM.finditer(text):
+        kind, desc, lang = m.group(3), m.group(4), m.group(2) or "und"
+        codec = desc.split()[0].rstrip(",")
+        if kind == "Video" and video is None and "attached pic" not in desc:
+            size = _SIZE.search(desc)
+            fps = _FPS.search(desc) or _TBR.search(desc)
+            if size:
+                video = (codec, int(size.group(1)), int(size.group(2)), float(fps.group(1)) if fps else 0.0)
+        elif kind == "Audio":
+            rate = _RATE.search(desc)
+            channels = 1 if " mono" in desc else 6 if "5.1" in desc else 2
+            audio.append(AudioStream(len(audio), codec, int(rate.group(1)) if rate else 48000, channels, lang))
+    if video is None:
+        raise NotVideoError("the file has no video stream")
+    duration_match = _DURATION.search(text)
+    duration = _seconds(*duration_match.groups()) if duration_match else 0.0
+    if duration <= 0:  # raw streams have no container duration: decode to find it
+        _, out = await _capture([ffmpeg, "-hide_banner", "-nostdin", "-i", url, "-map", "0:v:0",
+                                 "-f", "null", "-"])
+        times = _TIME.findall(out)
+        duration = _seconds(*times[-1]) if times else 0.0
+    if duration <= 0 or video[3] <= 0:
+        raise NotVideoError("the video stream has no readable frames")
+    return Probe(fmt.group(1) if fmt else "unknown", duration, video[1], video[2], video[3],
+                 video[0], tuple(audio))
+
+
+ProgressFn = Callable[[dict[str, str]], None]
+
+
+async def run_ffmpeg(
+    ffmpeg: str, args: Sequence[str], *, on_progress: ProgressFn | None = None,
+) -> None:
+    """Run ffmpeg to completion; `on_progress` gets each `-progress` block (frame, fps, out_time_us).
+    Raises FfmpegError with the stderr tail. Cancelling the task kills ffmpeg."""
+    full = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", "-progress", "pipe:1",
+            "-nostats", *args]
+    proc = await asyncio.create_subprocess_exec(
+        *full, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent,
+    )
+    tail: deque[str] = deque(maxlen=40)
+
+    async def read_err() -> None:
+        assert proc.stderr is not None
+        async for line in proc.stderr:
+            tail.append(line.decode("utf-8", "replace").rstrip())
+
+    async def read_out() -> None:
+        assert proc.stdout is not None
+        block: dict[str, str] = {}
+        async for raw in proc.stdout:
+            key, _, value = raw.decode("utf-8", "replace").strip().partition("=")
+            block[key] = value
+            if key == "progress":
+                if on_progress is not None:
+                    on_progress(block)
+                block = {}
+
+    try:
+        await asyncio.gather(read_err(), read_out())
+        code = await proc.wait()
+    except asyncio.CancelledError:
+        proc.kill()
+        await proc.wait()
+        raise
+    if code != 0:
+        raise FfmpegError(full, code, "\n".join(tail))
+
+
+_VMAF = re.compile(r"VMAF score: ([\d.]+)")
+
+
+async def vmaf(
+    ffmpeg: str, distorted: str, reference: str, *, width: int, height: int, subsample: int = 5,
+    threads: int = 0,
+) -> float:
+    """Mean VMAF of `distorted` against `reference`, both scaled to width x height (bicubic)."""
+    graph = (
+        f"[0:v]scale={width}:{height}:flags=bicubic,setpts=PTS-STARTPTS[d];"
+        f"[1:v]scale={width}:{height}:flags=bicubic,setpts=PTS-STARTPTS[r];"
+        f"[d][r]libvmaf=n_subsample={max(1, subsample)}:n_threads={max(1, threads or os.cpu_count() or 1)}"
+    )
+    code, text = await _capture([ffmpeg, "-hide_banner", "-nostdin", "-i", distorted, "-i", reference,
+                                 "-lavfi", graph, "-f", "null", "-"])
+    match = _VMAF.search(text)
+    if code != 0 or match is None:
+        raise FfmpegError(["vmaf"], code, text[-2000:])
+    return float(match.group(1))
