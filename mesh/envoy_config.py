@@ -87,10 +87,12 @@ from envoy_data_plane.envoy.extensions.filters.http.grpc_json_transcoder.v3 impo
 )
 from envoy_data_plane.envoy.extensions.filters.http.grpc_web.v3 import GrpcWeb
 from envoy_data_plane.envoy.extensions.filters.http.router.v3 import Router
+from envoy_data_plane.envoy.extensions.request_id.uuid.v3 import UuidRequestIdConfig
 from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v3 import (
     HttpConnectionManager,
     HttpConnectionManagerCodecType,
     HttpFilter,
+    RequestIdExtension,
 )
 from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
     HttpProtocolOptions,
@@ -237,6 +239,8 @@ def _transcoder(spec: MeshSpec) -> GrpcJsonTranscoder:
         ),
         auto_mapping=False,
         convert_grpc_status=True,
+        # HTML forms and most HTTP clients encode spaces in query strings as "+".
+        query_param_unescape_plus=True,
         request_validation_options=GrpcJsonTranscoderRequestValidationOptions(
             reject_unknown_method=False,
             reject_unknown_query_parameters=True,
@@ -399,6 +403,11 @@ def _front_listener(spec: MeshSpec) -> Listener:
         # services' logs. (Since Envoy 1.3x no address counts as internal unless configured, so
         # without this Envoy would replace every caller's id.)
         preserve_external_request_id=True,
+        # ...and keep it byte for byte: by default Envoy rewrites one nibble of UUID ids to
+        # carry its trace decision, which breaks grepping logs for the id a client sent.
+        request_id_extension=RequestIdExtension(
+            typed_config=Any.pack(UuidRequestIdConfig(pack_trace_reason=False))
+        ),
         use_remote_address=True,
         access_log=[_access_log(spec)],
         route_config=RouteConfiguration(

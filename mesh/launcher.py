@@ -232,6 +232,7 @@ class LocalMesh:
                 **os.environ,
                 "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python")]),
                 "VOD_HOME": str(s.home),
+                "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
                 "VOD_DATABASE_URL": self.database_url,
                 "VOD_NATS_URL": self.nats_url,
                 "VOD_LOG_LEVEL": s.log_level,
@@ -272,7 +273,9 @@ class LocalMesh:
         config.write_text(render_yaml(self.mesh_spec()))
         self.say(f"envoy: starting gateway on {s.gateway_url} (admin :{s.admin_port})")
         self.envoy = EmbeddedEnvoy(
-            config, f"http://{s.host}:{s.admin_port}", log_path=s.logs / "envoy.log"
+            config, f"http://{s.host}:{s.admin_port}", log_path=s.logs / "envoy.log",
+            # access log lines reach the file within half a second
+            extra_args=["--file-flush-interval-msec", "500", "--file-flush-min-size-kb", "1"],
         )
         self.envoy.start()
 

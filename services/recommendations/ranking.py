@@ -277,8 +277,8 @@ class Engine:
 
     # -- profiles and events ------------------------------------------------------------------
 
-    def has_profile(self, profile: str) -> bool:
-        return profile in self._profiles
+    def profile(self, profile: str) -> ProfileState | None:
+        return self._profiles.get(profile)
 
     def load_profile(
         self, profile: str, history: Iterable[Interaction], genres: Iterable[str] = (), max_level: int = 4
@@ -471,11 +471,11 @@ class Engine:
             elif history and parts["personal"] >= parts["cold"]:
                 j = self._closest(index, i, history)
                 reason, because = f"Because you watched {index.items[j].display_name}", index.names[j]
-            elif long_tail[i]:
-                reason, because = self._gem_reason(index.items[i]), ""
             elif genre is not None and genre[i] > 0:
                 liked = [g for g in index.items[i].genres if g.lower() in {x.lower() for x in state.genres}]
                 reason, because = f"Because you like {liked[0] if liked else state.genres[0]}", ""
+            elif long_tail[i]:
+                reason, because = self._gem_reason(index.items[i]), ""
             else:
                 reason, because = f"Popular in {query.region}", ""
             items.append(RankedItem(index.names[i], float(score[i]), reason, because))
@@ -563,8 +563,9 @@ class Engine:
     def _long_tail(index: _Index) -> np.ndarray:
         counts = index.pop_global
         nonzero = counts[counts > 0]
-        threshold = float(np.median(nonzero)) if nonzero.size else 0.0
-        return counts <= threshold
+        if nonzero.size < 2:  # no popularity signal yet: nothing is "lesser known"
+            return np.zeros(len(counts), dtype=bool)
+        return counts < float(np.median(nonzero))
 
     @staticmethod
     def _gem_reason(item: ItemInfo) -> str:

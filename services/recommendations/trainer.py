@@ -87,6 +87,10 @@ class TrainingScheduler:
         self._wake = asyncio.Event()
         self.runs = 0
 
+    def notify_now(self) -> None:
+        """Train at the next opportunity."""
+        self._wake.set()
+
     def notify(self) -> None:
         self._new += 1
         if self._after > 0 and self._new >= self._after:

@@ -242,6 +242,8 @@ def split(source: Path, out_dir: Path, segment_seconds: float) -> SplitResult:
                 groups.append([frag])
             else:
                 groups[-1].append(frag)
+        if len(groups) > 1 and sum(f.duration for f in groups[-1]) < 0.1 * seg_ticks:
+            groups[-2].extend(groups.pop())  # a sliver (e.g. AAC padding) joins the last segment
         segments = []
         for number, group in enumerate(groups, start=1):
             name = f"seg-{number:05d}.m4s"

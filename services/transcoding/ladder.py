@@ -32,6 +32,7 @@ class Rung:
     width: int
     bitrate: int  # 0 = to be chosen from the VMAF target
     codec: int = pb.VIDEO_CODEC_H264
+    crf: float | None = None  # per-title: capped CRF (bitrate is then the cap's basis)
 
     @property
     def id(self) -> str:
@@ -85,21 +86,22 @@ class Trial:
     vmaf: float
 
 
-def bitrate_for_target(trials: Sequence[Trial], target: float) -> tuple[int, float]:
-    """Interpolate (bitrate, expected VMAF) reaching `target` from CRF trials; bitrate is
-    interpolated in log space (rate-quality curves are close to log-linear)."""
+def bitrate_for_target(trials: Sequence[Trial], target: float) -> tuple[int, float, float]:
+    """Interpolate (bitrate, expected VMAF, CRF) reaching `target` from CRF trials; bitrate is
+    interpolated in log space (rate-quality curves are close to log-linear), CRF linearly."""
     points = sorted(trials, key=lambda t: t.bitrate)
     if not points:
         raise ValueError("no trials")
     if target <= points[0].vmaf:
-        return points[0].bitrate, points[0].vmaf
-    if target >= points[-1].vmaf:
-        return points[-1].bitrate, points[-1].vmaf  # the target is out of reach: best trial
+        return points[0].bitrate, points[0].vmaf, float(points[0].crf)
+    if target >= points[-1].vmaf:  # out of reach: the best trial
+        return points[-1].bitrate, points[-1].vmaf, float(points[-1].crf)
     for low, high in zip(points, points[1:], strict=False):
         if low.vmaf <= target <= high.vmaf:
             if high.vmaf - low.vmaf < 1e-6:
-                return high.bitrate, high.vmaf
+                return high.bitrate, high.vmaf, float(high.crf)
             frac = (target - low.vmaf) / (high.vmaf - low.vmaf)
             log_rate = math.log(low.bitrate) + frac * (math.log(high.bitrate) - math.log(low.bitrate))
-            return int(math.exp(log_rate)), target
-    return points[-1].bitrate, points[-1].vmaf
+            crf = low.crf + frac * (high.crf - low.crf)
+            return int(math.exp(log_rate)), target, round(crf, 2)
+    return points[-1].bitrate, points[-1].vmaf, float(points[-1].crf)

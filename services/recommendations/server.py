@@ -1,0 +1,133 @@
+"""Recommendations process: wiring of settings, database, events, trainer and the gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.recommendations.config import RecsSettings, load_settings
+from services.recommendations.consumers import start_consumers
+from services.recommendations.domain import RecommendationsDomain
+from services.recommendations.ranking import Engine
+from services.recommendations.repository import PostgresRecsRepository
+from services.recommendations.servicer import RecommendationsServicer
+from services.recommendations.signals import RateLimiter
+from services.recommendations.trainer import ModelWatcher, TrainingScheduler
+from services.runtime.db import create_service_engine, migrate
+from services.runtime.events import EventBus
+from services.runtime.logs import configure_logging
+from services.runtime.metrics import RpcMetrics, start_metrics_server
+from services.runtime.outbox import OutboxRelay
+from services.runtime.server import (
+    Registration,
+    ServerHandle,
+    build_server,
+    drain_on_signal,
+    start,
+)
+from vod.recommendations.v1 import recommendations_pb2, recommendations_pb2_grpc
+
+__all__ = ["MIGRATIONS", "SERVICE_NAME", "RecsDeps", "create_server", "main", "running", "serve"]
+
+SERVICE_NAME = recommendations_pb2.DESCRIPTOR.services_by_name["RecommendationsService"].full_name
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class RecsDeps:
+    domain: RecommendationsDomain
+    scheduler: TrainingScheduler | None = None
+    watcher: ModelWatcher | None = None
+
+
+def create_server(settings: RecsSettings, *, deps: RecsDeps) -> tuple[ServerHandle, int]:
+    """The recommendations gRPC server bound to the configured address (not started)."""
+    handle = build_server(
+        settings.runtime.grpc_address,
+        [Registration(SERVICE_NAME, recommendations_pb2_grpc.add_RecommendationsServiceServicer_to_server,
+                      RecommendationsServicer(deps.domain))],
+        metrics=RpcMetrics.create(),
+    )
+    return handle, handle.port
+
+
+@asynccontextmanager
+async def running(
+    settings: RecsSettings, *, serve_metrics: bool = True, deps_out: list[RecsDeps] | None = None
+) -> AsyncIterator[ServerHandle]:
+    """Open the pool and NATS, start consumers, relay, trainer and model watcher, start the
+    server; close all on exit. `deps_out`, when given, receives the wiring (for tests and
+    in-process benchmarks)."""
+    runtime = settings.runtime
+    if not runtime.database_url:
+        raise SystemExit("VOD_DATABASE_URL is not set; `vod up` sets it, or point it at PostgreSQL")
+    async with AsyncExitStack() as stack:
+        await asyncio.to_thread(migrate, runtime.database_url, settings.schema, MIGRATIONS)
+        db = create_service_engine(runtime.database_url, settings.schema)
+        stack.push_async_callback(db.dispose)
+        bus = relay = None
+        if runtime.nats_url:
+            bus = await EventBus.connect(runtime.nats_url, name="recommendations",
+                                         timeout_s=runtime.outbound_timeout_s)
+            stack.push_async_callback(bus.close)
+            await bus.ensure_streams()
+            relay = OutboxRelay(db, bus)
+            relay.start()
+            stack.push_async_callback(relay.stop)
+        repo = PostgresRecsRepository(db, on_commit=relay.notify if relay else lambda: None)
+        engine = Engine(realtime_window_s=settings.realtime_window_s)
+        scheduler = TrainingScheduler(
+            repo, engine, settings.train, interval_s=settings.train_interval_s,
+            after_events=settings.train_after_events, min_interactions=settings.train_min_interactions,
+        )
+        domain = RecommendationsDomain(
+            repo, engine, RateLimiter(settings.rate_per_s, settings.rate_burst),
+            on_new_event=scheduler.notify,
+        )
+        await domain.warm_up()
+        watcher = ModelWatcher(repo, engine, poll_s=settings.model_poll_s)
+        await watcher.check()
+        tasks = [asyncio.create_task(scheduler.run()), asyncio.create_task(watcher.run())]
+        stack.push_async_callback(_cancel, tasks)
+        if settings.train_on_start and not engine.model_version:
+            scheduler.notify_now()
+        if bus is not None:
+            start_consumers(bus, domain)
+        deps = RecsDeps(domain, scheduler, watcher)
+        if deps_out is not None:
+            deps_out.append(deps)
+        handle, _ = create_server(settings, deps=deps)
+        if serve_metrics:
+            host, port = runtime.metrics_host_port
+            start_metrics_server(handle.metrics, host, port)
+        await start(handle)
+        stack.push_async_callback(handle.server.stop, runtime.drain_grace_s)
+        yield handle
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+
+async def serve(settings: RecsSettings) -> None:
+    async with running(settings) as handle:
+        await drain_on_signal(handle, settings.runtime.drain_grace_s)
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging("recommendations", settings.runtime.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

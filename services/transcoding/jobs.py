@@ -1,0 +1,162 @@
+"""Transcode jobs over the API: create (queue), read, list, watch and cancel; media assets.
+
+Creating a job writes the job row and its work item (`TranscodeJobQueued` on the VOD_JOBS
+work-queue stream) in one transaction through the outbox, so a job is queued exactly when it
+exists. Workers (`services.transcoding.worker`) take the items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from services.runtime.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from services.runtime.events import new_meta
+from services.transcoding.repository import JobFilter, Repository
+from vod.events.v1 import media_events_pb2 as ev
+from vod.transcoding.v1 import transcoding_pb2 as pb
+
+__all__ = ["TERMINAL", "JobDomain", "job_not_found"]
+
+TERMINAL = (pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
+
+
+def job_not_found(name: str) -> NotFound:
+    return NotFound(message=f"{name} does not exist", reason="JOB_NOT_FOUND",
+                    resource_type="vod.transcoding.v1.Job", resource_name=name)
+
+
+def _filter_hash(flt: JobFilter) -> str:
+    return hashlib.sha256(f"{flt.title}|{flt.upload}|{flt.state}".encode()).hexdigest()[:12]
+
+
+class JobDomain:
+    def __init__(self, repo: Repository, *, watch_poll_s: float = 0.25) -> None:
+        self._repo = repo
+        self._poll = watch_poll_s
+
+    async def create(self, request: pb.CreateJobRequest) -> pb.Job:
+        options = request.job.options
+        seg = options.segment_duration_seconds or 6
+        key = options.keyframe_interval_seconds or 2
+        if seg % key:
+            raise InvalidArgument.for_field(
+                "job.options.keyframe_interval_seconds",
+                f"must divide the segment duration ({seg} s); {key} s does not")
+        upload_name = request.job.upload
+        row = await self._repo.get_upload(upload_name.removeprefix("uploads/"))
+        if row is None:
+            raise NotFound(message=f"{upload_name} does not exist", reason="UPLOAD_NOT_FOUND",
+                           resource_type="vod.transcoding.v1.Upload", resource_name=upload_name)
+        if row.upload.state != pb.UPLOAD_STATE_COMPLETED:
+            raise FailedPrecondition(
+                message=f"{upload_name} is {pb.UploadState.Name(row.upload.state)}, not COMPLETED",
+                reason="UPLOAD_NOT_COMPLETED",
+                violations=(("STATE", upload_name, "the upload must be COMPLETED"),))
+        job_id = request.job_id or uuid.uuid4().hex[:20]
+        now = datetime.now(UTC)
+        job = pb.Job(name=f"jobs/{job_id}", upload=upload_name, title=row.upload.title,
+                     options=options, state=pb.JOB_STATE_QUEUED)
+        job.create_time.FromDatetime(now)
+        job.progress.CopyFrom(pb.JobProgress(job=job.name, state=pb.JOB_STATE_QUEUED,
+                                             message="queued"))
+        job.progress.update_time.FromDatetime(now)
+        work = ev.TranscodeJobQueued(meta=new_meta("transcoding"), job=job.name, title=job.title)
+        stored = await self._repo.insert_job(job, [work])
+        if stored is None:
+            raise AlreadyExists(message=f"jobs/{job_id} already exists", reason="JOB_ALREADY_EXISTS",
+                                resource_type="vod.transcoding.v1.Job", resource_name=f"jobs/{job_id}")
+        return stored
+
+    async def get(self, name: str) -> pb.Job:
+        job = await self._repo.get_job(name.removeprefix("jobs/"))
+        if job is None:
+            raise job_not_found(name)
+        return job
+
+    async def list(self, request: pb.ListJobsRequest) -> pb.ListJobsResponse:
+        flt = JobFilter(request.title, request.upload, request.state)
+        size = request.page_size or 50
+        after = None
+        if request.page_token:
+            try:
+                doc = json.loads(base64.urlsafe_b64decode(request.page_token.encode()))
+                after = (datetime.fromisoformat(doc["t"]), str(doc["id"]))
+                if doc["f"] != _filter_hash(flt):
+                    raise ValueError("filters changed")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InvalidArgument.for_field(
+                    "page_token", "not a token from a previous response with the same filters") from exc
+        jobs = await self._repo.list_jobs(flt, after, size + 1)
+        token = ""
+        if len(jobs) > size:
+            jobs = jobs[:size]
+            last = jobs[-1]
+            token = base64.urlsafe_b64encode(json.dumps({
+                "t": last.create_time.ToDatetime(tzinfo=UTC).isoformat(),
+                "id": last.name.removeprefix("jobs/"), "f": _filter_hash(flt),
+            }).encode()).decode()
+        return pb.ListJobsResponse(jobs=jobs, next_page_token=token)
+
+    async def watch(self, name: str) -> AsyncIterator[pb.JobProgress]:
+        """The current progress, then every change, until a terminal state (polls the row)."""
+        last = b""
+        while True:
+            job = await self.get(name)
+            progress = pb.JobProgress()
+            progress.CopyFrom(job.progress)
+            progress.job = job.name
+            progress.state = job.state
+            blob = progress.SerializeToString(deterministic=True)
+            if blob != last:
+                last = blob
+                yield progress
+            if job.state in TERMINAL:
+                return
+            await asyncio.sleep(self._poll)
+
+    async def cancel(self, name: str, etag: str) -> pb.Job:
+        def change(job: pb.Job) -> list[object]:
+            if etag and etag != job.etag:
+                raise Aborted(message="the job changed since it was read (etag mismatch)",
+                              reason="ETAG_MISMATCH", resource_type="vod.transcoding.v1.Job",
+                              resource_name=name)
+            if job.state == pb.JOB_STATE_CANCELLED:
+                return []
+            if job.state in (pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED):
+                raise FailedPrecondition(
+                    message=f"{name} already {pb.JobState.Name(job.state)}", reason="JOB_FINISHED",
+                    violations=(("STATE", name, "only QUEUED or RUNNING jobs can be cancelled"),))
+            now = datetime.now(UTC)
+            job.state = pb.JOB_STATE_CANCELLED
+            job.end_time.FromDatetime(now)
+            job.progress.state = pb.JOB_STATE_CANCELLED
+            job.progress.stage = pb.JOB_STAGE_UNSPECIFIED
+            job.progress.message = "cancelled"
+            job.progress.ClearField("eta")
+            job.progress.update_time.FromDatetime(now)
+            return [ev.TranscodeJobProgress(meta=new_meta("transcoding"), progress=job.progress,
+                                            title=job.title)]
+
+        job = await self._repo.update_job(name.removeprefix("jobs/"), change)  # type: ignore[arg-type]
+        if job is None:
+            raise job_not_found(name)
+        return job
+
+    async def media(self, name: str) -> pb.MediaAsset:
+        asset = await self._repo.get_media(name.removeprefix("media/"))
+        if asset is None:
+            raise NotFound(message=f"{name} does not exist", reason="MEDIA_NOT_FOUND",
+                           resource_type="vod.transcoding.v1.MediaAsset", resource_name=name)
+        return asset

@@ -1,0 +1,39 @@
+"""The whole local mesh, started by the production launcher (`vod up`'s LocalMesh) on free
+ports under a temporary VOD_HOME: real Postgres, NATS, catalog process and Envoy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from mesh.embedded import free_port
+from mesh.launcher import LocalMesh
+from mesh.local import LocalSettings, load_local_settings
+
+
+def local_settings(home) -> LocalSettings:  # type: ignore[no-untyped-def]
+    base = load_local_settings(env={}, home=str(home))
+    service_base = free_port()
+    return replace(
+        base,
+        gateway_port=free_port(),
+        admin_port=free_port(),
+        service_base_port=service_base,
+        metrics_base_port=free_port(),
+        postgres_port=free_port(),
+        nats_port=free_port(),
+        nats_monitor_port=free_port(),
+    )
+
+
+@pytest.fixture(scope="package")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    settings = local_settings(tmp_path_factory.mktemp("vodhome"))
+    local = LocalMesh(settings)
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
