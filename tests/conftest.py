@@ -3,7 +3,10 @@ ports under a temporary directory; services started with their production `creat
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
+from contextlib import contextmanager
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,11 +18,22 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "netflix_titles.csv"
 
 
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A temporary directory outside pytest's tmp dir, removed afterwards. Anything holding a
+    Postgres data directory goes here: pytest resets /tmp/pytest-of-<user> to 0700 whenever a
+    session starts, which would lock out the unprivileged user Postgres runs as under root."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    data = tmp_path_factory.mktemp("pg") / "data"
-    server = EmbeddedPostgres(data, free_port(), fast=True)
-    with server:
+def postgres() -> Iterator[EmbeddedPostgres]:
+    with scratch_dir("vodtest-pg-") as root, EmbeddedPostgres(root / "data", free_port(), fast=True) as server:
         yield server
 
 

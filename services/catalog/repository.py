@@ -50,16 +50,16 @@ class PostgresTitleRepository:
             return {}
         async with self._engine.connect() as conn:
             rows = (
-                await conn.execute(sa.select(t.titles).where(t.titles.c.id.in_(list(title_ids))))
+                await conn.execute(_select_titles().where(t.titles.c.id.in_(list(title_ids))))
             ).all()
-            return {title.name.removeprefix("titles/"): title for title in await _load(conn, rows)}
+            return {row.id: _title(row) for row in rows}
 
     async def list(
         self, query: TitleQuery, cursor: Cursor | None, limit: int
     ) -> tuple[list[tuple[pb.Title, Cursor]], int]:
         conditions = _conditions(query)
         order_col = _ORDER_COLUMNS[query.order_field]
-        page = sa.select(t.titles).where(*conditions)
+        page = _select_titles().where(*conditions)
         if cursor is not None:
             key = cursor.key.lower() if query.order_field == "display_name" else cursor.key
             after = sa.tuple_(order_col, t.titles.c.id)
@@ -74,7 +74,7 @@ class PostgresTitleRepository:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(page)).all()
             total = (await conn.execute(count)).scalar_one()
-            titles = await _load(conn, rows)
+        titles = [_title(row) for row in rows]
         cursors = [Cursor(_cursor_key(row, query.order_field), row.id) for row in rows]
         return list(zip(titles, cursors, strict=True)), int(total)
 
@@ -127,8 +127,8 @@ class PostgresTitleRepository:
                 )
                 await _write_children_many(conn, items, people)
                 ids = [title_id for title_id, _ in items]
-                rows = (await conn.execute(sa.select(t.titles).where(t.titles.c.id.in_(ids)))).all()
-                by_id = {title.name.removeprefix("titles/"): title for title in await _load(conn, rows)}
+                rows = (await conn.execute(_select_titles().where(t.titles.c.id.in_(ids)))).all()
+                by_id = {row.id: _title(row) for row in rows}
                 stored = [by_id[title_id] for title_id in ids]
                 for title in stored:
                     for event in make_events(title):
@@ -144,7 +144,9 @@ class PostgresTitleRepository:
             async with self._engine.begin() as conn:
                 row = (
                     await conn.execute(
-                        sa.select(t.titles).where(t.titles.c.id == title_id).with_for_update()
+                        _select_titles()
+                        .where(t.titles.c.id == title_id)
+                        .with_for_update(of=t.titles)
                     )
                 ).first()
                 if row is None:
@@ -154,7 +156,7 @@ class PostgresTitleRepository:
                         resource_type="vod.catalog.v1.Title",
                         resource_name=f"titles/{title_id}",
                     )
-                current = (await _load(conn, [row]))[0]
+                current = _title(row)
                 updated, events = await change(current)
                 if updated.external_id != current.external_id:
                     await self._ensure_unique(conn, None, updated.external_id)
@@ -168,7 +170,7 @@ class PostgresTitleRepository:
                     t.availability.delete().where(t.availability.c.title_id == title_id)
                 )
                 await _write_children(conn, title_id, updated, await _upsert_people(conn, [updated]))
-                stored = (await _load(conn, [await _row_of(conn, title_id)]))[0]
+                stored = _title(await _row_of(conn, title_id))
                 for event in events:
                     event.title.CopyFrom(stored)  # type: ignore[attr-defined]
                     await enqueue(conn, event)
@@ -291,7 +293,7 @@ def _row(title: pb.Title) -> dict[str, Any]:
 
 
 async def _row_of(conn: AsyncConnection, title_id: str) -> Any:
-    return (await conn.execute(sa.select(t.titles).where(t.titles.c.id == title_id))).one()
+    return (await conn.execute(_select_titles().where(t.titles.c.id == title_id))).one()
 
 
 async def _upsert_people(conn: AsyncConnection, titles: Sequence[pb.Title]) -> dict[str, int]:
@@ -354,29 +356,39 @@ async def _write_children_many(
         await conn.execute(t.availability.insert(), window_rows)
 
 
-async def _load(conn: AsyncConnection, rows: Sequence[Any]) -> list[pb.Title]:
-    """Titles from their rows, with credits and availability, in the order of `rows`."""
-    ids = [row.id for row in rows]
-    if not ids:
-        return []
-    credits: dict[str, list[pb.Credit]] = defaultdict(list)
-    credit_rows = await conn.execute(
-        sa.select(t.credits.c.title_id, t.credits.c.role, t.credits.c.character, t.people.c.name)
-        .join(t.people, t.people.c.id == t.credits.c.person_id)
-        .where(t.credits.c.title_id.in_(ids))
-        .order_by(t.credits.c.title_id, t.credits.c.position)
+def _select_titles() -> sa.Select[Any]:
+    """Titles with their credits and windows aggregated in the same row: one round trip."""
+    c, p, a = t.credits.c, t.people.c, t.availability.c  # SQL text below names these tables
+    credits_json = (
+        sa.select(
+            sa.func.coalesce(
+                sa.func.json_agg(
+                    sa.text("json_build_array(people.name, credits.role, credits.character) "
+                            "ORDER BY credits.position")
+                ),
+                sa.text("'[]'::json"),
+            )
+        )
+        .select_from(t.credits.join(t.people, p.id == c.person_id))
+        .where(c.title_id == t.titles.c.id)
+        .scalar_subquery()
+        .label("credits_json")
     )
-    for c in credit_rows:
-        credits[c.title_id].append(pb.Credit(person=c.name, role=c.role, character=c.character))
-    windows: dict[str, list[pb.AvailabilityWindow]] = defaultdict(list)
-    window_rows = await conn.execute(
-        sa.select(t.availability)
-        .where(t.availability.c.title_id.in_(ids))
-        .order_by(t.availability.c.title_id, t.availability.c.position)
+    windows_json = (
+        sa.select(
+            sa.func.coalesce(
+                sa.func.json_agg(
+                    sa.text("json_build_array(availability.region_code, availability.start_time, "
+                            "availability.end_time) ORDER BY availability.position")
+                ),
+                sa.text("'[]'::json"),
+            )
+        )
+        .where(a.title_id == t.titles.c.id)
+        .scalar_subquery()
+        .label("windows_json")
     )
-    for w in window_rows:
-        windows[w.title_id].append(_window(w))
-    return [_title(row, credits[row.id], windows[row.id]) for row in rows]
+    return sa.select(t.titles, credits_json, windows_json)
 
 
 def _window(row: Any) -> pb.AvailabilityWindow:
@@ -387,7 +399,15 @@ def _window(row: Any) -> pb.AvailabilityWindow:
     return window
 
 
-def _title(row: Any, credits: list[pb.Credit], windows: list[pb.AvailabilityWindow]) -> pb.Title:
+def _title(row: Any) -> pb.Title:
+    credits = [pb.Credit(person=n, role=r, character=ch) for n, r, ch in row.credits_json]
+    windows = []
+    for region, start, end in row.windows_json:
+        window = pb.AvailabilityWindow(region_code=region)
+        window.start_time.FromDatetime(datetime.fromisoformat(start))
+        if end is not None:
+            window.end_time.FromDatetime(datetime.fromisoformat(end))
+        windows.append(window)
     title = pb.Title(
         name=f"titles/{row.id}",
         type=row.type,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import zlib
 import shutil
 import threading
 from collections import OrderedDict
@@ -69,7 +70,7 @@ def _schema() -> tantivy.Schema:
     sb.add_integer_field("next_change", indexed=True, fast=True)
     sb.add_integer_field("release_sort", fast=True)
     sb.add_integer_field("available_since", fast=True)
-    sb.add_float_field("popularity", fast=True)
+    sb.add_integer_field("popularity", fast=True)
     sb.add_float_field("pop_boost", fast=True)
     return sb.build()
 
@@ -115,9 +116,13 @@ def _document(doc: TitleDoc) -> tantivy.Document:
         out.add_text("decade", doc.decade)
     out.add_integer("release_year", doc.release_year)
     out.add_integer("next_change", doc.next_change)
-    out.add_integer("release_sort", doc.release_year * 10_000_000_000 + doc.latest_start)
-    out.add_integer("available_since", doc.latest_start)
-    out.add_float("popularity", float(doc.popularity))
+    # Sort keys end in 20 bits of a hash of the id, so ties are rare and resolve the same way
+    # on every page.
+    tie = zlib.crc32(doc.id.encode()) & 0xFFFFF
+    day = min(max(doc.latest_start // 86400, 0), 0xFFFF)
+    out.add_integer("release_sort", ((max(doc.release_year, 0) << 16 | day) << 20) | tie)
+    out.add_integer("available_since", (max(doc.latest_start, 0) << 20) | tie)
+    out.add_integer("popularity", (int(round(max(doc.popularity, 0.0) * 1000)) << 20) | tie)
     out.add_float("pop_boost", min(6.0, math.log1p(max(0.0, doc.popularity))))
     return out
 
@@ -278,20 +283,34 @@ class TantivyEngine:
         text = self._text_query(query)
         filters = self._filter_clauses(query.filters)
         full = self._combine(text, filters, query)
-        limit = max(1, query.limit)
-        if query.sort is Sort.RELEVANCE and query.words:
-            result = searcher.search(full, limit, offset=query.offset, weight_by_field="pop_boost")
-        else:
-            field = _SORT_FIELDS.get(query.sort, "popularity")
-            result = searcher.search(
-                full, limit, offset=query.offset, order_by_field=field, order=tantivy.Order.Desc
-            )
-        hits = [(self._load(searcher, address), float(score)) for score, address in result.hits]
+        ranked, total = self._ranked(searcher, full, query)
+        hits = [(self._load(searcher, address), float(score)) for score, address in ranked]
         facets = {}
         for facet in query.facets:
             facet_query = self._combine(text, self._filter_clauses(query.filters.without(facet)), query)
             facets[facet] = self._facet(searcher, facet_query, facet)
-        return EngineResult(hits=hits, total=int(result.count or 0), facets=facets, snapshot=snapshot)
+        return EngineResult(hits=hits, total=total, facets=facets, snapshot=snapshot)
+
+    def _ranked(self, searcher: Any, full: Any, query: EngineQuery) -> tuple[list[Any], int]:
+        """The page of (key, address), ordered the same way every time for one snapshot.
+
+        Tantivy breaks ties between equal keys arbitrarily (segments are searched in
+        parallel), so this fetches past the page until the tie group at its end is complete,
+        then orders ties by address, which is fixed within a snapshot."""
+        end = query.offset + max(1, query.limit)
+        fetch = end + 1
+        while True:
+            if query.sort is Sort.RELEVANCE and query.words:
+                result = searcher.search(full, fetch, weight_by_field="pop_boost")
+            else:
+                result = searcher.search(full, fetch, order_by_field=_SORT_FIELDS.get(
+                    query.sort, "popularity"), order=tantivy.Order.Desc)
+            hits = result.hits
+            if len(hits) < fetch or hits[-1][0] != hits[end - 1][0]:
+                break
+            fetch *= 2
+        hits.sort(key=lambda h: (-h[0], h[1].segment_ord, h[1].doc))
+        return hits[query.offset:end], int(result.count or 0)
 
     # -- query building ----------------------------------------------------------------------
 

@@ -85,17 +85,22 @@ class MatchSpec:
     prefix_last: bool = True
 
     def matches(self, token: str) -> bool:
+        return self.match_length(token) is not None
+
+    def match_length(self, token: str) -> int | None:
+        """How many leading characters of `token` the query matches (all of it, or the typed
+        prefix for the last word), or None."""
         for index, word in enumerate(self.words):
             budget = typo_budget(word)
             if token == word:
-                return True
+                return len(token)
             if budget and osa_distance(token, word, budget) <= budget:
-                return True
+                return len(token)
             if self.prefix_last and index == len(self.words) - 1 and len(token) > len(word):
                 head = token[: len(word)]
                 if head == word or (budget and osa_distance(head, word, budget) <= budget):
-                    return True
-        return False
+                    return len(word)
+        return None
 
     def corrected(self, vocabulary: Sequence[str]) -> list[str]:
         """Each query word replaced by the closest vocabulary word it matched with a typo."""
@@ -124,9 +129,15 @@ def find_matches(text: str, spec: MatchSpec) -> list[tuple[int, int]]:
     """(start, length) in code points of every word of `text` the query matches."""
     found = []
     for match in _WORD.finditer(text):
-        token = "".join(words(match.group()))
-        if token and spec.matches(token):
-            found.append((match.start(), match.end() - match.start()))
+        original = match.group()
+        token = "".join(words(original))
+        length = spec.match_length(token) if token else None
+        if length is None:
+            continue
+        if length < len(token) and len(token) == len(original):
+            found.append((match.start(), length))  # the typed prefix of the word
+        else:
+            found.append((match.start(), len(original)))
     return found
 
 

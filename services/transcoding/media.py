@@ -2,17 +2,16 @@
 
 The embedded FFmpeg (`imageio_ffmpeg.get_ffmpeg_exe()`) ships without ffprobe, so probing parses
 `ffmpeg -i` output (and decodes the stream with `-f null` when the container has no duration).
-Every child ffmpeg dies with its parent (PR_SET_PDEATHSIG), so a worker killed with SIGKILL leaves
+Every child ffmpeg dies with its parent (PR_SET_PDEATHSIG through `setpriv`), so a worker killed with SIGKILL leaves
 no encoder running.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import re
-import signal
+import shutil
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -83,12 +82,11 @@ def ffmpeg_exe(configured: str = "") -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-    os.setpgrp()
+# `setpriv --pdeathsig KILL` (util-linux) sets PR_SET_PDEATHSIG and execs ffmpeg: done in the
+# child without running Python between fork and exec (a preexec_fn is unsafe in a process with
+# gRPC's threads). Without setpriv, children are only killed on cancellation.
+_SETPRIV = shutil.which("setpriv")
+_LAUNCH = [_SETPRIV, "--pdeathsig", "KILL"] if _SETPRIV else []
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
@@ -107,8 +105,8 @@ def _seconds(h: str, m: str, s: str) -> float:
 
 async def _capture(args: Sequence[str]) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent,
+        *_LAUNCH, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         _, err = await proc.communicate()
@@ -165,8 +163,8 @@ async def run_ffmpeg(
     full = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", "-progress", "pipe:1",
             "-nostats", *args]
     proc = await asyncio.create_subprocess_exec(
-        *full, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent,
+        *_LAUNCH, *full, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     tail: deque[str] = deque(maxlen=40)
 

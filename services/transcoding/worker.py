@@ -259,7 +259,10 @@ class Worker:
                 return []
 
             try:
-                if progress is not written or True:
+                if progress is written:  # nothing new to write: only look for a cancellation
+                    current = await self._repo.get_job(job_id)
+                    stop = current is not None and current.state == pb.JOB_STATE_CANCELLED
+                else:
                     await self._repo.update_job(job_id, change)
             except Exception as exc:  # noqa: BLE001 - the database may blip; keep going
                 _log.warning("worker.progress_write_failed", error=str(exc))

@@ -11,6 +11,7 @@ import pytest
 from mesh.embedded import free_port
 from mesh.launcher import LocalMesh
 from mesh.local import LocalSettings, load_local_settings
+from tests.conftest import scratch_dir
 
 
 def local_settings(home) -> LocalSettings:  # type: ignore[no-untyped-def]
@@ -29,11 +30,11 @@ def local_settings(home) -> LocalSettings:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="package")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    settings = local_settings(tmp_path_factory.mktemp("vodhome"))
-    local = LocalMesh(settings)
-    try:
-        local.start()
-        yield local
-    finally:
-        local.stop()
+def mesh() -> Iterator[LocalMesh]:
+    with scratch_dir("vodtest-home-") as home:
+        local = LocalMesh(local_settings(home))
+        try:
+            local.start()
+            yield local
+        finally:
+            local.stop()

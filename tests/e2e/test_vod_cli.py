@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from mesh.embedded import free_port
+from tests.conftest import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,8 +22,12 @@ def vod(home: Path, env: dict[str, str], *args: str, timeout: float = 240) -> su
     )
 
 
-def test_up_status_down_and_resume(tmp_path: Path) -> None:
-    home = tmp_path / "var"
+def test_up_status_down_and_resume() -> None:
+    with scratch_dir("vodtest-cli-") as root:
+        _up_status_down_and_resume(root / "var")
+
+
+def _up_status_down_and_resume(home: Path) -> None:
     gateway = free_port()
     env = {
         **os.environ,

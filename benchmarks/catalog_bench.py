@@ -1,0 +1,171 @@
+"""Catalog GetTitle throughput and latency: through Envoy, directly against the service, and
+against a bare grpc.aio echo server returning a response of the same size — all on this machine
+in the same run, so the ratios can be read off. Prints numbers; asserts nothing.
+
+    scripts/bench catalog [--seconds 5] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
+
+from mesh.embedded import free_port  # noqa: E402
+from mesh.launcher import LocalMesh  # noqa: E402
+from mesh.local import load_local_settings  # noqa: E402
+from services.catalog.demo import demo_titles  # noqa: E402
+from vod.catalog.v1 import catalog_pb2 as pb  # noqa: E402
+from vod.catalog.v1 import catalog_pb2_grpc  # noqa: E402
+
+ECHO_SERVER = r'''
+import asyncio, sys
+import grpc
+sys.path[:0] = sys.argv[2:]
+from vod.catalog.v1 import catalog_pb2 as pb, catalog_pb2_grpc
+
+class Echo(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, response):
+        self.response = response
+    async def GetTitle(self, request, context):
+        return self.response
+
+async def main():
+    response = pb.GetTitleResponse.FromString(sys.stdin.buffer.read())
+    server = grpc.aio.server()
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(Echo(response), server)
+    server.add_insecure_port(sys.argv[1])
+    await server.start()
+    print("ready", flush=True)
+    await server.wait_for_termination()
+
+asyncio.run(main())
+'''
+
+
+@dataclass
+class Result:
+    label: str
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def qps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def load(label: str, target: str, names: list[str], seconds: float, concurrency: int) -> Result:
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        for name in names[:20]:  # warm up connections and caches
+            await stub.GetTitle(pb.GetTitleRequest(name=name), timeout=5)
+        latencies: list[float] = []
+        stop_at = time.perf_counter() + seconds
+
+        async def worker(offset: int) -> None:
+            i = offset
+            while time.perf_counter() < stop_at:
+                began = time.perf_counter()
+                await stub.GetTitle(pb.GetTitleRequest(name=names[i % len(names)]), timeout=5)
+                latencies.append((time.perf_counter() - began) * 1000)
+                i += concurrency
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        return Result(label, len(latencies), time.perf_counter() - began, latencies)
+
+
+def print_table(results: list[Result], baseline: Result) -> None:
+    print(f"\n{'target':<34}{'QPS':>10}{'p50 ms':>10}{'p99 ms':>10}{'QPS vs bare':>14}")
+    for r in results:
+        print(f"{r.label:<34}{r.qps:>10.0f}{r.pct(50):>10.2f}{r.pct(99):>10.2f}"
+              f"{r.qps / baseline.qps:>13.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="vod-bench-"))
+    settings = replace(
+        load_local_settings(env={}, home=str(home)),
+        gateway_port=free_port(), admin_port=free_port(), service_base_port=free_port(),
+        metrics_base_port=free_port(), postgres_port=free_port(), nats_port=free_port(),
+        nats_monitor_port=free_port(), log_level="WARNING",
+    )
+    mesh = LocalMesh(settings, say=lambda s: print(f"  {s}", file=sys.stderr))
+    echo_port = free_port()
+    echo = None
+    try:
+        print("starting the mesh (postgres, nats, catalog, envoy)…", file=sys.stderr)
+        mesh.start()
+        names = asyncio.run(_seed(settings.gateway_grpc))
+        sample = asyncio.run(_get(settings.gateway_grpc, names[0]))
+        echo = subprocess.Popen(
+            [sys.executable, "-c", ECHO_SERVER, f"127.0.0.1:{echo_port}", str(ROOT / "gen" / "python")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ},
+        )
+        assert echo.stdin is not None and echo.stdout is not None
+        echo.stdin.write(sample.SerializeToString())
+        echo.stdin.close()
+        echo.stdout.readline()
+        service = mesh.grpc_address(mesh.services[0].entry)
+        runs = [
+            ("bare grpc.aio echo (same payload)", f"127.0.0.1:{echo_port}"),
+            ("catalog direct", service),
+            ("catalog through envoy", settings.gateway_grpc),
+        ]
+        results = []
+        for label, target in runs:
+            print(f"measuring {label} for {args.seconds:.0f}s…", file=sys.stderr)
+            results.append(asyncio.run(load(label, target, names, args.seconds, args.concurrency)))
+        print(f"\nGetTitle, {args.concurrency} concurrent callers, {args.seconds:.0f}s each, "
+              f"{len(names)} titles, response {sample.ByteSize()} bytes")
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+              "client and servers on the same host")
+        print_table(results, results[0])
+        direct, envoy = results[1], results[2]
+        print(f"\nenvoy hop adds {envoy.pct(50) - direct.pct(50):.2f} ms at p50; "
+              f"catalog reaches {direct.qps / results[0].qps:.0%} of the bare server's QPS "
+              f"(median of {statistics.median([r.requests for r in results]):.0f} requests per run)")
+    finally:
+        if echo is not None:
+            echo.terminate()
+        mesh.stop()
+
+
+async def _seed(target: str) -> list[str]:
+    from services.catalog.demo import seed_demo
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        await seed_demo(catalog_pb2_grpc.CatalogServiceStub(channel))
+    return [f"titles/{title_id}" for title_id, _ in demo_titles()]
+
+
+async def _get(target: str, name: str) -> pb.GetTitleResponse:
+    async with grpc.aio.insecure_channel(target) as channel:
+        return await catalog_pb2_grpc.CatalogServiceStub(channel).GetTitle(pb.GetTitleRequest(name=name))
+
+
+if __name__ == "__main__":
+    main()
