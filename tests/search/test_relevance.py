@@ -131,7 +131,7 @@ async def test_sort_by_release_date(search) -> None:
 
 
 async def test_pages_cover_the_results_once(search) -> None:
-    request = pb.SearchRequest(query="war", page_size=7)
+    request = pb.SearchRequest(query="war", page_size=37)
     seen: list[str] = []
     total = None
     for _ in range(40):

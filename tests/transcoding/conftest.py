@@ -5,6 +5,7 @@ NATS; sources generated with ffmpeg."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -69,15 +70,35 @@ async def tc(tc_service: Running) -> AsyncIterator[transcoding_pb2_grpc.Transcod
         yield transcoding_pb2_grpc.TranscodingServiceStub(channel)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def tc_worker(tc_service: Running, tc_settings: TranscodingSettings) -> AsyncIterator[None]:
-    """One in-process worker for the session (the crash test adds subprocess workers)."""
+    """An in-process worker for the modules that ask for one (the crash test runs subprocess
+    workers instead, and needs no other worker taking its job)."""
     stop = asyncio.Event()
     task = asyncio.create_task(run_worker(tc_settings, stop, name="inproc"))
     await asyncio.sleep(0.2)
     yield
     stop.set()
     await asyncio.wait_for(task, 30)
+
+
+def worker_env(settings: TranscodingSettings) -> dict[str, str]:
+    """Environment for `python -m services.transcoding.worker` with the fixtures' settings."""
+    root = Path(__file__).resolve().parents[2]
+    return {
+        **os.environ,
+        "PYTHONPATH": f"{root}:{root / 'gen' / 'python'}",
+        "VOD_DATABASE_URL": settings.runtime.database_url,
+        "VOD_NATS_URL": settings.runtime.nats_url,
+        "VOD_OBJECT_STORE_DIR": str(settings.object_store_dir),
+        "VOD_TRANSCODE_SCRATCH_DIR": str(settings.scratch_dir),
+        "VOD_TRANSCODE_ACK_WAIT_S": str(settings.ack_wait_s),
+        "VOD_TRANSCODE_MAX_ATTEMPTS": str(settings.max_attempts),
+        "VOD_TRANSCODE_RETRY_BACKOFF_S": str(settings.retry_backoff_s),
+        "VOD_TRANSCODE_PARALLELISM": str(settings.encode_parallelism),
+        "VOD_TRANSCODE_VMAF_SUBSAMPLE": str(settings.vmaf_subsample),
+        "VOD_LOG_LEVEL": "WARNING",
+    }
 
 
 @pytest.fixture(scope="session")
