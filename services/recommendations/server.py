@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.recommendations.config import RecsSettings, load_settings
-from services.recommendations.consumers import start_consumers
+from services.recommendations.consumers import Consumers
 from services.recommendations.domain import RecommendationsDomain
 from services.recommendations.ranking import Engine
 from services.recommendations.repository import PostgresRecsRepository
@@ -68,7 +68,7 @@ async def running(
         await asyncio.to_thread(migrate, runtime.database_url, settings.schema, MIGRATIONS)
         db = create_service_engine(runtime.database_url, settings.schema)
         stack.push_async_callback(db.dispose)
-        bus = relay = None
+        relay = None
         if runtime.nats_url:
             bus = await EventBus.connect(runtime.nats_url, name="recommendations",
                                          timeout_s=runtime.outbound_timeout_s)
@@ -94,8 +94,10 @@ async def running(
         stack.push_async_callback(_cancel, tasks)
         if settings.train_on_start and not engine.model_version:
             scheduler.notify_now()
-        if bus is not None:
-            start_consumers(bus, domain)
+        if runtime.nats_url:
+            consumers = Consumers(domain)
+            stack.push_async_callback(consumers.stop)
+            await consumers.start(runtime.nats_url, timeout_s=runtime.outbound_timeout_s)
         deps = RecsDeps(domain, scheduler, watcher)
         if deps_out is not None:
             deps_out.append(deps)

@@ -18,7 +18,7 @@ import structlog
 from grpc_status import rpc_status
 
 from services.runtime import validation
-from services.runtime.errors import DomainError, internal_status
+from services.runtime.errors import DomainError, InvalidArgument, internal_status
 from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
 
@@ -58,27 +58,28 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or method.startswith(_QUIET_PREFIXES):
             return handler
         metadata = tuple(handler_call_details.invocation_metadata or ())
+        deserialize = _tolerant(handler.request_deserializer)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method, metadata),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserialize,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_unary_stream(handler.unary_stream, method, metadata),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserialize,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
                 self._wrap_stream_unary(handler.stream_unary, method, metadata),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserialize,
                 response_serializer=handler.response_serializer,
             )
         return grpc.stream_stream_rpc_method_handler(
             self._wrap_stream_stream(handler.stream_stream, method, metadata),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserialize,
             response_serializer=handler.response_serializer,
         )
 
@@ -87,7 +88,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_unary(self, fn: Any, method: str, metadata: Any) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             async with _Call(self._metrics, method, metadata, context) as call:
-                validation.check(request)
+                _check(request)
                 response = await fn(request, context)
                 call.ok()
                 return response
@@ -97,7 +98,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_unary_stream(self, fn: Any, method: str, metadata: Any) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async with _Call(self._metrics, method, metadata, context) as call:
-                validation.check(request)
+                _check(request)
                 async for response in fn(request, context):
                     yield response
                 call.ok()
@@ -123,9 +124,37 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes are not a valid message, so the RPC can answer
+    INVALID_ARGUMENT instead of grpc's UNKNOWN with a parser exception in the message."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def wrapper(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:
+            owner = getattr(deserialize, "__self__", None)
+            return _Undecodable(getattr(getattr(owner, "DESCRIPTOR", None), "full_name", "request"))
+
+    return wrapper
+
+
+def _check(request: Any) -> None:
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument.for_field("", f"the request body is not a valid {request.type_name} message")
+    validation.check(request)
+
+
 async def _validated(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     async for request in requests:
-        validation.check(request)
+        _check(request)
         yield request
 
 
