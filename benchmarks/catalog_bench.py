@@ -24,14 +24,15 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
 
+from vod.catalog.v1 import catalog_pb2 as pb  # noqa: E402
+from vod.catalog.v1 import catalog_pb2_grpc  # noqa: E402
+
 from mesh.embedded import free_port  # noqa: E402
 from mesh.launcher import LocalMesh  # noqa: E402
 from mesh.local import load_local_settings  # noqa: E402
 from services.catalog.demo import demo_titles  # noqa: E402
-from vod.catalog.v1 import catalog_pb2 as pb  # noqa: E402
-from vod.catalog.v1 import catalog_pb2_grpc  # noqa: E402
 
-ECHO_SERVER = r'''
+ECHO_SERVER = r"""
 import asyncio, sys
 import grpc
 sys.path[:0] = sys.argv[2:]
@@ -53,7 +54,7 @@ async def main():
     await server.wait_for_termination()
 
 asyncio.run(main())
-'''
+"""
 
 
 @dataclass
@@ -72,7 +73,9 @@ class Result:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-async def load(label: str, target: str, names: list[str], seconds: float, concurrency: int) -> Result:
+async def load(
+    label: str, target: str, names: list[str], seconds: float, concurrency: int
+) -> Result:
     async with grpc.aio.insecure_channel(target) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         for name in names[:20]:  # warm up connections and caches
@@ -96,8 +99,10 @@ async def load(label: str, target: str, names: list[str], seconds: float, concur
 def print_table(results: list[Result], baseline: Result) -> None:
     print(f"\n{'target':<34}{'QPS':>10}{'p50 ms':>10}{'p99 ms':>10}{'QPS vs bare':>14}")
     for r in results:
-        print(f"{r.label:<34}{r.qps:>10.0f}{r.pct(50):>10.2f}{r.pct(99):>10.2f}"
-              f"{r.qps / baseline.qps:>13.2f}x")
+        print(
+            f"{r.label:<34}{r.qps:>10.0f}{r.pct(50):>10.2f}{r.pct(99):>10.2f}"
+            f"{r.qps / baseline.qps:>13.2f}x"
+        )
 
 
 def main() -> None:
@@ -109,9 +114,14 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="vod-bench-"))
     settings = replace(
         load_local_settings(env={}, home=str(home)),
-        gateway_port=free_port(), admin_port=free_port(), service_base_port=free_port(),
-        metrics_base_port=free_port(), postgres_port=free_port(), nats_port=free_port(),
-        nats_monitor_port=free_port(), log_level="WARNING",
+        gateway_port=free_port(),
+        admin_port=free_port(),
+        service_base_port=free_port(),
+        metrics_base_port=free_port(),
+        postgres_port=free_port(),
+        nats_port=free_port(),
+        nats_monitor_port=free_port(),
+        log_level="WARNING",
     )
     mesh = LocalMesh(settings, say=lambda s: print(f"  {s}", file=sys.stderr))
     echo_port = free_port()
@@ -122,8 +132,16 @@ def main() -> None:
         names = asyncio.run(_seed(settings.gateway_grpc))
         sample = asyncio.run(_get(settings.gateway_grpc, names[0]))
         echo = subprocess.Popen(
-            [sys.executable, "-c", ECHO_SERVER, f"127.0.0.1:{echo_port}", str(ROOT / "gen" / "python")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ},
+            [
+                sys.executable,
+                "-c",
+                ECHO_SERVER,
+                f"127.0.0.1:{echo_port}",
+                str(ROOT / "gen" / "python"),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ},
         )
         assert echo.stdin is not None and echo.stdout is not None
         echo.stdin.write(sample.SerializeToString())
@@ -139,15 +157,22 @@ def main() -> None:
         for label, target in runs:
             print(f"measuring {label} for {args.seconds:.0f}s…", file=sys.stderr)
             results.append(asyncio.run(load(label, target, names, args.seconds, args.concurrency)))
-        print(f"\nGetTitle, {args.concurrency} concurrent callers, {args.seconds:.0f}s each, "
-              f"{len(names)} titles, response {sample.ByteSize()} bytes")
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-              "client and servers on the same host")
+        print(
+            f"\nGetTitle, {args.concurrency} concurrent callers, {args.seconds:.0f}s each, "
+            f"{len(names)} titles, response {sample.ByteSize()} bytes"
+        )
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, "
+            "client and servers on the same host"
+        )
         print_table(results, results[0])
         direct, envoy = results[1], results[2]
-        print(f"\nenvoy hop adds {envoy.pct(50) - direct.pct(50):.2f} ms at p50; "
-              f"catalog reaches {direct.qps / results[0].qps:.0%} of the bare server's QPS "
-              f"(median of {statistics.median([r.requests for r in results]):.0f} requests per run)")
+        print(
+            f"\nenvoy hop adds {envoy.pct(50) - direct.pct(50):.2f} ms at p50; "
+            f"catalog reaches {direct.qps / results[0].qps:.0%} of the bare server's QPS "
+            f"(median of {statistics.median([r.requests for r in results]):.0f} requests per run)"
+        )
     finally:
         if echo is not None:
             echo.terminate()
@@ -164,7 +189,9 @@ async def _seed(target: str) -> list[str]:
 
 async def _get(target: str, name: str) -> pb.GetTitleResponse:
     async with grpc.aio.insecure_channel(target) as channel:
-        return await catalog_pb2_grpc.CatalogServiceStub(channel).GetTitle(pb.GetTitleRequest(name=name))
+        return await catalog_pb2_grpc.CatalogServiceStub(channel).GetTitle(
+            pb.GetTitleRequest(name=name)
+        )
 
 
 if __name__ == "__main__":

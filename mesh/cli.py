@@ -56,10 +56,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         state = mesh.start()
         if not args.no_demo:
             created, existing = asyncio.run(_seed_demo(settings.gateway_grpc))
-            err.print(f"[dim]•[/dim] demo content: {created} titles created, {existing} already there")
+            err.print(
+                f"[dim]•[/dim] demo content: {created} titles created, {existing} already there"
+            )
         _print_summary(settings, state)
-        console.print("\n[bold]Ctrl-C[/bold] stops everything; data stays in "
-                      f"{settings.home} for the next `vod up`.", highlight=False)
+        console.print(
+            "\n[bold]Ctrl-C[/bold] stops everything; data stays in "
+            f"{settings.home} for the next `vod up`.",
+            highlight=False,
+        )
         sys.stdout.flush()
         while True:
             time.sleep(3600)
@@ -85,15 +90,23 @@ def _up_detached(settings: LocalSettings, args: argparse.Namespace) -> int:
     if args.no_demo:
         command.append("--no-demo")
     with log.open("ab") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                                 start_new_session=True, env=os.environ.copy())
+        child = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=os.environ.copy(),
+        )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         state = read_state(settings)
         if state is not None and state.supervisor_pid == child.pid and state.status == "ready":
             _print_summary(settings, state)
-            console.print(f"\nrunning in the background (pid {child.pid}); `vod down` stops it; "
-                          f"log: {log}", highlight=False)
+            console.print(
+                f"\nrunning in the background (pid {child.pid}); `vod down` stops it; log: {log}",
+                highlight=False,
+            )
             return 0
         if child.poll() is not None:
             err.print(f"[red]vod up failed[/red] (exit {child.returncode}); last lines of {log}:")
@@ -118,15 +131,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     for entry in SERVICES:
         health = health_through_envoy(settings, entry)
         healthy &= health == "SERVING"
-        table.add_row(entry.name, str(state.pids.get(entry.name, "")),
-                      state.services[entry.name]["grpc"], f"{health} (via envoy)")
+        table.add_row(
+            entry.name,
+            str(state.pids.get(entry.name, "")),
+            state.services[entry.name]["grpc"],
+            f"{health} (via envoy)",
+        )
     for name in ("postgres", "nats", "envoy"):
         pid = state.pids.get(name)
         alive = bool(pid) and pid_alive(pid)
         healthy &= alive or not pid
-        where = {"postgres": state.database_url.split("@")[-1], "nats": state.nats_url,
-                 "envoy": state.gateway}[name]
-        table.add_row(name, str(pid or "external"), where, "running" if alive or not pid else "DOWN")
+        where = {
+            "postgres": state.database_url.split("@")[-1],
+            "nats": state.nats_url,
+            "envoy": state.gateway,
+        }[name]
+        table.add_row(
+            name, str(pid or "external"), where, "running" if alive or not pid else "DOWN"
+        )
     console.print(table)
     return 0 if healthy else 1
 
@@ -164,16 +186,25 @@ def _print_summary(settings: LocalSettings, state: MeshState) -> None:
     console.print(table)
     g = state.gateway
     console.print("\nTry:", highlight=False)
-    console.print(f"  curl -s '{g}/v1/titles?pageSize=3&orderBy=release_year%20desc'", highlight=False)
-    console.print(f"  curl -s -X POST {g}/v1/titles -H 'content-type: application/json' "
-                  "-d '{\"type\":\"TITLE_TYPE_MOVIE\",\"displayName\":\"My Film\"}'", highlight=False)
-    console.print(f"  vod catalog import ../shared/datasets/netflix_titles.csv --target {settings.gateway_grpc}",
-                  highlight=False)
+    console.print(
+        f"  curl -s '{g}/v1/titles?pageSize=3&orderBy=release_year%20desc'", highlight=False
+    )
+    console.print(
+        f"  curl -s -X POST {g}/v1/titles -H 'content-type: application/json' "
+        '-d \'{"type":"TITLE_TYPE_MOVIE","displayName":"My Film"}\'',
+        highlight=False,
+    )
+    console.print(
+        "  vod catalog import ../shared/datasets/netflix_titles.csv "
+        f"--target {settings.gateway_grpc}",
+        highlight=False,
+    )
 
 
 async def _seed_demo(target: str) -> tuple[int, int]:
-    from services.catalog.demo import seed_demo
     from vod.catalog.v1 import catalog_pb2_grpc
+
+    from services.catalog.demo import seed_demo
 
     async with grpc.aio.insecure_channel(target) as channel:
         return await seed_demo(catalog_pb2_grpc.CatalogServiceStub(channel))
@@ -196,32 +227,43 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
         err.print(f"[red]{exc}[/red]")
         return 2
     except grpc.aio.AioRpcError as exc:
-        err.print(f"[red]catalog unreachable at {args.target}: {exc.code().name}[/red] "
-                  "(is `vod up` running? pass --target HOST:PORT)")
+        err.print(
+            f"[red]catalog unreachable at {args.target}: {exc.code().name}[/red] "
+            "(is `vod up` running? pass --target HOST:PORT)"
+        )
         return 1
-    console.print(f"created {report.created}, already present {report.skipped}, "
-                  f"failed {len(report.failed)}")
+    console.print(
+        f"created {report.created}, already present {report.skipped}, failed {len(report.failed)}"
+    )
     for line, reason in report.failed[:20]:
         console.print(f"  line {line}: {reason}", highlight=False)
     return 0 if not report.failed else 1
 
 
 async def _import(args: argparse.Namespace, path: Path, regions: list[str]):  # type: ignore[no-untyped-def]
-    from services.catalog.importer import import_csv
     from vod.catalog.v1 import catalog_pb2_grpc
 
-    from services.catalog.importer import read_rows
+    from services.catalog.importer import import_csv, read_rows
 
     total = sum(1 for _ in read_rows(path))
     if args.limit:
         total = min(total, args.limit)
     async with grpc.aio.insecure_channel(args.target) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err, transient=False) as progress:
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        ) as progress:
             task = progress.add_task("import", total=total)
             return await import_csv(
-                stub, path, default_regions=regions, limit=args.limit,
+                stub,
+                path,
+                default_regions=regions,
+                limit=args.limit,
                 concurrency=args.concurrency,
                 on_progress=lambda r: progress.update(task, completed=r.total),
             )
@@ -247,12 +289,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     catalog = sub.add_parser("catalog", help="catalog tools")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
-    imp = catalog_sub.add_parser("import", help="import titles from a netflix_titles.csv-style file")
+    imp = catalog_sub.add_parser(
+        "import", help="import titles from a netflix_titles.csv-style file"
+    )
     imp.add_argument("csv")
-    imp.add_argument("--target", default=os.environ.get("VOD_GATEWAY_GRPC", "127.0.0.1:8080"),
-                     help="catalog or gateway gRPC address (default: the local gateway)")
-    imp.add_argument("--regions", default="US",
-                     help="regions every title is available in, besides its production countries")
+    imp.add_argument(
+        "--target",
+        default=os.environ.get("VOD_GATEWAY_GRPC", "127.0.0.1:8080"),
+        help="catalog or gateway gRPC address (default: the local gateway)",
+    )
+    imp.add_argument(
+        "--regions",
+        default="US",
+        help="regions every title is available in, besides its production countries",
+    )
     imp.add_argument("--limit", type=int, default=None, help="import only the first N rows")
     imp.add_argument("--concurrency", type=int, default=4, help="batches of 100 in flight")
     imp.set_defaults(func=cmd_catalog_import)

@@ -87,13 +87,13 @@ from envoy_data_plane.envoy.extensions.filters.http.grpc_json_transcoder.v3 impo
 )
 from envoy_data_plane.envoy.extensions.filters.http.grpc_web.v3 import GrpcWeb
 from envoy_data_plane.envoy.extensions.filters.http.router.v3 import Router
-from envoy_data_plane.envoy.extensions.request_id.uuid.v3 import UuidRequestIdConfig
 from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v3 import (
     HttpConnectionManager,
     HttpConnectionManagerCodecType,
     HttpFilter,
     RequestIdExtension,
 )
+from envoy_data_plane.envoy.extensions.request_id.uuid.v3 import UuidRequestIdConfig
 from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
     HttpProtocolOptions,
     HttpProtocolOptionsExplicitHttpConfig,

@@ -36,7 +36,9 @@ DESCRIPTOR = ROOT / "gen" / "descriptor" / "vod.binpb"
 DATABASE = "vod"
 
 
-def grpc_health(target: str, service: str, *, header: str | None = None, timeout: float = 1.0) -> str:
+def grpc_health(
+    target: str, service: str, *, header: str | None = None, timeout: float = 1.0
+) -> str:
     """SERVING / NOT_SERVING / SERVICE_UNKNOWN / UNREACHABLE for one service at `target`."""
     metadata = ((HEALTH_SERVICE_HEADER, header),) if header else None
     with grpc.insecure_channel(target) as channel:
@@ -51,13 +53,17 @@ def grpc_health(target: str, service: str, *, header: str | None = None, timeout
 
 
 def health_through_envoy(settings: LocalSettings, entry: ServiceEntry, timeout: float = 1.0) -> str:
-    return grpc_health(settings.gateway_grpc, entry.grpc_service, header=entry.name, timeout=timeout)
+    return grpc_health(
+        settings.gateway_grpc, entry.grpc_service, header=entry.name, timeout=timeout
+    )
 
 
 class ServiceProcess(ManagedProcess):
     """One vodmesh service as a child process, ready when its gRPC health says SERVING."""
 
-    def __init__(self, entry: ServiceEntry, address: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, entry: ServiceEntry, address: str, env: dict[str, str], log_path: Path
+    ) -> None:
         super().__init__(log_path, startup_timeout=60.0, stop_timeout=15.0, env=env)
         self.name = entry.name
         self.entry = entry
@@ -110,7 +116,9 @@ def pid_alive(pid: int) -> bool:
 class LocalMesh:
     """Starts and stops the local mesh. `say` reports progress to the user."""
 
-    def __init__(self, settings: LocalSettings, say: Callable[[str], None] = lambda s: None) -> None:
+    def __init__(
+        self, settings: LocalSettings, say: Callable[[str], None] = lambda s: None
+    ) -> None:
         self.settings = settings
         self.say = say
         self.postgres: EmbeddedPostgres | None = None
@@ -198,7 +206,9 @@ class LocalMesh:
             self.database_url = s.external_database_url
             self.say(f"postgres: external ({s.external_database_url.split('@')[-1]})")
             return
-        self.say(f"postgres: starting on {s.host}:{s.postgres_port} (data in {s.home / 'postgres'})")
+        self.say(
+            f"postgres: starting on {s.host}:{s.postgres_port} (data in {s.home / 'postgres'})"
+        )
         self.postgres = EmbeddedPostgres(
             s.home / "postgres" / "data", s.postgres_port, s.host, log_path=s.logs / "postgres.log"
         )
@@ -213,7 +223,11 @@ class LocalMesh:
         else:
             self.say(f"nats: starting JetStream on {s.host}:{s.nats_port}")
             self.nats = EmbeddedNats(
-                s.home / "nats", s.nats_port, s.nats_monitor_port, s.host, log_path=s.logs / "nats.log"
+                s.home / "nats",
+                s.nats_port,
+                s.nats_monitor_port,
+                s.host,
+                log_path=s.logs / "nats.log",
             )
             self.nats.start()
             self.nats_url = self.nats.url
@@ -243,7 +257,9 @@ class LocalMesh:
             for other in SERVICES:  # every service can reach the others directly
                 env.setdefault(f"VOD_{other.name.upper()}_TARGET", self.grpc_address(other))
             self.say(f"{entry.name}: starting on {self.grpc_address(entry)}")
-            process = ServiceProcess(entry, self.grpc_address(entry), env, s.logs / f"{entry.name}.log")
+            process = ServiceProcess(
+                entry, self.grpc_address(entry), env, s.logs / f"{entry.name}.log"
+            )
             self.services.append(process)
             process.start()
 
@@ -273,7 +289,9 @@ class LocalMesh:
         config.write_text(render_yaml(self.mesh_spec()))
         self.say(f"envoy: starting gateway on {s.gateway_url} (admin :{s.admin_port})")
         self.envoy = EmbeddedEnvoy(
-            config, f"http://{s.host}:{s.admin_port}", log_path=s.logs / "envoy.log",
+            config,
+            f"http://{s.host}:{s.admin_port}",
+            log_path=s.logs / "envoy.log",
             # access log lines reach the file within half a second
             extra_args=["--file-flush-interval-msec", "500", "--file-flush-min-size-kb", "1"],
         )

@@ -52,7 +52,9 @@ class LocalSettings:
         return f"{self.host}:{self.gateway_port}"
 
 
-def load_local_settings(env: Mapping[str, str] | None = None, home: str | None = None) -> LocalSettings:
+def load_local_settings(
+    env: Mapping[str, str] | None = None, home: str | None = None
+) -> LocalSettings:
     env = os.environ if env is None else env
     return LocalSettings(
         home=Path(home or env_str(env, "VOD_HOME", "var")).resolve(),

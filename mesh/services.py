@@ -35,5 +35,7 @@ class ServiceEntry:
 
 # Catalog first: un-addressed gRPC health checks through Envoy go to the first service.
 SERVICES: tuple[ServiceEntry, ...] = (
-    ServiceEntry("catalog", "services.catalog", "vod.catalog.v1.CatalogService", 0, schema="catalog"),
+    ServiceEntry(
+        "catalog", "services.catalog", "vod.catalog.v1.CatalogService", 0, schema="catalog"
+    ),
 )

@@ -93,9 +93,7 @@ class ServiceSpec:
             raise ValueError(
                 f"service name must match {_NAME_RE.pattern} (e.g. 'catalog'), got {self.name!r}"
             )
-        if not isinstance(self.grpc_service, str) or not _GRPC_SERVICE_RE.match(
-            self.grpc_service
-        ):
+        if not isinstance(self.grpc_service, str) or not _GRPC_SERVICE_RE.match(self.grpc_service):
             raise ValueError(
                 f"service {self.name!r}: grpc_service must be a fully-qualified protobuf service "
                 f"name such as 'vod.catalog.v1.CatalogService', got {self.grpc_service!r}"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from contextlib import contextmanager
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,10 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[EmbeddedPostgres]:
-    with scratch_dir("vodtest-pg-") as root, EmbeddedPostgres(root / "data", free_port(), fast=True) as server:
+    with (
+        scratch_dir("vodtest-pg-") as root,
+        EmbeddedPostgres(root / "data", free_port(), fast=True) as server,
+    ):
         yield server
 
 

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 import pycountry
 from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.protobuf.message import Message
+from vod.catalog.v1 import catalog_pb2 as pb
+from vod.events.v1 import catalog_events_pb2 as ev
 
 from services.runtime import validation
 from services.runtime.errors import (
@@ -31,8 +33,6 @@ from services.runtime.errors import (
     NotFound,
 )
 from services.runtime.events import new_meta
-from vod.catalog.v1 import catalog_pb2 as pb
-from vod.events.v1 import catalog_events_pb2 as ev
 
 __all__ = [
     "MUTABLE_FIELDS",
@@ -41,6 +41,8 @@ __all__ = [
     "TitleQuery",
     "TitleRepository",
     "etag_for",
+    "etag_mismatch",
+    "not_found",
     "slugify",
 ]
 
@@ -51,8 +53,18 @@ MAX_BATCH = 100
 # Paths an update_mask may name. type is immutable; name, media and times are output only.
 MUTABLE_FIELDS = frozenset(
     {
-        "display_name", "parent", "number", "synopsis", "release_year", "duration_seconds",
-        "maturity_rating", "genres", "credits", "countries", "artwork", "availability",
+        "display_name",
+        "parent",
+        "number",
+        "synopsis",
+        "release_year",
+        "duration_seconds",
+        "maturity_rating",
+        "genres",
+        "credits",
+        "countries",
+        "artwork",
+        "availability",
         "external_id",
     }
 )
@@ -110,12 +122,16 @@ def check_title(title: pb.Title, prefix: str = "title") -> pb.Title:
         path = f"{prefix}.availability[{index}]"
         if not is_region(window.region_code):
             problems.append(
-                FieldViolation(f"{path}.region_code", f"{window.region_code!r} is not an ISO 3166-1 region")
+                FieldViolation(
+                    f"{path}.region_code", f"{window.region_code!r} is not an ISO 3166-1 region"
+                )
             )
         if window.HasField("end_time") and _ts(window.end_time) <= _ts(window.start_time):
             problems.append(FieldViolation(f"{path}.end_time", "must be after start_time"))
     if title.type in (pb.TITLE_TYPE_MOVIE, pb.TITLE_TYPE_SERIES) and title.parent:
-        problems.append(FieldViolation(f"{prefix}.parent", "only seasons and episodes have a parent"))
+        problems.append(
+            FieldViolation(f"{prefix}.parent", "only seasons and episodes have a parent")
+        )
     if title.type in _CHILD_PARENT and not title.parent:
         problems.append(FieldViolation(f"{prefix}.parent", "is required for seasons and episodes"))
     if problems:
@@ -160,12 +176,12 @@ class Cursor:
 
 
 def query_of(request: pb.ListTitlesRequest) -> TitleQuery:
-    if request.release_year_min and request.release_year_max and (
-        request.release_year_min > request.release_year_max
+    if (
+        request.release_year_min
+        and request.release_year_max
+        and (request.release_year_min > request.release_year_max)
     ):
-        raise InvalidArgument.for_field(
-            "release_year_max", "must not be before release_year_min"
-        )
+        raise InvalidArgument.for_field("release_year_max", "must not be before release_year_min")
     order_field, _, direction = (request.order_by or "display_name").partition(" ")
     if order_field not in _ORDER_FIELDS:  # the proto pattern already guards this
         raise InvalidArgument.for_field("order_by", f"cannot order by {order_field!r}")
@@ -197,7 +213,9 @@ def encode_page_token(request: pb.ListTitlesRequest, cursor: Cursor, offset: int
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_page_token(request: pb.ListTitlesRequest, query: TitleQuery) -> tuple[Cursor | None, int]:
+def decode_page_token(
+    request: pb.ListTitlesRequest, query: TitleQuery
+) -> tuple[Cursor | None, int]:
     """The cursor a token points at, and how many rows came before it."""
     token = request.page_token
     if not token:
@@ -215,7 +233,8 @@ def decode_page_token(request: pb.ListTitlesRequest, query: TitleQuery) -> tuple
         raise bad
     if fingerprint != _fingerprint(request):
         raise InvalidArgument.for_field(
-            "page_token", "was issued for different filters or ordering; keep them unchanged between pages"
+            "page_token",
+            "was issued for different filters or ordering; keep them unchanged between pages",
         )
     if query.order_field == "display_name" and not isinstance(key, str):
         raise bad
@@ -274,7 +293,7 @@ class CatalogDomain:
     async def get(self, name: str) -> pb.Title:
         found = await self.repository.get_many([title_id_of(name)])
         if not found:
-            raise _not_found(name)
+            raise not_found(name)
         return found[title_id_of(name)]
 
     async def batch_get(self, names: Sequence[str]) -> list[pb.Title]:
@@ -283,7 +302,10 @@ class CatalogDomain:
         missing = [n for n, i in zip(names, ids, strict=True) if i not in found]
         if missing:
             raise NotFound(
-                message=f"{len(missing)} of the requested titles do not exist: {', '.join(missing[:10])}",
+                message=(
+                    f"{len(missing)} of the requested titles do not exist: "
+                    f"{', '.join(missing[:10])}"
+                ),
                 reason="TITLE_NOT_FOUND",
                 resource_type="vod.catalog.v1.Title",
                 resource_name=missing[0],
@@ -293,7 +315,9 @@ class CatalogDomain:
     async def list(self, request: pb.ListTitlesRequest) -> pb.ListTitlesResponse:
         query = query_of(request)
         if query.region and not is_region(query.region):
-            raise InvalidArgument.for_field("available_in", f"{query.region!r} is not an ISO 3166-1 region")
+            raise InvalidArgument.for_field(
+                "available_in", f"{query.region!r} is not an ISO 3166-1 region"
+            )
         if query.region and query.at is None:
             query = TitleQuery(**{**query.__dict__, "at": self.clock()})
         cursor, offset = decode_page_token(request, query)
@@ -302,7 +326,9 @@ class CatalogDomain:
         response = pb.ListTitlesResponse(total_size=total)
         response.titles.extend(t for t, _ in rows[:limit])
         if len(rows) > limit:
-            response.next_page_token = encode_page_token(request, rows[limit - 1][1], offset + limit)
+            response.next_page_token = encode_page_token(
+                request, rows[limit - 1][1], offset + limit
+            )
         return response
 
     async def create(self, request: pb.CreateTitleRequest) -> pb.Title:
@@ -327,8 +353,10 @@ class CatalogDomain:
             raise InvalidArgument.of(problems)
         ids = [i for i, _ in items]
         if len(set(ids)) != len(ids):
-            raise InvalidArgument.for_field(f"{prefix}.title_id" if prefix else "title_id",
-                                            "title ids must be unique within a batch")
+            raise InvalidArgument.for_field(
+                f"{prefix}.title_id" if prefix else "title_id",
+                "title ids must be unique within a batch",
+            )
         batch_types = {f"titles/{i}": t.type for i, t in items}
         for index, (_, title) in enumerate(items):
             if title.parent:
@@ -343,18 +371,13 @@ class CatalogDomain:
         incoming = request.title
         if not _NAME.fullmatch(incoming.name):
             raise InvalidArgument.for_field(
-                "title.name", "must be the name of the title to update, such as titles/stranger-things"
+                "title.name",
+                "must be the name of the title to update, such as titles/stranger-things",
             )
 
         async def change(current: pb.Title) -> tuple[pb.Title, Sequence[Message]]:
             if incoming.etag and incoming.etag != current.etag:
-                raise Aborted(
-                    message="the title changed since it was read (etag mismatch); read it again and retry",
-                    reason="ETAG_MISMATCH",
-                    resource_type="vod.catalog.v1.Title",
-                    resource_name=current.name,
-                    metadata={"current_etag": current.etag},
-                )
+                raise etag_mismatch(current.name)
             updated = pb.Title()
             updated.CopyFrom(current)
             for path in paths:
@@ -369,7 +392,9 @@ class CatalogDomain:
             updated = check_title(updated)
             if "parent" in paths and updated.parent:
                 if title_id_of(updated.parent) == title_id_of(current.name):
-                    raise InvalidArgument.for_field("title.parent", "a title cannot be its own parent")
+                    raise InvalidArgument.for_field(
+                        "title.parent", "a title cannot be its own parent"
+                    )
                 await self._check_parent(updated, "title.parent")
             changed = [p for p in paths if getattr(updated, p) != getattr(current, p)]
             return updated, [
@@ -382,19 +407,19 @@ class CatalogDomain:
         await self.repository.delete(
             title_id_of(name),
             etag,
-            lambda ids: [
-                ev.TitleRemoved(meta=new_meta(PRODUCER), name=f"titles/{i}") for i in ids
-            ],
+            lambda ids: [ev.TitleRemoved(meta=new_meta(PRODUCER), name=f"titles/{i}") for i in ids],
         )
 
     async def check_availability(
         self, name: str, region: str, at: datetime | None
     ) -> pb.CheckAvailabilityResponse:
         if not is_region(region):
-            raise InvalidArgument.for_field("region_code", f"{region!r} is not an ISO 3166-1 region")
+            raise InvalidArgument.for_field(
+                "region_code", f"{region!r} is not an ISO 3166-1 region"
+            )
         windows = await self.repository.windows(title_id_of(name), region)
         if windows is None:
-            raise _not_found(name)
+            raise not_found(name)
         instant = at or self.clock()
         response = pb.CheckAvailabilityResponse()
         upcoming: list[pb.AvailabilityWindow] = []
@@ -436,17 +461,15 @@ class CatalogDomain:
                     f"{pb.TitleType.Name(parent_type)}"
                 ),
                 reason="PARENT_TYPE_MISMATCH",
-                violations=(("PARENT_TYPE", path, f"parent must be a {pb.TitleType.Name(wanted)}"),),
+                violations=(
+                    ("PARENT_TYPE", path, f"parent must be a {pb.TitleType.Name(wanted)}"),
+                ),
             )
 
 
 def _mask_paths(mask: field_mask_pb2.FieldMask, title: pb.Title) -> list[str]:
     if not mask.paths:
-        return [
-            fd.name
-            for fd, _ in title.ListFields()
-            if fd.name in MUTABLE_FIELDS
-        ]
+        return [fd.name for fd, _ in title.ListFields() if fd.name in MUTABLE_FIELDS]
     problems = []
     for index, path in enumerate(mask.paths):
         if path in _OUTPUT_ONLY:
@@ -465,7 +488,16 @@ def _mask_paths(mask: field_mask_pb2.FieldMask, title: pb.Title) -> list[str]:
     return list(dict.fromkeys(mask.paths))
 
 
-def _not_found(name: str) -> NotFound:
+def etag_mismatch(name: str) -> Aborted:
+    return Aborted(
+        message="the title changed since it was read (etag mismatch); read it again and retry",
+        reason="ETAG_MISMATCH",
+        resource_type="vod.catalog.v1.Title",
+        resource_name=name,
+    )
+
+
+def not_found(name: str) -> NotFound:
     return NotFound(
         message=f"{name} does not exist",
         reason="TITLE_NOT_FOUND",

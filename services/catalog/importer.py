@@ -21,10 +21,10 @@ from pathlib import Path
 
 import grpc
 import pycountry
-
-from services.catalog.domain import slugify
 from vod.catalog.v1 import catalog_pb2 as pb
 from vod.catalog.v1 import catalog_pb2_grpc
+
+from services.catalog.domain import slugify
 
 __all__ = ["ImportReport", "import_csv", "read_rows", "title_from_row"]
 
@@ -99,7 +99,9 @@ def title_from_row(row: dict[str, str], default_regions: Sequence[str]) -> tuple
         type=pb.TITLE_TYPE_MOVIE if kind == "Movie" else pb.TITLE_TYPE_SERIES,
         display_name=name[:300],
         synopsis=(row.get("description") or "").strip()[:5000],
-        maturity_rating=RATINGS.get((row.get("rating") or "").strip(), pb.MATURITY_RATING_UNSPECIFIED),
+        maturity_rating=RATINGS.get(
+            (row.get("rating") or "").strip(), pb.MATURITY_RATING_UNSPECIFIED
+        ),
         genres=list(dict.fromkeys(_split(row.get("listed_in") or "")))[:20],
         countries=_split(row.get("country") or "")[:50],
         external_id=f"netflix:{show_id}",
@@ -183,8 +185,11 @@ async def import_csv(
                 )
                 report.created += len(batch)
             except grpc.aio.AioRpcError as exc:
-                if exc.code() not in (grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.INVALID_ARGUMENT,
-                                      grpc.StatusCode.FAILED_PRECONDITION):
+                if exc.code() not in (
+                    grpc.StatusCode.ALREADY_EXISTS,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                ):
                     raise
                 for line, request in batch:
                     await create_one(line, request)

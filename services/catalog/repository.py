@@ -6,7 +6,6 @@ event is published exactly for the changes that committed.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from vod.catalog.v1 import catalog_pb2 as pb
 
 from services.catalog import schema as t
 from services.catalog.domain import (
@@ -23,10 +23,11 @@ from services.catalog.domain import (
     TitleChange,
     TitleQuery,
     etag_for,
+    etag_mismatch,
+    not_found,
 )
-from services.runtime.errors import Aborted, AlreadyExists, NotFound
+from services.runtime.errors import AlreadyExists
 from services.runtime.outbox import enqueue
-from vod.catalog.v1 import catalog_pb2 as pb
 
 __all__ = ["PostgresTitleRepository"]
 
@@ -120,8 +121,13 @@ class PostgresTitleRepository:
                 await conn.execute(
                     t.titles.insert(),
                     [
-                        {"id": title_id, **_row(title), "version": 1, "create_time": now,
-                         "update_time": now}
+                        {
+                            "id": title_id,
+                            **_row(title),
+                            "version": 1,
+                            "create_time": now,
+                            "update_time": now,
+                        }
                         for title_id, title in items
                     ],
                 )
@@ -134,8 +140,10 @@ class PostgresTitleRepository:
                     for event in make_events(title):
                         await enqueue(conn, event)
         except IntegrityError as exc:  # a concurrent create won the race
-            raise _duplicate(items[0][0] if len(items) == 1 else None,
-                             items[0][1].external_id if len(items) == 1 else "") from exc
+            raise _duplicate(
+                items[0][0] if len(items) == 1 else None,
+                items[0][1].external_id if len(items) == 1 else "",
+            ) from exc
         self._on_commit()
         return stored
 
@@ -150,12 +158,7 @@ class PostgresTitleRepository:
                     )
                 ).first()
                 if row is None:
-                    raise NotFound(
-                        message=f"titles/{title_id} does not exist",
-                        reason="TITLE_NOT_FOUND",
-                        resource_type="vod.catalog.v1.Title",
-                        resource_name=f"titles/{title_id}",
-                    )
+                    raise not_found(f"titles/{title_id}")
                 current = _title(row)
                 updated, events = await change(current)
                 if updated.external_id != current.external_id:
@@ -169,7 +172,9 @@ class PostgresTitleRepository:
                 await conn.execute(
                     t.availability.delete().where(t.availability.c.title_id == title_id)
                 )
-                await _write_children(conn, title_id, updated, await _upsert_people(conn, [updated]))
+                await _write_children(
+                    conn, title_id, updated, await _upsert_people(conn, [updated])
+                )
                 stored = _title(await _row_of(conn, title_id))
                 for event in events:
                     event.title.CopyFrom(stored)  # type: ignore[attr-defined]
@@ -189,19 +194,9 @@ class PostgresTitleRepository:
                 )
             ).first()
             if row is None:
-                raise NotFound(
-                    message=f"titles/{title_id} does not exist",
-                    reason="TITLE_NOT_FOUND",
-                    resource_type="vod.catalog.v1.Title",
-                    resource_name=f"titles/{title_id}",
-                )
+                raise not_found(f"titles/{title_id}")
             if etag and etag != etag_for(title_id, row.version):
-                raise Aborted(
-                    message="the title changed since it was read (etag mismatch); read it again and retry",
-                    reason="ETAG_MISMATCH",
-                    resource_type="vod.catalog.v1.Title",
-                    resource_name=f"titles/{title_id}",
-                )
+                raise etag_mismatch(f"titles/{title_id}")
             tree = sa.text(
                 "WITH RECURSIVE tree(id) AS (SELECT CAST(:root AS text) UNION ALL "
                 "SELECT c.id FROM titles c JOIN tree ON c.parent_id = tree.id) SELECT id FROM tree"
@@ -219,9 +214,9 @@ class PostgresTitleRepository:
         externals = [title.external_id for _, title in items if title.external_id]
         taken = (
             await conn.execute(
-                sa.select(t.titles.c.id, t.titles.c.external_id).where(
-                    sa.or_(t.titles.c.id.in_(ids), t.titles.c.external_id.in_(externals))
-                ).limit(1)
+                sa.select(t.titles.c.id, t.titles.c.external_id)
+                .where(sa.or_(t.titles.c.id.in_(ids), t.titles.c.external_id.in_(externals)))
+                .limit(1)
             )
         ).first()
         if taken is None:
@@ -232,9 +227,13 @@ class PostgresTitleRepository:
             raise _duplicate(taken.id, "")
         raise _duplicate(None, taken.external_id, existing=taken.id)
 
-    async def _ensure_unique(self, conn: AsyncConnection, title_id: str | None, external_id: str) -> None:
+    async def _ensure_unique(
+        self, conn: AsyncConnection, title_id: str | None, external_id: str
+    ) -> None:
         if title_id is not None:
-            taken = (await conn.execute(sa.select(t.titles.c.id).where(t.titles.c.id == title_id))).first()
+            taken = (
+                await conn.execute(sa.select(t.titles.c.id).where(t.titles.c.id == title_id))
+            ).first()
             if taken is not None:
                 raise _duplicate(title_id, "")
         if external_id:
@@ -250,7 +249,9 @@ class PostgresTitleRepository:
 # -- mapping ---------------------------------------------------------------------------------
 
 
-def _duplicate(title_id: str | None, external_id: str, existing: str | None = None) -> AlreadyExists:
+def _duplicate(
+    title_id: str | None, external_id: str, existing: str | None = None
+) -> AlreadyExists:
     if not title_id and not external_id:
         return AlreadyExists(
             message="one of the titles already exists (id or external_id taken)",
@@ -363,8 +364,10 @@ def _select_titles() -> sa.Select[Any]:
         sa.select(
             sa.func.coalesce(
                 sa.func.json_agg(
-                    sa.text("json_build_array(people.name, credits.role, credits.character) "
-                            "ORDER BY credits.position")
+                    sa.text(
+                        "json_build_array(people.name, credits.role, credits.character) "
+                        "ORDER BY credits.position"
+                    )
                 ),
                 sa.text("'[]'::json"),
             )
@@ -378,8 +381,10 @@ def _select_titles() -> sa.Select[Any]:
         sa.select(
             sa.func.coalesce(
                 sa.func.json_agg(
-                    sa.text("json_build_array(availability.region_code, availability.start_time, "
-                            "availability.end_time) ORDER BY availability.position")
+                    sa.text(
+                        "json_build_array(availability.region_code, availability.start_time, "
+                        "availability.end_time) ORDER BY availability.position"
+                    )
                 ),
                 sa.text("'[]'::json"),
             )

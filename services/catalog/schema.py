@@ -46,7 +46,9 @@ people = sa.Table(
 credits = sa.Table(
     "credits",
     metadata,
-    sa.Column("title_id", sa.Text, sa.ForeignKey("titles.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "title_id", sa.Text, sa.ForeignKey("titles.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("person_id", sa.BigInteger, sa.ForeignKey("people.id"), nullable=False, index=True),
     sa.Column("role", sa.SmallInteger, nullable=False),
@@ -56,7 +58,9 @@ credits = sa.Table(
 availability = sa.Table(
     "availability",
     metadata,
-    sa.Column("title_id", sa.Text, sa.ForeignKey("titles.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "title_id", sa.Text, sa.ForeignKey("titles.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("region_code", sa.String(2), nullable=False),
     sa.Column("start_time", sa.DateTime(timezone=True), nullable=False),

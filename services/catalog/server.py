@@ -8,6 +8,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from vod.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+
 from services.catalog.config import CatalogSettings, load_settings
 from services.catalog.domain import CatalogDomain
 from services.catalog.repository import PostgresTitleRepository
@@ -24,7 +26,6 @@ from services.runtime.server import (
     drain_on_signal,
     start,
 )
-from vod.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 __all__ = ["MIGRATIONS", "SERVICE_NAME", "CatalogDeps", "create_server", "main", "running", "serve"]
 
@@ -43,15 +44,22 @@ def create_server(settings: CatalogSettings, *, deps: CatalogDeps) -> tuple[Serv
     domain = CatalogDomain(deps.repository)
     handle = build_server(
         settings.runtime.grpc_address,
-        [Registration(SERVICE_NAME, catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
-                      CatalogServicer(domain))],
+        [
+            Registration(
+                SERVICE_NAME,
+                catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
+                CatalogServicer(domain),
+            )
+        ],
         metrics=RpcMetrics.create(),
     )
     return handle, handle.port
 
 
 @asynccontextmanager
-async def running(settings: CatalogSettings, *, serve_metrics: bool = True) -> AsyncIterator[ServerHandle]:
+async def running(
+    settings: CatalogSettings, *, serve_metrics: bool = True
+) -> AsyncIterator[ServerHandle]:
     """Open the pool, NATS and the outbox relay, start the server; close all on exit."""
     runtime = settings.runtime
     if not runtime.database_url:
@@ -62,13 +70,17 @@ async def running(settings: CatalogSettings, *, serve_metrics: bool = True) -> A
         stack.push_async_callback(engine.dispose)
         relay = None
         if runtime.nats_url:
-            bus = await EventBus.connect(runtime.nats_url, name="catalog", timeout_s=runtime.outbound_timeout_s)
+            bus = await EventBus.connect(
+                runtime.nats_url, name="catalog", timeout_s=runtime.outbound_timeout_s
+            )
             stack.push_async_callback(bus.close)
             await bus.ensure_streams()
             relay = OutboxRelay(engine, bus)
             relay.start()
             stack.push_async_callback(relay.stop)
-        repository = PostgresTitleRepository(engine, on_commit=relay.notify if relay else lambda: None)
+        repository = PostgresTitleRepository(
+            engine, on_commit=relay.notify if relay else lambda: None
+        )
         handle, _ = create_server(settings, deps=CatalogDeps(repository, relay))
         if serve_metrics:
             host, port = runtime.metrics_host_port

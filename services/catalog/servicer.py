@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC
 
 import grpc
-
-from services.catalog.domain import CatalogDomain
 from vod.catalog.v1 import catalog_pb2 as pb
 from vod.catalog.v1 import catalog_pb2_grpc
+
+from services.catalog.domain import CatalogDomain
 
 __all__ = ["CatalogServicer"]
 

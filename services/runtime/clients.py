@@ -37,7 +37,10 @@ class _DefaultDeadline(
         if details.timeout is not None:
             return details
         return grpc.aio.ClientCallDetails(
-            details.method, self._timeout_s, details.metadata, details.credentials,
+            details.method,
+            self._timeout_s,
+            details.metadata,
+            details.credentials,
             details.wait_for_ready,
         )
 
@@ -60,9 +63,7 @@ def open_channel(
 ) -> grpc.aio.Channel:
     """An insecure channel to `target` with default deadlines and a retry policy (UNAVAILABLE
     only, exponential backoff) on the idempotent methods of `services`."""
-    names = [
-        {"service": s.full_name, "method": m} for s in services for m in idempotent_methods(s)
-    ]
+    names = [{"service": s.full_name, "method": m} for s in services for m in idempotent_methods(s)]
     options: list[tuple[str, Any]] = [("grpc.enable_retries", 1)]
     if names:
         config = {

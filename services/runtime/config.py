@@ -58,7 +58,10 @@ class RuntimeSettings:
 
 
 def load_runtime_settings(
-    service: str, env: Mapping[str, str] | None = None, *, default_grpc_port: int = 50051,
+    service: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    default_grpc_port: int = 50051,
     default_metrics_port: int = 9100,
 ) -> RuntimeSettings:
     """Read `VOD_<SERVICE>_GRPC_ADDRESS`, `VOD_<SERVICE>_METRICS_ADDRESS`, `VOD_DATABASE_URL`,

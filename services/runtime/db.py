@@ -21,7 +21,7 @@ def async_url(url: str) -> str:
     """`postgresql://...` (libpq style) → the psycopg 3 SQLAlchemy dialect URL."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]!r}; expected postgresql://...")
 
 

@@ -92,7 +92,9 @@ class InvalidArgument(DomainError):
         return [
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
                     for v in self.violations
                 ]
             )
@@ -138,7 +140,7 @@ class Aborted(_ResourceError):
 
 @dataclass
 class FailedPrecondition(DomainError):
-    """The system is not in a state the request needs; `violations` say which (type, subject, why)."""
+    """The system is not in a state the request needs; `violations` are (type, subject, why)."""
 
     violations: tuple[tuple[str, str, str], ...] = ()
     reason: str = "FAILED_PRECONDITION"

@@ -19,9 +19,9 @@ import structlog
 from google.protobuf.message import Message
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
+from vod.common.v1 import event_pb2
 
 from services.runtime.logs import get_logger
-from vod.common.v1 import event_pb2
 
 __all__ = [
     "STREAMS",

@@ -148,7 +148,9 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
 
 def _check(request: Any) -> None:
     if isinstance(request, _Undecodable):
-        raise InvalidArgument.for_field("", f"the request body is not a valid {request.type_name} message")
+        raise InvalidArgument.for_field(
+            "", f"the request body is not a valid {request.type_name} message"
+        )
     validation.check(request)
 
 

@@ -2,8 +2,8 @@
 
 `build_server` registers the servicers, gRPC health (reported per service name), server
 reflection and the shared interceptor, and binds the configured address. `start` marks health
-SERVING; `drain_on_signal` waits for SIGTERM/SIGINT, then drains: NOT_SERVING first (so Envoy's health
-checks move traffic away), then `server.stop(grace)`.
+SERVING; `drain_on_signal` waits for SIGTERM/SIGINT, then drains: NOT_SERVING first (so
+Envoy's health checks move traffic away), then `server.stop(grace)`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Registration:
-    """One gRPC service to serve: its full name, the generated `add_*_to_server` and the servicer."""
+    """One gRPC service to serve: full name, generated `add_*_to_server`, servicer."""
 
     service_name: str
     add_to_server: Callable[[Any, grpc.aio.Server], None]
@@ -78,8 +78,11 @@ def build_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = tuple(r.service_name for r in registrations)
     reflection.enable_server_reflection(
-        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME),
+        (
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     port = server.add_insecure_port(address)

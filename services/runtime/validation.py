@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf.message import Message
+from vod.common.v1 import validation_pb2
 
 from services.runtime.errors import FieldViolation, InvalidArgument
-from vod.common.v1 import validation_pb2
 
 __all__ = ["check", "violations"]
 
@@ -29,21 +29,25 @@ class _FieldCheck:
     pattern: re.Pattern[str] | None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _checks(message_descriptor: _descriptor.Descriptor) -> tuple[_FieldCheck, ...]:
     checks = []
     for fd in message_descriptor.fields:
         options = fd.GetOptions()
-        rules = options.Extensions[validation_pb2.rules] if options.HasExtension(
-            validation_pb2.rules
-        ) else None
+        rules = (
+            options.Extensions[validation_pb2.rules]
+            if options.HasExtension(validation_pb2.rules)
+            else None
+        )
         pattern = re.compile(rules.pattern) if rules is not None and rules.pattern else None
         if rules is not None or fd.type == _FD.TYPE_MESSAGE:
             checks.append(_FieldCheck(fd, rules, pattern))
     return tuple(checks)
 
 
-def violations(message: Message, prefix: str = "", *, partial: bool = False) -> list[FieldViolation]:
+def violations(
+    message: Message, prefix: str = "", *, partial: bool = False
+) -> list[FieldViolation]:
     """Every rule violation in `message`, with dotted field paths (proto field names).
 
     With `partial`, `required` rules are skipped (a patch names only what it changes)."""
@@ -57,7 +61,11 @@ def violations(message: Message, prefix: str = "", *, partial: bool = False) -> 
             if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
                 continue
             if rules is not None and rules.HasField("max_items") and len(value) > rules.max_items:
-                found.append(FieldViolation(path, f"at most {rules.max_items} items allowed, got {len(value)}"))
+                found.append(
+                    FieldViolation(
+                        path, f"at most {rules.max_items} items allowed, got {len(value)}"
+                    )
+                )
                 continue
             for index, item in enumerate(value):
                 found.extend(
@@ -122,9 +130,16 @@ def _check_value(
 
 
 _INTEGER_TYPES = {
-    _FD.TYPE_INT32, _FD.TYPE_INT64, _FD.TYPE_UINT32, _FD.TYPE_UINT64,
-    _FD.TYPE_SINT32, _FD.TYPE_SINT64, _FD.TYPE_FIXED32, _FD.TYPE_FIXED64,
-    _FD.TYPE_SFIXED32, _FD.TYPE_SFIXED64,
+    _FD.TYPE_INT32,
+    _FD.TYPE_INT64,
+    _FD.TYPE_UINT32,
+    _FD.TYPE_UINT64,
+    _FD.TYPE_SINT32,
+    _FD.TYPE_SINT64,
+    _FD.TYPE_FIXED32,
+    _FD.TYPE_FIXED64,
+    _FD.TYPE_SFIXED32,
+    _FD.TYPE_SFIXED64,
 }
 
 

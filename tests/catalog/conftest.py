@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from vod.catalog.v1 import catalog_pb2_grpc
 
 from mesh.embedded import EmbeddedNats, free_port
 from services.catalog.config import CatalogSettings
 from services.catalog.server import running
 from services.runtime.config import RuntimeSettings
-from vod.catalog.v1 import catalog_pb2_grpc
 
 
 def catalog_settings(database_url: str, nats_url: str) -> CatalogSettings:

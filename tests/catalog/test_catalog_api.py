@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, timestamp_pb2
+from vod.catalog.v1 import catalog_pb2 as pb
 
 from tests.support import details_of
-from vod.catalog.v1 import catalog_pb2 as pb
 
 
 def ts(dt: datetime) -> timestamp_pb2.Timestamp:
@@ -29,7 +29,9 @@ def movie(name: str, **kwargs: object) -> pb.Title:
         "display_name": name,
         "release_year": 2020,
         "genres": ["Dramas"],
-        "availability": [pb.AvailabilityWindow(region_code="US", start_time=ts(NOW - timedelta(days=1)))],
+        "availability": [
+            pb.AvailabilityWindow(region_code="US", start_time=ts(NOW - timedelta(days=1)))
+        ],
     }
     defaults.update(kwargs)
     return pb.Title(**defaults)  # type: ignore[arg-type]
@@ -76,9 +78,13 @@ async def test_get_unknown_title_is_not_found_with_resource_info(catalog) -> Non
 async def test_explicit_id_and_duplicates(catalog) -> None:
     title_id = f"fixed-{uid()}"
     ext = f"test:{uid()}"
-    await catalog.CreateTitle(pb.CreateTitleRequest(title=movie("Fixed", external_id=ext), title_id=title_id))
+    await catalog.CreateTitle(
+        pb.CreateTitleRequest(title=movie("Fixed", external_id=ext), title_id=title_id)
+    )
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await catalog.CreateTitle(pb.CreateTitleRequest(title=movie("Fixed again"), title_id=title_id))
+        await catalog.CreateTitle(
+            pb.CreateTitleRequest(title=movie("Fixed again"), title_id=title_id)
+        )
     assert details_of(err.value).code == grpc.StatusCode.ALREADY_EXISTS
     assert details_of(err.value).reason == "TITLE_ALREADY_EXISTS"
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -96,17 +102,26 @@ async def test_explicit_id_and_duplicates(catalog) -> None:
         (pb.CreateTitleRequest(title=movie("x" * 301)), "title.display_name"),
         (pb.CreateTitleRequest(title=movie("Bad enum", type=42)), "title.type"),
         (pb.CreateTitleRequest(title=movie("No type", type=0)), "title.type"),
-        (pb.CreateTitleRequest(title=movie("Bad rating", maturity_rating=99)), "title.maturity_rating"),
+        (
+            pb.CreateTitleRequest(title=movie("Bad rating", maturity_rating=99)),
+            "title.maturity_rating",
+        ),
         (pb.CreateTitleRequest(title=movie("Bad id"), title_id="Not An Id"), "title_id"),
         (
             pb.CreateTitleRequest(
-                title=movie("Bad region", availability=[pb.AvailabilityWindow(region_code="usa", start_time=ts(NOW))])
+                title=movie(
+                    "Bad region",
+                    availability=[pb.AvailabilityWindow(region_code="usa", start_time=ts(NOW))],
+                )
             ),
             "title.availability[0].region_code",
         ),
         (
             pb.CreateTitleRequest(
-                title=movie("Unknown region", availability=[pb.AvailabilityWindow(region_code="XX", start_time=ts(NOW))])
+                title=movie(
+                    "Unknown region",
+                    availability=[pb.AvailabilityWindow(region_code="XX", start_time=ts(NOW))],
+                )
             ),
             "title.availability[0].region_code",
         ),
@@ -115,18 +130,38 @@ async def test_explicit_id_and_duplicates(catalog) -> None:
                 title=movie(
                     "Inverted window",
                     availability=[
-                        pb.AvailabilityWindow(region_code="US", start_time=ts(NOW), end_time=ts(NOW - timedelta(days=3)))
+                        pb.AvailabilityWindow(
+                            region_code="US",
+                            start_time=ts(NOW),
+                            end_time=ts(NOW - timedelta(days=3)),
+                        )
                     ],
                 )
             ),
             "title.availability[0].end_time",
         ),
-        (pb.CreateTitleRequest(title=movie("Many genres", genres=[f"g{i}" for i in range(21)])), "title.genres"),
+        (
+            pb.CreateTitleRequest(title=movie("Many genres", genres=[f"g{i}" for i in range(21)])),
+            "title.genres",
+        ),
         (pb.CreateTitleRequest(title=movie("Empty genre", genres=[""])), "title.genres[0]"),
-        (pb.CreateTitleRequest(title=movie("Bad art", artwork=[pb.Artwork(kind=1, uri="javascript:x")])), "title.artwork[0].uri"),
+        (
+            pb.CreateTitleRequest(
+                title=movie("Bad art", artwork=[pb.Artwork(kind=1, uri="javascript:x")])
+            ),
+            "title.artwork[0].uri",
+        ),
         (pb.CreateTitleRequest(title=movie("Control \x00 char")), "title.display_name"),
-        (pb.CreateTitleRequest(title=movie("Movie with parent", parent="titles/some-series")), "title.parent"),
-        (pb.CreateTitleRequest(title=pb.Title(type=pb.TITLE_TYPE_EPISODE, display_name="Orphan")), "title.parent"),
+        (
+            pb.CreateTitleRequest(title=movie("Movie with parent", parent="titles/some-series")),
+            "title.parent",
+        ),
+        (
+            pb.CreateTitleRequest(
+                title=pb.Title(type=pb.TITLE_TYPE_EPISODE, display_name="Orphan")
+            ),
+            "title.parent",
+        ),
         (pb.ListTitlesRequest(page_size=1001), "page_size"),
         (pb.ListTitlesRequest(page_size=-1), "page_size"),
         (pb.ListTitlesRequest(order_by="price desc"), "order_by"),
@@ -140,8 +175,20 @@ async def test_explicit_id_and_duplicates(catalog) -> None:
         (pb.GetTitleRequest(name="titles/" + "a" * 200), "name"),
         (pb.BatchGetTitlesRequest(names=["titles/a"] * 101), "names"),
         (pb.CheckAvailabilityRequest(name="titles/a", region_code=""), "region_code"),
-        (pb.UpdateTitleRequest(title=pb.Title(name="titles/a", synopsis="s"), update_mask=field_mask_pb2.FieldMask(paths=["price"])), "update_mask.paths[0]"),
-        (pb.UpdateTitleRequest(title=pb.Title(name="titles/a"), update_mask=field_mask_pb2.FieldMask(paths=["type"])), "update_mask.paths[0]"),
+        (
+            pb.UpdateTitleRequest(
+                title=pb.Title(name="titles/a", synopsis="s"),
+                update_mask=field_mask_pb2.FieldMask(paths=["price"]),
+            ),
+            "update_mask.paths[0]",
+        ),
+        (
+            pb.UpdateTitleRequest(
+                title=pb.Title(name="titles/a"),
+                update_mask=field_mask_pb2.FieldMask(paths=["type"]),
+            ),
+            "update_mask.paths[0]",
+        ),
         (pb.UpdateTitleRequest(title=pb.Title(synopsis="no name")), "title.name"),
     ],
 )
@@ -171,11 +218,17 @@ async def test_malformed_input_never_reaches_the_database(catalog) -> None:
 
 
 async def test_update_with_mask_and_etag(catalog) -> None:
-    created = (await catalog.CreateTitle(pb.CreateTitleRequest(title=movie(f"Update Me {uid()}", synopsis="old")))).title
+    created = (
+        await catalog.CreateTitle(
+            pb.CreateTitleRequest(title=movie(f"Update Me {uid()}", synopsis="old"))
+        )
+    ).title
     patch = pb.Title(name=created.name, synopsis="new", release_year=1999, etag=created.etag)
     updated = (
         await catalog.UpdateTitle(
-            pb.UpdateTitleRequest(title=patch, update_mask=field_mask_pb2.FieldMask(paths=["synopsis"]))
+            pb.UpdateTitleRequest(
+                title=patch, update_mask=field_mask_pb2.FieldMask(paths=["synopsis"])
+            )
         )
     ).title
     assert updated.synopsis == "new"
@@ -203,29 +256,48 @@ async def test_update_with_mask_and_etag(catalog) -> None:
     assert "title.display_name" in details_of(err.value).violations
     # No mask: every set field is applied.
     updated2 = (
-        await catalog.UpdateTitle(pb.UpdateTitleRequest(title=pb.Title(name=created.name, release_year=2001)))
+        await catalog.UpdateTitle(
+            pb.UpdateTitleRequest(title=pb.Title(name=created.name, release_year=2001))
+        )
     ).title
     assert updated2.release_year == 2001 and updated2.synopsis == "new"
 
 
 async def test_update_unknown_title_is_not_found(catalog) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await catalog.UpdateTitle(pb.UpdateTitleRequest(title=pb.Title(name="titles/nope-nope", synopsis="x")))
+        await catalog.UpdateTitle(
+            pb.UpdateTitleRequest(title=pb.Title(name="titles/nope-nope", synopsis="x"))
+        )
     assert details_of(err.value).code == grpc.StatusCode.NOT_FOUND
 
 
 async def test_series_season_episode_tree_and_cascading_delete(catalog) -> None:
-    series = (await catalog.CreateTitle(pb.CreateTitleRequest(title=pb.Title(type=pb.TITLE_TYPE_SERIES, display_name=f"Show {uid()}")))).title
+    series = (
+        await catalog.CreateTitle(
+            pb.CreateTitleRequest(
+                title=pb.Title(type=pb.TITLE_TYPE_SERIES, display_name=f"Show {uid()}")
+            )
+        )
+    ).title
     season = (
         await catalog.CreateTitle(
-            pb.CreateTitleRequest(title=pb.Title(type=pb.TITLE_TYPE_SEASON, display_name="Season 1", parent=series.name, number=1))
+            pb.CreateTitleRequest(
+                title=pb.Title(
+                    type=pb.TITLE_TYPE_SEASON, display_name="Season 1", parent=series.name, number=1
+                )
+            )
         )
     ).title
     episodes = [
         (
             await catalog.CreateTitle(
                 pb.CreateTitleRequest(
-                    title=pb.Title(type=pb.TITLE_TYPE_EPISODE, display_name=f"Ep {n}", parent=season.name, number=n)
+                    title=pb.Title(
+                        type=pb.TITLE_TYPE_EPISODE,
+                        display_name=f"Ep {n}",
+                        parent=season.name,
+                        number=n,
+                    )
                 )
             )
         ).title
@@ -236,13 +308,17 @@ async def test_series_season_episode_tree_and_cascading_delete(catalog) -> None:
     # An episode cannot hang off a series directly.
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await catalog.CreateTitle(
-            pb.CreateTitleRequest(title=pb.Title(type=pb.TITLE_TYPE_EPISODE, display_name="x", parent=series.name))
+            pb.CreateTitleRequest(
+                title=pb.Title(type=pb.TITLE_TYPE_EPISODE, display_name="x", parent=series.name)
+            )
         )
     d = details_of(err.value)
     assert d.code == grpc.StatusCode.FAILED_PRECONDITION and d.reason == "PARENT_TYPE_MISMATCH"
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await catalog.CreateTitle(
-            pb.CreateTitleRequest(title=pb.Title(type=pb.TITLE_TYPE_SEASON, display_name="x", parent="titles/ghost"))
+            pb.CreateTitleRequest(
+                title=pb.Title(type=pb.TITLE_TYPE_SEASON, display_name="x", parent="titles/ghost")
+            )
         )
     assert details_of(err.value).reason == "PARENT_NOT_FOUND"
     # Deleting with a stale etag is refused; with none, the whole tree goes.
@@ -272,22 +348,40 @@ async def test_batch_get_keeps_order_and_reports_missing(catalog) -> None:
 
 async def test_check_availability_windows(catalog) -> None:
     windows = [
-        pb.AvailabilityWindow(region_code="GB", start_time=ts(NOW - timedelta(days=10)), end_time=ts(NOW - timedelta(days=5))),
+        pb.AvailabilityWindow(
+            region_code="GB",
+            start_time=ts(NOW - timedelta(days=10)),
+            end_time=ts(NOW - timedelta(days=5)),
+        ),
         pb.AvailabilityWindow(region_code="GB", start_time=ts(NOW + timedelta(days=5))),
         pb.AvailabilityWindow(region_code="DE", start_time=ts(NOW - timedelta(days=1))),
     ]
-    title = (await catalog.CreateTitle(pb.CreateTitleRequest(title=movie(f"Windows {uid()}", availability=windows)))).title
-    de = await catalog.CheckAvailability(pb.CheckAvailabilityRequest(name=title.name, region_code="DE"))
+    title = (
+        await catalog.CreateTitle(
+            pb.CreateTitleRequest(title=movie(f"Windows {uid()}", availability=windows))
+        )
+    ).title
+    de = await catalog.CheckAvailability(
+        pb.CheckAvailabilityRequest(name=title.name, region_code="DE")
+    )
     assert de.available and de.window.region_code == "DE"
-    gb = await catalog.CheckAvailability(pb.CheckAvailabilityRequest(name=title.name, region_code="GB"))
+    gb = await catalog.CheckAvailability(
+        pb.CheckAvailabilityRequest(name=title.name, region_code="GB")
+    )
     assert not gb.available
     assert gb.next_window.start_time == windows[1].start_time
     gb_past = await catalog.CheckAvailability(
-        pb.CheckAvailabilityRequest(name=title.name, region_code="GB", time=ts(NOW - timedelta(days=7)))
+        pb.CheckAvailabilityRequest(
+            name=title.name, region_code="GB", time=ts(NOW - timedelta(days=7))
+        )
     )
     assert gb_past.available
-    fr = await catalog.CheckAvailability(pb.CheckAvailabilityRequest(name=title.name, region_code="FR"))
+    fr = await catalog.CheckAvailability(
+        pb.CheckAvailabilityRequest(name=title.name, region_code="FR")
+    )
     assert not fr.available and not fr.HasField("next_window")
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await catalog.CheckAvailability(pb.CheckAvailabilityRequest(name="titles/nope", region_code="US"))
+        await catalog.CheckAvailability(
+            pb.CheckAvailabilityRequest(name="titles/nope", region_code="US")
+        )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND

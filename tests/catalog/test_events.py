@@ -10,14 +10,14 @@ import grpc
 import nats
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from vod.catalog.v1 import catalog_pb2 as pb
+from vod.catalog.v1 import catalog_pb2_grpc
+from vod.events.v1 import catalog_events_pb2 as ev
 
 from mesh.embedded import EmbeddedNats, free_port
 from services.catalog.server import running
 from tests.catalog.conftest import catalog_settings
 from tests.catalog.test_catalog_api import movie
-from vod.catalog.v1 import catalog_pb2 as pb
-from vod.catalog.v1 import catalog_pb2_grpc
-from vod.events.v1 import catalog_events_pb2 as ev
 
 DECODERS = {
     "vod.catalog.title_published": ev.TitlePublished,
@@ -26,13 +26,17 @@ DECODERS = {
 }
 
 
-async def drain_events(nats_url: str, expected: int, timeout_s: float = 15.0) -> list[tuple[str, object]]:
+async def drain_events(
+    nats_url: str, expected: int, timeout_s: float = 15.0
+) -> list[tuple[str, object]]:
     """Read the whole VOD_CATALOG stream from the start with an ephemeral consumer."""
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
         sub = await js.pull_subscribe(
-            "vod.catalog.>", stream="VOD_CATALOG", config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+            "vod.catalog.>",
+            stream="VOD_CATALOG",
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
         )
         events: list[tuple[str, object]] = []
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -52,21 +56,31 @@ async def drain_events(nats_url: str, expected: int, timeout_s: float = 15.0) ->
 
 
 async def test_create_update_delete_publish_events(catalog, nats_server) -> None:
-    created = (await catalog.CreateTitle(pb.CreateTitleRequest(title=movie(f"Evented {uuid.uuid4().hex[:6]}")))).title
-    await catalog.UpdateTitle(pb.UpdateTitleRequest(title=pb.Title(name=created.name, synopsis="changed")))
+    created = (
+        await catalog.CreateTitle(
+            pb.CreateTitleRequest(title=movie(f"Evented {uuid.uuid4().hex[:6]}"))
+        )
+    ).title
+    await catalog.UpdateTitle(
+        pb.UpdateTitleRequest(title=pb.Title(name=created.name, synopsis="changed"))
+    )
     await catalog.DeleteTitle(pb.DeleteTitleRequest(name=created.name))
     mine: list[tuple[str, object]] = []
     for _ in range(30):
         events = await drain_events(nats_server.url, expected=1, timeout_s=2)
         mine = [
-            (s, e) for s, e in events
-            if getattr(e, "name", "") == created.name or getattr(getattr(e, "title", None), "name", "") == created.name
+            (s, e)
+            for s, e in events
+            if getattr(e, "name", "") == created.name
+            or getattr(getattr(e, "title", None), "name", "") == created.name
         ]
         if len(mine) >= 3:
             break
         await asyncio.sleep(0.2)
     assert [s for s, _ in mine] == [
-        "vod.catalog.title_published", "vod.catalog.title_updated", "vod.catalog.title_removed"
+        "vod.catalog.title_published",
+        "vod.catalog.title_updated",
+        "vod.catalog.title_removed",
     ]
     published, updated, removed = (e for _, e in mine)
     assert published.title.display_name == created.display_name
@@ -80,14 +94,20 @@ async def test_rejected_change_publishes_nothing(catalog, nats_server) -> None:
     marker = f"Rolled Back {uuid.uuid4().hex[:6]}"
     with pytest.raises(grpc.aio.AioRpcError):
         await catalog.CreateTitle(pb.CreateTitleRequest(title=movie(marker), title_id="x" * 70))
-    existing = (await catalog.CreateTitle(pb.CreateTitleRequest(title=movie(f"Dup {uuid.uuid4().hex[:6]}")))).title
+    existing = (
+        await catalog.CreateTitle(pb.CreateTitleRequest(title=movie(f"Dup {uuid.uuid4().hex[:6]}")))
+    ).title
     with pytest.raises(grpc.aio.AioRpcError):  # fails inside the transaction, after validation
         await catalog.CreateTitle(
-            pb.CreateTitleRequest(title=movie(marker), title_id=existing.name.removeprefix("titles/"))
+            pb.CreateTitleRequest(
+                title=movie(marker), title_id=existing.name.removeprefix("titles/")
+            )
         )
     await asyncio.sleep(1.0)
     events = await drain_events(nats_server.url, expected=1, timeout_s=2)
-    assert not [e for _, e in events if getattr(getattr(e, "title", None), "display_name", "") == marker]
+    assert not [
+        e for _, e in events if getattr(getattr(e, "title", None), "display_name", "") == marker
+    ]
 
 
 async def test_no_event_lost_when_nats_dies_during_writes(fresh_database, tmp_path) -> None:
@@ -97,13 +117,20 @@ async def test_no_event_lost_when_nats_dies_during_writes(fresh_database, tmp_pa
     own_nats.start()
     try:
         settings = catalog_settings(fresh_database, own_nats.url)
-        async with running(settings) as handle, grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
+        async with (
+            running(settings) as handle,
+            grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel,
+        ):
             stub = catalog_pb2_grpc.CatalogServiceStub(channel)
             written: list[str] = []
 
             async def writer(count: int) -> None:
                 for i in range(count):
-                    title = (await stub.CreateTitle(pb.CreateTitleRequest(title=movie(f"Crash {i} {uuid.uuid4().hex[:4]}")))).title
+                    title = (
+                        await stub.CreateTitle(
+                            pb.CreateTitleRequest(title=movie(f"Crash {i} {uuid.uuid4().hex[:4]}"))
+                        )
+                    ).title
                     written.append(title.name)
 
             task = asyncio.create_task(writer(60))

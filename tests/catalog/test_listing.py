@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from vod.catalog.v1 import catalog_pb2 as pb
 
 from tests.catalog.test_catalog_api import ts
 from tests.support import details_of
-from vod.catalog.v1 import catalog_pb2 as pb
 
 NOW = datetime.now(UTC)
 
@@ -24,10 +24,17 @@ async def seeded(catalog) -> dict[str, object]:
     for i in range(30):
         windows = [pb.AvailabilityWindow(region_code="US", start_time=ts(NOW - timedelta(days=2)))]
         if i % 3 == 0:
-            windows.append(pb.AvailabilityWindow(region_code="JP", start_time=ts(NOW - timedelta(days=2)),
-                                                 end_time=ts(NOW + timedelta(days=2))))
+            windows.append(
+                pb.AvailabilityWindow(
+                    region_code="JP",
+                    start_time=ts(NOW - timedelta(days=2)),
+                    end_time=ts(NOW + timedelta(days=2)),
+                )
+            )
         if i % 5 == 0:
-            windows.append(pb.AvailabilityWindow(region_code="BR", start_time=ts(NOW + timedelta(days=30))))
+            windows.append(
+                pb.AvailabilityWindow(region_code="BR", start_time=ts(NOW + timedelta(days=30)))
+            )
         title = pb.Title(
             type=pb.TITLE_TYPE_SERIES if i % 4 == 0 else pb.TITLE_TYPE_MOVIE,
             display_name=f"Listing {i:02d} {'zeta' if i % 2 else 'Alpha'}",
@@ -60,9 +67,13 @@ async def test_paging_visits_every_title_once_in_order(catalog, seeded) -> None:
     assert {t.name for t in titles} == set(seeded["names"])
 
 
-@pytest.mark.parametrize("order_by", ["display_name", "display_name desc", "create_time", "release_year asc"])
+@pytest.mark.parametrize(
+    "order_by", ["display_name", "display_name desc", "create_time", "release_year asc"]
+)
 async def test_every_ordering_pages_completely(catalog, seeded, order_by: str) -> None:
-    titles = await collect(catalog, pb.ListTitlesRequest(genre=seeded["tag"], page_size=4, order_by=order_by))
+    titles = await collect(
+        catalog, pb.ListTitlesRequest(genre=seeded["tag"], page_size=4, order_by=order_by)
+    )
     assert len(titles) == 30 and len({t.name for t in titles}) == 30
     if order_by.startswith("display_name"):
         keys = [t.display_name.lower() for t in titles]
@@ -73,22 +84,32 @@ async def test_filters_combine(catalog, seeded) -> None:
     tag = seeded["tag"]
     series = await collect(catalog, pb.ListTitlesRequest(genre=tag, type=pb.TITLE_TYPE_SERIES))
     assert len(series) == 8 and all(t.type == pb.TITLE_TYPE_SERIES for t in series)
-    years = await collect(catalog, pb.ListTitlesRequest(genre=tag, release_year_min=2000, release_year_max=2004))
+    years = await collect(
+        catalog, pb.ListTitlesRequest(genre=tag, release_year_min=2000, release_year_max=2004)
+    )
     assert sorted(t.release_year for t in years) == [2000, 2001, 2002, 2003, 2004]
     genre_ci = await collect(catalog, pb.ListTitlesRequest(genre=tag.upper()))
     assert len(genre_ci) == 30
-    by_person = await collect(catalog, pb.ListTitlesRequest(genre=tag, person=seeded["person"].lower()))
+    by_person = await collect(
+        catalog, pb.ListTitlesRequest(genre=tag, person=seeded["person"].lower())
+    )
     assert len(by_person) == 7
     jp = await collect(catalog, pb.ListTitlesRequest(genre=tag, available_in="JP"))
     assert len(jp) == 10
     jp_later = await collect(
-        catalog, pb.ListTitlesRequest(genre=tag, available_in="JP", available_at=ts(NOW + timedelta(days=3)))
+        catalog,
+        pb.ListTitlesRequest(
+            genre=tag, available_in="JP", available_at=ts(NOW + timedelta(days=3))
+        ),
     )
     assert jp_later == []
     br_now = await collect(catalog, pb.ListTitlesRequest(genre=tag, available_in="BR"))
     assert br_now == []
     br_later = await collect(
-        catalog, pb.ListTitlesRequest(genre=tag, available_in="BR", available_at=ts(NOW + timedelta(days=31)))
+        catalog,
+        pb.ListTitlesRequest(
+            genre=tag, available_in="BR", available_at=ts(NOW + timedelta(days=31))
+        ),
     )
     assert len(br_later) == 6
 
@@ -97,8 +118,12 @@ async def test_page_token_is_bound_to_its_filters(catalog, seeded) -> None:
     first = await catalog.ListTitles(pb.ListTitlesRequest(genre=seeded["tag"], page_size=5))
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await catalog.ListTitles(
-            pb.ListTitlesRequest(genre=seeded["tag"], page_size=5, order_by="release_year",
-                                 page_token=first.next_page_token)
+            pb.ListTitlesRequest(
+                genre=seeded["tag"],
+                page_size=5,
+                order_by="release_year",
+                page_token=first.next_page_token,
+            )
         )
     d = details_of(err.value)
     assert d.code == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in d.violations
@@ -111,5 +136,7 @@ async def test_page_token_is_bound_to_its_filters(catalog, seeded) -> None:
 
 
 async def test_list_genres_counts(catalog, seeded) -> None:
-    genres = {g.genre: g.title_count for g in (await catalog.ListGenres(pb.ListGenresRequest())).genres}
+    genres = {
+        g.genre: g.title_count for g in (await catalog.ListGenres(pb.ListGenresRequest())).genres
+    }
     assert genres[seeded["tag"]] == 30

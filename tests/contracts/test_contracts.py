@@ -33,10 +33,16 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
     fresh, committed = tmp_path / "gen" / "python", ROOT / "gen" / "python"
     fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
     committed_files = {
-        p.relative_to(committed) for p in committed.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        p.relative_to(committed)
+        for p in committed.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
     }
     assert fresh_files == committed_files, "gen/python is stale: run scripts/gen and commit"
-    stale = [str(p) for p in sorted(fresh_files) if not filecmp.cmp(fresh / p, committed / p, shallow=False)]
+    stale = [
+        str(p)
+        for p in sorted(fresh_files)
+        if not filecmp.cmp(fresh / p, committed / p, shallow=False)
+    ]
     assert not stale, f"gen/python is stale ({stale[:5]}): run scripts/gen and commit"
 
 
@@ -74,7 +80,9 @@ def test_breaking_check_detects_a_removed_field(tmp_path: Path) -> None:
     catalog = tmp_path / "proto" / "vod" / "catalog" / "v1" / "catalog.proto"
     text = catalog.read_text()
     assert "string synopsis = 6" in text
-    catalog.write_text(text.replace("  string synopsis = 6 [(vod.common.v1.rules).max_len = 5000];\n", ""))
+    catalog.write_text(
+        text.replace("  string synopsis = 6 [(vod.common.v1.rules).max_len = 5000];\n", "")
+    )
     result = run("breaking", "--against", str(ROOT), cwd=tmp_path)
     assert result.returncode != 0
     assert "synopsis" in result.stdout + result.stderr

@@ -11,12 +11,12 @@ import uuid
 import grpc
 import httpx
 import pytest
+from vod.catalog.v1 import catalog_pb2 as pb
+from vod.catalog.v1 import catalog_pb2_grpc
 
 from mesh.launcher import LocalMesh, grpc_health
 from mesh.services import SERVICES
 from tests.support import details_of
-from vod.catalog.v1 import catalog_pb2 as pb
-from vod.catalog.v1 import catalog_pb2_grpc
 
 
 @pytest.fixture(scope="module")
@@ -55,27 +55,44 @@ def test_rest_create_list_update_delete(rest: httpx.Client) -> None:
     for i in range(4):
         assert rest.post("/v1/titles", json=new_movie(releaseYear=2000 + i)).status_code == 200
     # Filters and paging over REST query parameters.
-    page = rest.get("/v1/titles", params={"genre": "Gateway Tests", "pageSize": 2, "orderBy": "release_year desc"})
+    page = rest.get(
+        "/v1/titles",
+        params={"genre": "Gateway Tests", "pageSize": 2, "orderBy": "release_year desc"},
+    )
     assert page.status_code == 200, page.text
     body = page.json()
     assert len(body["titles"]) == 2 and body["nextPageToken"] and body["totalSize"] >= 5
     seen = [t["name"] for t in body["titles"]]
     while body.get("nextPageToken"):
-        body = rest.get("/v1/titles", params={"genre": "Gateway Tests", "pageSize": 2,
-                                              "orderBy": "release_year desc",
-                                              "pageToken": body["nextPageToken"]}).json()
+        body = rest.get(
+            "/v1/titles",
+            params={
+                "genre": "Gateway Tests",
+                "pageSize": 2,
+                "orderBy": "release_year desc",
+                "pageToken": body["nextPageToken"],
+            },
+        ).json()
         seen += [t["name"] for t in body["titles"]]
     assert len(seen) == len(set(seen)) and name in seen
-    years = rest.get("/v1/titles", params={"genre": "Gateway Tests", "releaseYearMin": 2001,
-                                           "releaseYearMax": 2002}).json()
+    years = rest.get(
+        "/v1/titles",
+        params={"genre": "Gateway Tests", "releaseYearMin": 2001, "releaseYearMax": 2002},
+    ).json()
     assert sorted(t["releaseYear"] for t in years["titles"]) == [2001, 2002]
     # Update with a field mask and the etag; a stale etag is a 409.
-    patched = rest.patch(f"/v1/{name}", params={"updateMask": "synopsis"},
-                         json={"synopsis": "second", "etag": title["etag"]})
+    patched = rest.patch(
+        f"/v1/{name}",
+        params={"updateMask": "synopsis"},
+        json={"synopsis": "second", "etag": title["etag"]},
+    )
     assert patched.status_code == 200, patched.text
     assert patched.json()["title"]["synopsis"] == "second"
-    stale = rest.patch(f"/v1/{name}", params={"updateMask": "synopsis"},
-                       json={"synopsis": "third", "etag": title["etag"]})
+    stale = rest.patch(
+        f"/v1/{name}",
+        params={"updateMask": "synopsis"},
+        json={"synopsis": "third", "etag": title["etag"]},
+    )
     assert stale.status_code == 409
     assert stale.json()["details"][0]["reason"] == "ETAG_MISMATCH"
     available = rest.get(f"/v1/{name}:checkAvailability", params={"regionCode": "US"})
@@ -88,20 +105,72 @@ def test_rest_create_list_update_delete(rest: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "status", "field"),
     [
-        ("post", "/v1/titles", {"json": {"type": "TITLE_TYPE_MOVIE", "displayName": ""}}, 400, "title.display_name"),
-        ("post", "/v1/titles", {"json": {"type": "TITLE_TYPE_NOPE", "displayName": "x"}}, 400, None),
-        ("post", "/v1/titles", {"json": new_movie(availability=[{"regionCode": "US", "startTime": "2022-01-01T00:00:00Z", "endTime": "2021-01-01T00:00:00Z"}])}, 400, "title.availability[0].end_time"),
-        ("post", "/v1/titles", {"json": new_movie(availability=[{"regionCode": "QQ", "startTime": "2022-01-01T00:00:00Z"}])}, 400, "title.availability[0].region_code"),
-        ("post", "/v1/titles", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, None),
+        (
+            "post",
+            "/v1/titles",
+            {"json": {"type": "TITLE_TYPE_MOVIE", "displayName": ""}},
+            400,
+            "title.display_name",
+        ),
+        (
+            "post",
+            "/v1/titles",
+            {"json": {"type": "TITLE_TYPE_NOPE", "displayName": "x"}},
+            400,
+            None,
+        ),
+        (
+            "post",
+            "/v1/titles",
+            {
+                "json": new_movie(
+                    availability=[
+                        {
+                            "regionCode": "US",
+                            "startTime": "2022-01-01T00:00:00Z",
+                            "endTime": "2021-01-01T00:00:00Z",
+                        }
+                    ]
+                )
+            },
+            400,
+            "title.availability[0].end_time",
+        ),
+        (
+            "post",
+            "/v1/titles",
+            {
+                "json": new_movie(
+                    availability=[{"regionCode": "QQ", "startTime": "2022-01-01T00:00:00Z"}]
+                )
+            },
+            400,
+            "title.availability[0].region_code",
+        ),
+        (
+            "post",
+            "/v1/titles",
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            400,
+            None,
+        ),
         ("get", "/v1/titles", {"params": {"pageSize": 100000}}, 400, "page_size"),
         ("get", "/v1/titles", {"params": {"pageToken": "garbage!"}}, 400, "page_token"),
         ("get", "/v1/titles", {"params": {"availableIn": "Mars"}}, 400, "available_in"),
         ("get", "/v1/titles", {"params": {"noSuchFilter": "1"}}, 400, None),
         ("get", "/v1/titles/unknown-title", {}, 404, None),
-        ("get", "/v1/titles/x:checkAvailability", {"params": {"regionCode": "usa"}}, 400, "region_code"),
+        (
+            "get",
+            "/v1/titles/x:checkAvailability",
+            {"params": {"regionCode": "usa"}},
+            400,
+            "region_code",
+        ),
     ],
 )
-def test_rest_bad_input(rest: httpx.Client, method: str, path: str, kwargs: dict, status: int, field: str | None) -> None:
+def test_rest_bad_input(
+    rest: httpx.Client, method: str, path: str, kwargs: dict, status: int, field: str | None
+) -> None:
     response = getattr(rest, method)(path, **kwargs)
     assert response.status_code == status, response.text
     text = response.text
@@ -115,22 +184,40 @@ def test_rest_bad_input(rest: httpx.Client, method: str, path: str, kwargs: dict
 
 def test_rest_duplicate_is_409(rest: httpx.Client) -> None:
     title_id = f"dup-{uuid.uuid4().hex[:6]}"
-    assert rest.post("/v1/titles", params={"titleId": title_id}, json=new_movie()).status_code == 200
+    assert (
+        rest.post("/v1/titles", params={"titleId": title_id}, json=new_movie()).status_code == 200
+    )
     again = rest.post("/v1/titles", params={"titleId": title_id}, json=new_movie())
-    assert again.status_code == 409 and again.json()["code"] == grpc.StatusCode.ALREADY_EXISTS.value[0]
+    assert (
+        again.status_code == 409 and again.json()["code"] == grpc.StatusCode.ALREADY_EXISTS.value[0]
+    )
 
 
 async def test_native_grpc_through_envoy(mesh: LocalMesh) -> None:
     async with grpc.aio.insecure_channel(mesh.settings.gateway_grpc) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        created = (await stub.CreateTitle(pb.CreateTitleRequest(title=pb.Title(
-            type=pb.TITLE_TYPE_SERIES, display_name="Through Envoy", genres=["Gateway gRPC"])))).title
+        created = (
+            await stub.CreateTitle(
+                pb.CreateTitleRequest(
+                    title=pb.Title(
+                        type=pb.TITLE_TYPE_SERIES,
+                        display_name="Through Envoy",
+                        genres=["Gateway gRPC"],
+                    )
+                )
+            )
+        ).title
         got = (await stub.GetTitle(pb.GetTitleRequest(name=created.name))).title
         assert got == created
         listed = await stub.ListTitles(pb.ListTitlesRequest(genre="Gateway gRPC"))
         assert created.name in [t.name for t in listed.titles]
-        updated = (await stub.UpdateTitle(pb.UpdateTitleRequest(
-            title=pb.Title(name=created.name, synopsis="via envoy", etag=created.etag)))).title
+        updated = (
+            await stub.UpdateTitle(
+                pb.UpdateTitleRequest(
+                    title=pb.Title(name=created.name, synopsis="via envoy", etag=created.etag)
+                )
+            )
+        ).title
         assert updated.synopsis == "via envoy"
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.CreateTitle(pb.CreateTitleRequest(title=pb.Title(type=pb.TITLE_TYPE_MOVIE)))
@@ -145,8 +232,8 @@ async def test_native_grpc_through_envoy(mesh: LocalMesh) -> None:
 def _grpc_web_frames(body: bytes) -> tuple[list[bytes], dict[str, str]]:
     messages, trailers, offset = [], {}, 0
     while offset < len(body):
-        flag, length = struct.unpack(">BI", body[offset:offset + 5])
-        payload = body[offset + 5:offset + 5 + length]
+        flag, length = struct.unpack(">BI", body[offset : offset + 5])
+        payload = body[offset + 5 : offset + 5 + length]
         offset += 5 + length
         if flag & 0x80:
             for line in payload.decode().strip().split("\r\n"):
@@ -163,7 +250,11 @@ def test_grpc_web_through_envoy(rest: httpx.Client) -> None:
     response = rest.post(
         "/vod.catalog.v1.CatalogService/GetTitle",
         content=struct.pack(">BI", 0, len(request)) + request,
-        headers={"content-type": "application/grpc-web+proto", "x-grpc-web": "1", "x-user-agent": "grpc-web-test"},
+        headers={
+            "content-type": "application/grpc-web+proto",
+            "x-grpc-web": "1",
+            "x-user-agent": "grpc-web-test",
+        },
     )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/grpc-web")
@@ -177,7 +268,9 @@ def test_grpc_web_through_envoy(rest: httpx.Client) -> None:
         content=struct.pack(">BI", 0, len(missing)) + missing,
         headers={"content-type": "application/grpc-web+proto", "x-grpc-web": "1"},
     )
-    status = response.headers.get("grpc-status") or _grpc_web_frames(response.content)[1].get("grpc-status")
+    status = response.headers.get("grpc-status") or _grpc_web_frames(response.content)[1].get(
+        "grpc-status"
+    )
     assert status == str(grpc.StatusCode.NOT_FOUND.value[0])
 
 
@@ -188,8 +281,11 @@ def test_request_id_reaches_access_log_and_service_log(mesh: LocalMesh, rest: ht
 
     def lines_with(log: str) -> list[dict]:
         for _ in range(100):
-            found = [json.loads(line) for line in (mesh.settings.logs / log).read_text().splitlines()
-                     if request_id in line]
+            found = [
+                json.loads(line)
+                for line in (mesh.settings.logs / log).read_text().splitlines()
+                if request_id in line
+            ]
             if found:
                 return found
             time.sleep(0.1)
@@ -206,5 +302,8 @@ def test_request_id_reaches_access_log_and_service_log(mesh: LocalMesh, rest: ht
 def test_metrics_count_rpcs_by_code(mesh: LocalMesh, rest: httpx.Client) -> None:
     rest.get("/v1/titles/metrics-probe")
     metrics = httpx.get(f"http://{mesh.metrics_address(SERVICES[0])}/metrics", timeout=5).text
-    assert 'grpc_server_handled_total{grpc_code="NOT_FOUND",grpc_method="GetTitle",grpc_service="vod.catalog.v1.CatalogService"}' in metrics
+    assert (
+        'grpc_server_handled_total{grpc_code="NOT_FOUND",grpc_method="GetTitle",grpc_service="vod.catalog.v1.CatalogService"}'
+        in metrics
+    )
     assert "grpc_server_handling_seconds_bucket" in metrics

@@ -15,10 +15,16 @@ from tests.conftest import scratch_dir
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def vod(home: Path, env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def vod(
+    home: Path, env: dict[str, str], *args: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mesh.cli", "--home", str(home), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -54,8 +60,11 @@ def _up_status_down_and_resume(home: Path) -> None:
         # Demo content was seeded and is served over REST.
         demo = httpx.get(f"{base}/v1/titles", params={"pageSize": 100}, timeout=10).json()
         assert sum(1 for t in demo["titles"] if t["externalId"].startswith("demo:")) >= 20
-        created = httpx.post(f"{base}/v1/titles", json={"type": "TITLE_TYPE_MOVIE", "displayName": "Survivor"},
-                             timeout=10).json()["title"]
+        created = httpx.post(
+            f"{base}/v1/titles",
+            json={"type": "TITLE_TYPE_MOVIE", "displayName": "Survivor"},
+            timeout=10,
+        ).json()["title"]
         second = vod(home, env, "up", "--detach")
         assert second.returncode != 0 and "already running" in second.stdout + second.stderr
         down = vod(home, env, "down")
@@ -68,5 +77,7 @@ def _up_status_down_and_resume(home: Path) -> None:
         assert again.status_code == 200 and again.json()["title"]["displayName"] == "Survivor"
     finally:
         vod(home, env, "down", timeout=90)
-    leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(home)], capture_output=True, text=True
+    ).stdout.split()
     assert leftovers == [], f"processes left running: {leftovers}"

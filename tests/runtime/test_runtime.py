@@ -13,6 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from vod.catalog.v1 import catalog_pb2 as pb
+from vod.catalog.v1 import catalog_pb2_grpc
 
 from mesh.embedded import free_port
 from services.runtime import validation
@@ -21,8 +23,6 @@ from services.runtime.config import load_runtime_settings
 from services.runtime.errors import NotFound
 from services.runtime.server import Registration, build_server, start
 from tests.support import details_of
-from vod.catalog.v1 import catalog_pb2 as pb
-from vod.catalog.v1 import catalog_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "vod.catalog.v1.CatalogService"
@@ -33,13 +33,21 @@ def test_validation_collects_every_violation_with_paths() -> None:
         title=pb.Title(
             type=77,
             display_name="",
-            credits=[pb.Credit(person="ok", role=pb.CREDIT_ROLE_ACTOR), pb.Credit(person="", role=9)],
+            credits=[
+                pb.Credit(person="ok", role=pb.CREDIT_ROLE_ACTOR),
+                pb.Credit(person="", role=9),
+            ],
         ),
         title_id="UPPER",
     )
     found = {v.field: v.description for v in validation.violations(request)}
-    assert set(found) == {"title.type", "title.display_name", "title.credits[1].person",
-                          "title.credits[1].role", "title_id"}
+    assert set(found) == {
+        "title.type",
+        "title.display_name",
+        "title.credits[1].person",
+        "title.credits[1].role",
+        "title_id",
+    }
     assert "TITLE_TYPE_MOVIE" in found["title.type"]
 
 
@@ -72,15 +80,22 @@ class ProbeServicer(catalog_pb2_grpc.CatalogServiceServicer):
         if request.name == "titles/boom":
             raise RuntimeError("SELECT password FROM secrets -- connection to 10.0.0.7 failed")
         if request.name == "titles/missing":
-            raise NotFound(message="titles/missing does not exist", reason="TITLE_NOT_FOUND",
-                           resource_type="vod.catalog.v1.Title", resource_name="titles/missing")
+            raise NotFound(
+                message="titles/missing does not exist",
+                reason="TITLE_NOT_FOUND",
+                resource_type="vod.catalog.v1.Title",
+                resource_name="titles/missing",
+            )
         return pb.GetTitleResponse(title=pb.Title(name=request.name))
 
 
 @pytest.fixture
 async def probe_server():
     servicer = ProbeServicer()
-    handle = build_server("127.0.0.1:0", [Registration(SERVICE, catalog_pb2_grpc.add_CatalogServiceServicer_to_server, servicer)])
+    handle = build_server(
+        "127.0.0.1:0",
+        [Registration(SERVICE, catalog_pb2_grpc.add_CatalogServiceServicer_to_server, servicer)],
+    )
     await start(handle)
     try:
         yield f"127.0.0.1:{handle.port}", servicer, handle
@@ -93,7 +108,9 @@ async def test_unexpected_errors_leak_nothing(probe_server) -> None:
     async with grpc.aio.insecure_channel(target) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub.GetTitle(pb.GetTitleRequest(name="titles/boom"), metadata=(("x-request-id", "req-42"),))
+            await stub.GetTitle(
+                pb.GetTitleRequest(name="titles/boom"), metadata=(("x-request-id", "req-42"),)
+            )
         d = details_of(err.value)
         assert d.code == grpc.StatusCode.INTERNAL and d.reason == "INTERNAL"
         assert "req-42" in d.message
@@ -102,13 +119,19 @@ async def test_unexpected_errors_leak_nothing(probe_server) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.GetTitle(pb.GetTitleRequest(name="titles/missing"))
         d = details_of(err.value)
-        assert (d.code, d.reason, d.resource_name) == (grpc.StatusCode.NOT_FOUND, "TITLE_NOT_FOUND", "titles/missing")
+        assert (d.code, d.reason, d.resource_name) == (
+            grpc.StatusCode.NOT_FOUND,
+            "TITLE_NOT_FOUND",
+            "titles/missing",
+        )
 
 
 async def test_garbage_payloads_do_not_crash_the_server(probe_server) -> None:
     target, _, _ = probe_server
     async with grpc.aio.insecure_channel(target) as channel:
-        raw = channel.unary_unary(f"/{SERVICE}/GetTitle", request_serializer=None, response_deserializer=None)
+        raw = channel.unary_unary(
+            f"/{SERVICE}/GetTitle", request_serializer=None, response_deserializer=None
+        )
         for payload in (b"\xff\xff\xff", b"\x0a\xff\xff\xff\xff\x0f", os.urandom(512)):
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await raw(payload)
@@ -116,14 +139,20 @@ async def test_garbage_payloads_do_not_crash_the_server(probe_server) -> None:
             assert "not a valid vod.catalog.v1.GetTitleRequest" in (err.value.details() or "")
             assert "DecodeError" not in (err.value.details() or "")
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        assert (await stub.GetTitle(pb.GetTitleRequest(name="titles/still-up"))).title.name == "titles/still-up"
+        assert (
+            await stub.GetTitle(pb.GetTitleRequest(name="titles/still-up"))
+        ).title.name == "titles/still-up"
 
 
 async def test_outbound_channels_always_carry_a_deadline(probe_server) -> None:
     target, servicer, _ = probe_server
-    channel = open_channel(target, timeout_s=2.0, services=[pb.DESCRIPTOR.services_by_name["CatalogService"]])
+    channel = open_channel(
+        target, timeout_s=2.0, services=[pb.DESCRIPTOR.services_by_name["CatalogService"]]
+    )
     async with channel:
-        await catalog_pb2_grpc.CatalogServiceStub(channel).GetTitle(pb.GetTitleRequest(name="titles/a"))
+        await catalog_pb2_grpc.CatalogServiceStub(channel).GetTitle(
+            pb.GetTitleRequest(name="titles/a")
+        )
     assert servicer.time_remaining is not None and 0 < servicer.time_remaining <= 2.0
 
 
@@ -139,7 +168,9 @@ async def test_health_and_reflection_are_served(probe_server) -> None:
         from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        responses = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
         async for response in responses:
             names = {s.name for s in response.list_services_response.service}
             assert SERVICE in names
@@ -157,14 +188,20 @@ async def test_sigterm_drains_a_real_service_process(session_database, nats_serv
         "VOD_CATALOG_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
         "VOD_DRAIN_GRACE_S": "1",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "services.catalog"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.catalog"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
             for _ in range(100):
                 try:
-                    status = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=0.5)
+                    status = await health.Check(
+                        health_pb2.HealthCheckRequest(service=SERVICE), timeout=0.5
+                    )
                     if status.status == health_pb2.HealthCheckResponse.SERVING:
                         break
                 except grpc.aio.AioRpcError:
