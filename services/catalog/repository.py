@@ -26,6 +26,7 @@ from services.catalog.domain import (
     etag_mismatch,
     not_found,
 )
+from services.runtime.db import read_only
 from services.runtime.errors import AlreadyExists
 from services.runtime.outbox import enqueue
 
@@ -42,6 +43,7 @@ _ORDER_COLUMNS = {
 class PostgresTitleRepository:
     def __init__(self, engine: AsyncEngine, on_commit: Callable[[], None] = lambda: None) -> None:
         self._engine = engine
+        self._reads = read_only(engine)
         self._on_commit = on_commit  # wakes the outbox relay
 
     # -- reads -----------------------------------------------------------------------------
@@ -49,7 +51,7 @@ class PostgresTitleRepository:
     async def get_many(self, title_ids: Sequence[str]) -> dict[str, pb.Title]:
         if not title_ids:
             return {}
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(_select_titles().where(t.titles.c.id.in_(list(title_ids))))
             ).all()
@@ -72,7 +74,7 @@ class PostgresTitleRepository:
             page = page.order_by(order_col.asc(), t.titles.c.id.asc())
         page = page.limit(limit)
         count = sa.select(sa.func.count()).select_from(t.titles).where(*conditions)
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (await conn.execute(page)).all()
             total = (await conn.execute(count)).scalar_one()
         titles = [_title(row) for row in rows]
@@ -80,7 +82,7 @@ class PostgresTitleRepository:
         return list(zip(titles, cursors, strict=True)), int(total)
 
     async def windows(self, title_id: str, region: str) -> list[pb.AvailabilityWindow] | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             exists = (
                 await conn.execute(sa.select(t.titles.c.id).where(t.titles.c.id == title_id))
             ).first()
@@ -105,7 +107,7 @@ class PostgresTitleRepository:
             .order_by(sa.desc("n"), inner.c.genre)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return [(row.genre, int(row.n)) for row in (await conn.execute(stmt)).all()]
 
     # -- writes ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-__all__ = ["async_url", "create_service_engine", "migrate", "session_factory"]
+__all__ = ["async_url", "create_service_engine", "migrate", "read_only", "session_factory"]
 
 
 def async_url(url: str) -> str:
@@ -31,9 +31,18 @@ def create_service_engine(url: str, schema: str, *, pool_size: int = 10) -> Asyn
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per checkout. A connection Postgres dropped fails
+        # one statement, SQLAlchemy invalidates the pool, and the next checkout reconnects.
+        pool_pre_ping=False,
+        pool_recycle=600,
         connect_args={"options": f"-c search_path={schema},public"},
     )
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool in autocommit mode, for single-statement reads: no BEGIN and no ROLLBACK
+    when the connection goes back to the pool, so a read costs one round trip."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
