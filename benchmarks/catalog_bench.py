@@ -118,6 +118,7 @@ def main() -> None:
         admin_port=free_port(),
         service_base_port=free_port(),
         metrics_base_port=free_port(),
+        http_base_port=free_port(),
         postgres_port=free_port(),
         nats_port=free_port(),
         nats_monitor_port=free_port(),

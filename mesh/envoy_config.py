@@ -101,7 +101,7 @@ from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
 from envoy_data_plane.envoy.type.matcher.v3 import RegexMatcher, StringMatcher
 from envoy_data_plane.google.protobuf import Any, Struct
 
-from mesh.spec import MeshSpec, MethodInfo, ServiceSpec, describe_methods
+from mesh.spec import HttpUpstreamSpec, MeshSpec, MethodInfo, ServiceSpec, describe_methods
 
 __all__ = [
     "ACCESS_LOG_FORMAT",
@@ -357,8 +357,44 @@ def _routes(spec: MeshSpec) -> list[Route]:
                 route=_unary_action(service, retry=False),
             )
         )
+    http = [_http_route(upstream) for upstream in spec.http_upstreams]
     tail = [_preflight_route(spec), _not_found_route()]
-    return per_method + per_service + _health_routes(spec) + tail
+    return per_method + per_service + http + _health_routes(spec) + tail
+
+
+def _http_route(upstream: HttpUpstreamSpec) -> Route:
+    return Route(
+        name=upstream.name,
+        match=RouteMatch(prefix=upstream.prefix),
+        route=RouteAction(
+            cluster=upstream.cluster_name,
+            prefix_rewrite=upstream.rewrite,
+            timeout=_seconds(upstream.timeout_s),
+            retry_policy=RetryPolicy(
+                retry_on="connect-failure,refused-stream,reset", num_retries=2
+            ),
+        ),
+    )
+
+
+def _http_cluster(upstream: HttpUpstreamSpec) -> Cluster:
+    return Cluster(
+        name=upstream.cluster_name,
+        type=ClusterDiscoveryType.STATIC if _is_ip(upstream.host) else ClusterDiscoveryType.STRICT_DNS,
+        dns_lookup_family=ClusterDnsLookupFamily.V4_PREFERRED,
+        connect_timeout=_seconds(1.0),
+        lb_policy=ClusterLbPolicy.ROUND_ROBIN,
+        load_assignment=ClusterLoadAssignment(
+            cluster_name=upstream.cluster_name,
+            endpoints=[
+                LocalityLbEndpoints(
+                    lb_endpoints=[
+                        LbEndpoint(endpoint=Endpoint(address=_address(upstream.host, upstream.port)))
+                    ]
+                )
+            ],
+        ),
+    )
 
 
 def _preflight_route(spec: MeshSpec) -> Route:
@@ -517,7 +553,8 @@ def render_bootstrap(spec: MeshSpec) -> Bootstrap:
         admin=Admin(address=_address(spec.admin_host, spec.admin_port)),
         static_resources=BootstrapStaticResources(
             listeners=[_front_listener(spec)],
-            clusters=[_cluster(service) for service in spec.services],
+            clusters=[_cluster(service) for service in spec.services]
+            + [_http_cluster(upstream) for upstream in spec.http_upstreams],
         ),
     )
 

@@ -24,8 +24,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from mesh.embedded import EmbeddedEnvoy, EmbeddedNats, EmbeddedPostgres, ManagedProcess
 from mesh.envoy_config import HEALTH_SERVICE_HEADER, render_yaml
 from mesh.local import LocalSettings
-from mesh.services import SERVICES, ServiceEntry
-from mesh.spec import MeshSpec, ServiceSpec
+from mesh.services import SERVICES, HttpExport, ServiceEntry
+from mesh.spec import HttpUpstreamSpec, MeshSpec, ServiceSpec
 from services.runtime.db import migrate
 from services.runtime.events import EventBus
 
@@ -56,6 +56,23 @@ def health_through_envoy(settings: LocalSettings, entry: ServiceEntry, timeout: 
     return grpc_health(
         settings.gateway_grpc, entry.grpc_service, header=entry.name, timeout=timeout
     )
+
+
+class WorkerProcess(ManagedProcess):
+    """A background worker (no listener): ready once it has stayed up for a moment."""
+
+    def __init__(self, name: str, module: str, env: dict[str, str], log_path: Path) -> None:
+        super().__init__(log_path, startup_timeout=30.0, stop_timeout=20.0, env=env)
+        self.name = name
+        self.module = module
+        self._spawned_at = 0.0
+
+    def command(self) -> list[str]:
+        self._spawned_at = time.monotonic()
+        return [sys.executable, "-m", self.module]
+
+    def probe_ready(self) -> bool:
+        return time.monotonic() - self._spawned_at > 1.0
 
 
 class ServiceProcess(ManagedProcess):
@@ -125,6 +142,7 @@ class LocalMesh:
         self.nats: EmbeddedNats | None = None
         self.envoy: EmbeddedEnvoy | None = None
         self.services: list[ServiceProcess] = []
+        self.workers: list[WorkerProcess] = []
         self.database_url = ""
         self.nats_url = ""
 
@@ -135,6 +153,9 @@ class LocalMesh:
 
     def metrics_address(self, entry: ServiceEntry) -> str:
         return f"{self.settings.host}:{self.settings.metrics_base_port + entry.port_offset}"
+
+    def http_address(self, export: HttpExport) -> str:
+        return f"{self.settings.host}:{self.settings.http_base_port + export.port_offset}"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -163,6 +184,9 @@ class LocalMesh:
         if self.envoy is not None:
             self.say("stopping envoy")
             self.envoy.stop()
+        for worker in reversed(self.workers):
+            self.say(f"stopping {worker.name}")
+            worker.stop()
         for process in reversed(self.services):
             self.say(f"stopping {process.name}")
             process.stop()
@@ -176,7 +200,7 @@ class LocalMesh:
 
     def state(self, status: str) -> MeshState:
         s = self.settings
-        pids = {p.name: p.pid or 0 for p in self.services}
+        pids = {p.name: p.pid or 0 for p in [*self.services, *self.workers]}
         for name, proc in (("postgres", self.postgres), ("nats", self.nats), ("envoy", self.envoy)):
             if proc is not None and proc.pid:
                 pids[name] = proc.pid
@@ -192,6 +216,7 @@ class LocalMesh:
                     "grpc": self.grpc_address(e),
                     "metrics": f"http://{self.metrics_address(e)}/metrics",
                     "grpc_service": e.grpc_service,
+                    "http": {x.name: f"{s.gateway_url}{x.prefix}" for x in e.http},
                 }
                 for e in SERVICES
             },
@@ -239,29 +264,47 @@ class LocalMesh:
                 self.say(f"migrations: {entry.name} (schema {entry.schema})")
                 migrate(self.database_url, entry.schema, entry.migrations)
 
+    def service_env(self, entry: ServiceEntry) -> dict[str, str]:
+        """The environment a service or worker process of `entry` starts with."""
+        s = self.settings
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python")]),
+            "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
+            "VOD_HOME": str(s.home),
+            "VOD_DATABASE_URL": self.database_url,
+            "VOD_NATS_URL": self.nats_url,
+            "VOD_LOG_LEVEL": s.log_level,
+            "VOD_GATEWAY_GRPC": s.gateway_grpc,
+            f"VOD_{entry.name.upper()}_GRPC_ADDRESS": self.grpc_address(entry),
+            f"VOD_{entry.name.upper()}_METRICS_ADDRESS": self.metrics_address(entry),
+            # Media URLs handed to clients point at the gateway's origin route.
+            "VOD_ORIGIN_PUBLIC_URL": f"{s.gateway_url}/origin",
+        }
+        for export in entry.http:
+            env[export.env_var] = self.http_address(export)
+        for other in SERVICES:  # every service can reach the others directly
+            env[f"VOD_{other.name.upper()}_ADDRESS"] = self.grpc_address(other)
+        return env
+
     def _start_services(self) -> None:
         s = self.settings
         for entry in SERVICES:
-            env = {
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python")]),
-                "VOD_HOME": str(s.home),
-                "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
-                "VOD_DATABASE_URL": self.database_url,
-                "VOD_NATS_URL": self.nats_url,
-                "VOD_LOG_LEVEL": s.log_level,
-                f"VOD_{entry.name.upper()}_GRPC_ADDRESS": self.grpc_address(entry),
-                f"VOD_{entry.name.upper()}_METRICS_ADDRESS": self.metrics_address(entry),
-                "VOD_GATEWAY_GRPC": s.gateway_grpc,
-            }
-            for other in SERVICES:  # every service can reach the others directly
-                env.setdefault(f"VOD_{other.name.upper()}_TARGET", self.grpc_address(other))
+            env = self.service_env(entry)
             self.say(f"{entry.name}: starting on {self.grpc_address(entry)}")
             process = ServiceProcess(
                 entry, self.grpc_address(entry), env, s.logs / f"{entry.name}.log"
             )
             self.services.append(process)
             process.start()
+            for module in entry.workers:
+                for index in range(max(1, s.transcode_workers)):
+                    name = f"{module.rsplit('.', 1)[-1]}-{entry.name}-{index + 1}"
+                    worker_env = {**env, "VOD_WORKER_NAME": name}
+                    self.say(f"{name}: starting")
+                    worker = WorkerProcess(name, module, worker_env, s.logs / f"{name}.log")
+                    self.workers.append(worker)
+                    worker.start()
 
     def mesh_spec(self) -> MeshSpec:
         s = self.settings
@@ -281,6 +324,18 @@ class LocalMesh:
             ),
             descriptor_path=DESCRIPTOR,
             access_log_path=str(s.logs / "envoy-access.log"),
+            http_upstreams=tuple(
+                HttpUpstreamSpec(
+                    name=x.name,
+                    prefix=x.prefix,
+                    host=s.host,
+                    port=s.http_base_port + x.port_offset,
+                    rewrite=x.rewrite,
+                    timeout_s=x.timeout_s,
+                )
+                for e in SERVICES
+                for x in e.http
+            ),
         )
 
     def _start_envoy(self) -> None:

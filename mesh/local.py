@@ -24,6 +24,8 @@ class LocalSettings:
     admin_port: int = 9901
     service_base_port: int = 50051
     metrics_base_port: int = 9100
+    http_base_port: int = 8070
+    transcode_workers: int = 1
     postgres_port: int = 5433
     nats_port: int = 4222
     nats_monitor_port: int = 8222
@@ -63,6 +65,8 @@ def load_local_settings(
         admin_port=env_int(env, "VOD_ADMIN_PORT", 9901),
         service_base_port=env_int(env, "VOD_SERVICE_BASE_PORT", 50051),
         metrics_base_port=env_int(env, "VOD_METRICS_BASE_PORT", 9100),
+        http_base_port=env_int(env, "VOD_HTTP_BASE_PORT", 8070),
+        transcode_workers=env_int(env, "VOD_TRANSCODE_WORKERS", 1),
         postgres_port=env_int(env, "VOD_POSTGRES_PORT", 5433),
         nats_port=env_int(env, "VOD_NATS_PORT", 4222),
         nats_monitor_port=env_int(env, "VOD_NATS_MONITOR_PORT", 8222),

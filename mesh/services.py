@@ -9,9 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SERVICES", "ServiceEntry"]
+__all__ = ["SERVICES", "HttpExport", "ServiceEntry"]
 
 _ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class HttpExport:
+    """A plain-HTTP listener a service opens besides gRPC, published on the gateway."""
+
+    name: str
+    env_var: str
+    """The service reads its listen address (host:port) from this variable."""
+    prefix: str
+    """Gateway path prefix routed to it..."""
+    rewrite: str
+    """...and what that prefix becomes upstream."""
+    port_offset: int
+    """Port = the HTTP base port (8070) + offset."""
+    timeout_s: float = 30.0
+    """0 disables the route timeout (long uploads)."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +42,9 @@ class ServiceEntry:
     """gRPC port = base (50051) + offset; metrics port = base (9100) + offset."""
     schema: str | None = None
     """Postgres schema the service owns (migrated by the launcher before it starts)."""
+    workers: tuple[str, ...] = ()
+    """Modules run as background worker processes (`python -m <module>`), one process each."""
+    http: tuple[HttpExport, ...] = ()
 
     @property
     def migrations(self) -> Path | None:
@@ -37,5 +57,19 @@ class ServiceEntry:
 SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry(
         "catalog", "services.catalog", "vod.catalog.v1.CatalogService", 0, schema="catalog"
+    ),
+    ServiceEntry(
+        "transcoding",
+        "services.transcoding",
+        "vod.transcoding.v1.TranscodingService",
+        1,
+        schema="transcoding",
+        workers=("services.transcoding.worker",),
+        http=(
+            # Published media, read-only: /origin/titles/<title>/manifests/<media>/master.m3u8
+            HttpExport("origin", "VOD_ORIGIN_ADDRESS", "/origin/", "/", 0),
+            # Client uploads: PUT /upload/v1/uploads/<id> with Content-Range chunks.
+            HttpExport("upload", "VOD_UPLOAD_HTTP_ADDRESS", "/upload/", "/upload/", 1, 0),
+        ),
     ),
 )

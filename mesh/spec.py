@@ -19,6 +19,7 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 
 __all__ = [
+    "HttpUpstreamSpec",
     "MeshSpec",
     "MethodInfo",
     "ServiceSpec",
@@ -128,6 +129,37 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpUpstreamSpec:
+    """A plain HTTP/1.1 upstream behind the front listener, e.g. the media origin or the upload
+    endpoint: requests whose path starts with `prefix` go to host:port, with `prefix` replaced by
+    `rewrite`. GET/HEAD are retried on connect failures; `timeout_s=0` disables the route
+    timeout (long uploads)."""
+
+    name: str
+    prefix: str
+    host: str
+    port: int
+    rewrite: str = "/"
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.fullmatch(self.name):
+            raise ValueError(f"http upstream name {self.name!r} must match {_NAME_RE.pattern}")
+        if not (self.prefix.startswith("/") and self.prefix.endswith("/")):
+            raise ValueError(f"prefix {self.prefix!r} must start and end with '/'")
+        if not self.rewrite.startswith("/"):
+            raise ValueError(f"rewrite {self.rewrite!r} must start with '/'")
+        _check_host("host", self.host)
+        _check_port("port", self.port)
+        if self.timeout_s < 0:
+            raise ValueError(f"timeout_s must be >= 0, got {self.timeout_s}")
+
+    @property
+    def cluster_name(self) -> str:
+        return f"http_{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class MeshSpec:
     """The whole mesh: the front (gateway) listener, Envoy admin, and the services behind it.
 
@@ -144,6 +176,7 @@ class MeshSpec:
     access_log_path: str | None = None
     """File for JSON access logs; `None` logs to Envoy's stdout."""
     cors_allowed_origins: tuple[str, ...] = ("*",)
+    http_upstreams: tuple[HttpUpstreamSpec, ...] = ()
 
     def __post_init__(self) -> None:
         _check_host("front_host", self.front_host)
@@ -164,6 +197,11 @@ class MeshSpec:
         if not isinstance(self.descriptor_path, Path):
             object.__setattr__(self, "descriptor_path", Path(self.descriptor_path))
 
+        if not isinstance(self.http_upstreams, tuple):
+            object.__setattr__(self, "http_upstreams", tuple(self.http_upstreams))
+        names = [u.name for u in self.http_upstreams]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate http upstream names in {names}")
         if not self.services:
             raise ValueError("a mesh needs at least one service")
         for service in self.services:

@@ -23,6 +23,7 @@ def local_settings(home) -> LocalSettings:  # type: ignore[no-untyped-def]
         admin_port=free_port(),
         service_base_port=service_base,
         metrics_base_port=free_port(),
+        http_base_port=free_port(),
         postgres_port=free_port(),
         nats_port=free_port(),
         nats_monitor_port=free_port(),

@@ -42,6 +42,7 @@ def _up_status_down_and_resume(home: Path) -> None:
         "VOD_ADMIN_PORT": str(free_port()),
         "VOD_SERVICE_BASE_PORT": str(free_port()),
         "VOD_METRICS_BASE_PORT": str(free_port()),
+        "VOD_HTTP_BASE_PORT": str(free_port()),
         "VOD_POSTGRES_PORT": str(free_port()),
         "VOD_NATS_PORT": str(free_port()),
         "VOD_NATS_MONITOR_PORT": str(free_port()),

@@ -1,0 +1,222 @@
+"""`vod ingest` and `vod worker transcode`. The main `vod` CLI (mesh/cli.py) calls `register`;
+`python -m services.transcoding.cli ...` runs the same commands on their own.
+
+`vod ingest FILE --title titles/x [--wait]` hashes the file, then uploads it in chunks with a
+progress bar. The upload id is derived from the title and the file's SHA-256, so running the same
+command again after an interruption asks `GetUpload` for the committed offset and resumes there.
+It then queues a job (the job id is the upload id, so a re-run finds the same job) and, with
+`--wait`, follows `WatchJob` and prints the HLS and DASH URLs on the origin.
+
+Exit codes: 0 done (with --wait: the media is ready); 1 the job FAILED or was CANCELLED;
+2 the upload or the options were rejected; 3 the service is unreachable; 130 interrupted (run
+the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import google_crc32c
+import grpc
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from vod.transcoding.v1 import transcoding_pb2 as pb
+from vod.transcoding.v1 import transcoding_pb2_grpc
+
+from services.transcoding.config import load_settings
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_REJECTED", "EXIT_UNAVAILABLE", "main", "register", "upload_id_for"]
+
+EXIT_OK, EXIT_FAILED, EXIT_REJECTED, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+CHUNK = 4 * 1024 * 1024 - 1024  # under the 4 MiB chunk limit
+_CONTENT_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime",
+                  ".mkv": "video/x-matroska", ".webm": "video/webm", ".ts": "video/mp2t",
+                  ".avi": "video/x-msvideo"}
+_PRESETS = {"standard": pb.LADDER_PRESET_STANDARD, "per-title": pb.LADDER_PRESET_PER_TITLE,
+            "uhd": pb.LADDER_PRESET_UHD, "preview": pb.LADDER_PRESET_PREVIEW}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    ingest = subparsers.add_parser("ingest", help="upload a source file and transcode it")
+    ingest.add_argument("file", type=Path)
+    ingest.add_argument("--title", required=True, help="the catalog title, e.g. titles/my-film")
+    ingest.add_argument("--wait", action="store_true", help="follow the job until the media is ready")
+    ingest.add_argument("--ladder", choices=sorted(_PRESETS), default="standard")
+    ingest.add_argument("--segment-seconds", type=int, default=0)
+    ingest.add_argument("--keyframe-seconds", type=int, default=0)
+    ingest.add_argument("--encrypt", action="store_true")
+    ingest.add_argument(
+        "--address",
+        default=os.environ.get("VOD_GATEWAY_GRPC", "127.0.0.1:8080"),
+        help="gateway or transcoding gRPC address (default: the local gateway)",
+    )
+    ingest.add_argument(
+        "--origin",
+        default=os.environ.get("VOD_ORIGIN_PUBLIC_URL", ""),
+        help="base URL of the media origin for the printed manifest URLs "
+        "(default: the gateway's /origin route)",
+    )
+    ingest.set_defaults(func=_ingest_command)
+    worker = subparsers.add_parser("worker", help="run a worker")
+    kinds = worker.add_subparsers(dest="kind", required=True)
+    transcode = kinds.add_parser("transcode", help="a transcode worker on the JetStream work queue")
+    transcode.set_defaults(func=_worker_command)
+
+
+def upload_id_for(title: str, sha256: str) -> str:
+    return f"{title.removeprefix('titles/')[:40]}-{sha256[:16]}".strip("-")
+
+
+def _worker_command(args: argparse.Namespace) -> int:
+    from services.transcoding.worker import main as worker_main
+
+    worker_main()
+    return EXIT_OK
+
+
+def _ingest_command(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    try:
+        return asyncio.run(_ingest(args, console))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; run the same command again to resume the upload[/]")
+        return EXIT_INTERRUPTED
+
+
+def _sha256(path: Path, progress: Progress) -> str:
+    task = progress.add_task("hashing", total=path.stat().st_size)
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1024 * 1024):
+            digest.update(block)
+            progress.advance(task, len(block))
+    progress.remove_task(task)
+    return digest.hexdigest()
+
+
+async def _ingest(args: argparse.Namespace, console: Console) -> int:
+    settings = load_settings()
+    path: Path = args.file
+    if not path.is_file():
+        console.print(f"[red]no such file: {path}[/]")
+        return EXIT_REJECTED
+    address = args.address or settings.runtime.grpc_address
+    origin = (args.origin or f"http://{address}/origin").rstrip("/")
+    size = path.stat().st_size
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+               DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = transcoding_pb2_grpc.TranscodingServiceStub(channel)
+        try:
+            with Progress(*columns, console=console, transient=True) as progress:
+                sha = await asyncio.to_thread(_sha256, path, progress)
+            upload_id = upload_id_for(args.title, sha)
+            upload = await _upload(stub, path, args.title, upload_id, sha, size, columns, console)
+            console.print(f"uploaded [bold]{upload.name}[/] ({size} bytes)")
+            job = await _job(stub, upload, upload_id, args)
+            console.print(f"queued [bold]{job.name}[/]")
+            if not args.wait:
+                print(job.name)
+                return EXIT_OK
+            return await _follow(stub, job.name, origin, console)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                console.print(f"[red]transcoding service unreachable at {address}: {exc.details()}[/]")
+                return EXIT_UNAVAILABLE
+            console.print(f"[red]rejected ({exc.code().name}): {exc.details()}[/]")
+            return EXIT_REJECTED
+
+
+async def _upload(stub: transcoding_pb2_grpc.TranscodingServiceStub, path: Path, title: str,
+                  upload_id: str, sha: str, size: int, columns: tuple[object, ...],
+                  console: Console) -> pb.Upload:
+    start = 0
+    try:
+        existing = (await stub.GetUpload(pb.GetUploadRequest(name=f"uploads/{upload_id}"), timeout=10)).upload
+        if existing.state == pb.UPLOAD_STATE_COMPLETED:
+            return existing
+        if existing.state == pb.UPLOAD_STATE_UPLOADING:
+            start = existing.committed_offset
+            console.print(f"resuming {existing.name} at byte {start}")
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+    header = pb.UploadHeader(title=title, file_name=path.name, size_bytes=size,
+                             content_type=_CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                             sha256=sha, upload_id=upload_id)
+    with Progress(*columns, console=console, transient=True) as progress:  # type: ignore[arg-type]
+        task = progress.add_task("uploading", total=size, completed=start)
+
+        async def requests() -> AsyncIterator[pb.UploadRequest]:
+            yield pb.UploadRequest(header=header)
+            with path.open("rb") as fh:
+                fh.seek(start)
+                offset = start
+                while data := await asyncio.to_thread(fh.read, CHUNK):
+                    yield pb.UploadRequest(chunk=pb.UploadChunk(
+                        offset=offset, data=data, crc32c=google_crc32c.value(data)))
+                    offset += len(data)
+                    progress.update(task, completed=offset)
+
+        return (await stub.Upload(requests())).upload
+
+
+async def _job(stub: transcoding_pb2_grpc.TranscodingServiceStub, upload: pb.Upload, job_id: str,
+               args: argparse.Namespace) -> pb.Job:
+    options = pb.TranscodeOptions(ladder=_PRESETS[args.ladder], encrypt=args.encrypt,
+                                  segment_duration_seconds=args.segment_seconds,
+                                  keyframe_interval_seconds=args.keyframe_seconds)
+    try:
+        return (await stub.CreateJob(pb.CreateJobRequest(job=pb.Job(upload=upload.name, options=options),
+                                                         job_id=job_id), timeout=10)).job
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+            raise
+        return (await stub.GetJob(pb.GetJobRequest(name=f"jobs/{job_id}"), timeout=10)).job
+
+
+async def _follow(stub: transcoding_pb2_grpc.TranscodingServiceStub, name: str, origin: str,
+                  console: Console) -> int:
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  TextColumn("{task.fields[fps]}"), console=console, transient=True) as progress:
+        task = progress.add_task("queued", total=100, fps="")
+        async for message in stub.WatchJob(pb.WatchJobRequest(name=name)):
+            p = message.progress
+            stage = pb.JobStage.Name(p.stage).removeprefix("JOB_STAGE_").lower()
+            eta = f" eta {p.eta.seconds}s" if p.HasField("eta") else ""
+            progress.update(task, completed=p.percent, description=p.message or stage,
+                            fps=(f"{p.fps:.0f} fps{eta}" if p.fps else eta))
+    job = (await stub.GetJob(pb.GetJobRequest(name=name), timeout=10)).job
+    if job.state != pb.JOB_STATE_SUCCEEDED:
+        reason = job.error.message or pb.JobState.Name(job.state)
+        console.print(f"[red]{name} {pb.JobState.Name(job.state)}: {reason}[/]")
+        return EXIT_FAILED
+    asset = job.media_asset
+    print(f"HLS  {origin}/{asset.hls_manifest_uri}")
+    print(f"DASH {origin}/{asset.dash_manifest_uri}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vod")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
