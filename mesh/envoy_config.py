@@ -380,7 +380,9 @@ def _http_route(upstream: HttpUpstreamSpec) -> Route:
 def _http_cluster(upstream: HttpUpstreamSpec) -> Cluster:
     return Cluster(
         name=upstream.cluster_name,
-        type=ClusterDiscoveryType.STATIC if _is_ip(upstream.host) else ClusterDiscoveryType.STRICT_DNS,
+        type=ClusterDiscoveryType.STATIC
+        if _is_ip(upstream.host)
+        else ClusterDiscoveryType.STRICT_DNS,
         dns_lookup_family=ClusterDnsLookupFamily.V4_PREFERRED,
         connect_timeout=_seconds(1.0),
         lb_policy=ClusterLbPolicy.ROUND_ROBIN,
@@ -389,7 +391,9 @@ def _http_cluster(upstream: HttpUpstreamSpec) -> Cluster:
             endpoints=[
                 LocalityLbEndpoints(
                     lb_endpoints=[
-                        LbEndpoint(endpoint=Endpoint(address=_address(upstream.host, upstream.port)))
+                        LbEndpoint(
+                            endpoint=Endpoint(address=_address(upstream.host, upstream.port))
+                        )
                     ]
                 )
             ],

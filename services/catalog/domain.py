@@ -435,6 +435,36 @@ class CatalogDomain:
             response.next_window.CopyFrom(min(upcoming, key=lambda w: _ts(w.start_time)))
         return response
 
+    async def set_media(
+        self, name: str, state: int, asset: str = "", duration_s: float = 0.0
+    ) -> None:
+        """Record the state of a title's media (from transcoding events). READY wins: a late
+        PROCESSING or FAILED for an older job does not hide playable media. A no-op change writes
+        nothing and publishes nothing, so redelivered events are harmless."""
+
+        async def change(current: pb.Title) -> tuple[pb.Title, Sequence[Message]]:
+            media = pb.Media(
+                state=state,
+                asset=asset or current.media.asset,
+                duration_seconds=duration_s or current.media.duration_seconds,
+            )
+            keep_ready = (
+                current.media.state == pb.MEDIA_STATE_READY and state != pb.MEDIA_STATE_READY
+            )
+            if keep_ready or media == current.media:
+                return current, []
+            updated = pb.Title()
+            updated.CopyFrom(current)
+            updated.media.CopyFrom(media)
+            return updated, [
+                ev.TitleUpdated(meta=new_meta(PRODUCER), title=updated, changed_fields=["media"])
+            ]
+
+        try:
+            await self.repository.modify(title_id_of(name), change)
+        except NotFound:
+            return  # the title was deleted meanwhile: nothing to mark
+
     async def genres(self, page_size: int) -> list[tuple[str, int]]:
         return await self.repository.genres(page_size or 1000)
 

@@ -163,6 +163,8 @@ class PostgresTitleRepository:
                     raise not_found(f"titles/{title_id}")
                 current = _title(row)
                 updated, events = await change(current)
+                if not events and updated is current:
+                    return current  # nothing changed: no write, no event
                 if updated.external_id != current.external_id:
                     await self._ensure_unique(conn, None, updated.external_id)
                 await conn.execute(
@@ -292,6 +294,15 @@ def _row(title: pb.Title) -> dict[str, Any]:
         "countries": list(title.countries),
         "artwork": [{"kind": a.kind, "uri": a.uri} for a in title.artwork],
         "external_id": title.external_id or None,
+        "media": (
+            {
+                "state": title.media.state,
+                "asset": title.media.asset,
+                "duration_seconds": title.media.duration_seconds,
+            }
+            if title.HasField("media")
+            else {}
+        ),
     }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vod.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
+from services.catalog import media_events
 from services.catalog.config import CatalogSettings, load_settings
 from services.catalog.domain import CatalogDomain
 from services.catalog.repository import PostgresTitleRepository
@@ -69,6 +70,7 @@ async def running(
         engine = create_service_engine(runtime.database_url, settings.schema)
         stack.push_async_callback(engine.dispose)
         relay = None
+        bus = None
         if runtime.nats_url:
             bus = await EventBus.connect(
                 runtime.nats_url, name="catalog", timeout_s=runtime.outbound_timeout_s
@@ -81,6 +83,14 @@ async def running(
         repository = PostgresTitleRepository(
             engine, on_commit=relay.notify if relay else lambda: None
         )
+        if bus is not None:
+            bus.consume(
+                stream="VOD_MEDIA",
+                durable=media_events.DURABLE,
+                subject=media_events.SUBJECT,
+                decode=media_events.decode,
+                handler=media_events.handler(CatalogDomain(repository)),
+            )
         handle, _ = create_server(settings, deps=CatalogDeps(repository, relay))
         if serve_metrics:
             host, port = runtime.metrics_host_port

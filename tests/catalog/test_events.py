@@ -152,3 +152,65 @@ async def test_no_event_lost_when_nats_dies_during_writes(fresh_database, tmp_pa
             assert sorted(published) == sorted(written)  # none lost, none duplicated
     finally:
         own_nats.stop()
+
+
+async def test_media_events_mark_titles_playable(catalog, nats_server) -> None:
+    """Transcoding's events (published here as transcoding does) drive the title's media state;
+    redelivery and late events do not undo READY."""
+    from vod.events.v1 import media_events_pb2 as media
+    from vod.transcoding.v1 import transcoding_pb2 as tpb
+
+    from services.runtime.events import EventBus, new_meta
+
+    title = (
+        await catalog.CreateTitle(
+            pb.CreateTitleRequest(title=movie(f"Media {uuid.uuid4().hex[:6]}"))
+        )
+    ).title
+    bus = await EventBus.connect(nats_server.url, name="test-transcoding")
+
+    async def state_becomes(wanted: int) -> pb.Title:
+        for _ in range(100):
+            current = (await catalog.GetTitle(pb.GetTitleRequest(name=title.name))).title
+            if current.media.state == wanted:
+                return current
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"media state stayed {current.media.state}, wanted {wanted}")
+
+    try:
+        await bus.ensure_streams()
+        await bus.publish(
+            media.UploadCompleted(
+                meta=new_meta("transcoding"), upload=tpb.Upload(name="uploads/u1", title=title.name)
+            )
+        )
+        await state_becomes(pb.MEDIA_STATE_PROCESSING)
+        ready = media.MediaReady(
+            meta=new_meta("transcoding"),
+            media_asset=tpb.MediaAsset(name="media/m1", title=title.name, duration_seconds=12.5),
+        )
+        await bus.publish(ready)
+        playable = await state_becomes(pb.MEDIA_STATE_READY)
+        assert playable.media.asset == "media/m1" and playable.media.duration_seconds == 12.5
+        version = playable.etag
+        again = media.MediaReady()
+        again.CopyFrom(ready)
+        again.meta.event_id = str(uuid.uuid4())  # a redelivery under a new id: still a no-op
+        await bus.publish(again)
+        await bus.publish(
+            media.TranscodeJobFailed(
+                meta=new_meta("transcoding"), job=tpb.Job(name="jobs/old", title=title.name)
+            )
+        )
+        await asyncio.sleep(1.0)
+        after = (await catalog.GetTitle(pb.GetTitleRequest(name=title.name))).title
+        assert after.media.state == pb.MEDIA_STATE_READY and after.etag == version
+        # Events for titles that no longer exist are acknowledged and dropped.
+        await bus.publish(
+            media.MediaReady(
+                meta=new_meta("transcoding"),
+                media_asset=tpb.MediaAsset(name="media/x", title="titles/gone"),
+            )
+        )
+    finally:
+        await bus.close()
