@@ -17,11 +17,13 @@ __all__ = [
     "ERROR_DOMAIN",
     "Aborted",
     "AlreadyExists",
+    "DataLoss",
     "DomainError",
     "FailedPrecondition",
     "FieldViolation",
     "InvalidArgument",
     "NotFound",
+    "OutOfRange",
     "PermissionDenied",
     "ResourceExhausted",
     "Unauthenticated",
@@ -157,6 +159,37 @@ class FailedPrecondition(DomainError):
                 ]
             )
         ]
+
+
+@dataclass
+class _FieldError(DomainError):
+    """An error about one request field, reported as a BadRequest field violation."""
+
+    field: str = ""
+
+    def details(self) -> list[object]:
+        if not self.field:
+            return []
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=self.field, description=self.message
+        )
+        return [error_details_pb2.BadRequest(field_violations=[violation])]
+
+
+@dataclass
+class OutOfRange(_FieldError):
+    """A value past a declared bound, e.g. a chunk beyond the declared file size."""
+
+    reason: str = "OUT_OF_RANGE"
+    code = grpc.StatusCode.OUT_OF_RANGE
+
+
+@dataclass
+class DataLoss(_FieldError):
+    """Bytes arrived damaged (a checksum mismatch); `field` names the bad field."""
+
+    reason: str = "DATA_LOSS"
+    code = grpc.StatusCode.DATA_LOSS
 
 
 @dataclass

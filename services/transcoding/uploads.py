@@ -20,13 +20,14 @@ import google_crc32c
 
 from services.runtime.errors import (
     AlreadyExists,
+    DataLoss,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
+    OutOfRange,
 )
 from services.runtime.events import new_meta
-from services.transcoding.errors import DataLoss, OutOfRange
 from services.transcoding.media import NotVideoError, probe
 from services.transcoding.repository import Repository, UploadRow
 from services.transcoding.store import ObjectStore, layout

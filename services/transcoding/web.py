@@ -34,7 +34,7 @@ from google.protobuf import json_format
 from services.runtime import validation
 from services.runtime.errors import DomainError, InvalidArgument
 from services.runtime.logs import get_logger
-from services.transcoding.store import ObjectStore, content_type_for, layout
+from services.transcoding.store import ObjectStore, content_type_for
 from services.transcoding.uploads import MAX_CHUNK, UploadDomain
 from vod.transcoding.v1 import transcoding_pb2 as pb
 
