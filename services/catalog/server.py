@@ -59,7 +59,7 @@ def create_server(settings: CatalogSettings, *, deps: CatalogDeps) -> tuple[Serv
 
 @asynccontextmanager
 async def running(
-    settings: CatalogSettings, *, serve_metrics: bool = True
+    settings: CatalogSettings, *, serve_metrics: bool = True, handle_signals: bool = False
 ) -> AsyncIterator[ServerHandle]:
     """Open the pool, NATS and the outbox relay, start the server; close all on exit."""
     runtime = settings.runtime
@@ -95,13 +95,13 @@ async def running(
         if serve_metrics:
             host, port = runtime.metrics_host_port
             start_metrics_server(handle.metrics, host, port)
-        await start(handle)
+        await start(handle, handle_signals=handle_signals)
         stack.push_async_callback(handle.server.stop, runtime.drain_grace_s)
         yield handle
 
 
 async def serve(settings: CatalogSettings) -> None:
-    async with running(settings) as handle:
+    async with running(settings, handle_signals=True) as handle:
         await drain_on_signal(handle, settings.runtime.drain_grace_s)
 
 

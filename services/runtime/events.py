@@ -190,4 +190,11 @@ class EventBus:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
-        await self._nc.drain() if self._nc.is_connected else await self._nc.close()
+        try:  # drain flushes pending publishes; never let a stuck drain block shutdown
+            if self._nc.is_connected:
+                await asyncio.wait_for(self._nc.drain(), timeout=self._timeout_s)
+        except Exception:
+            pass
+        finally:
+            if not self._nc.is_closed:
+                await self._nc.close()

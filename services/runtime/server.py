@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -45,6 +45,17 @@ class ServerHandle:
     health: health.aio.HealthServicer
     service_names: tuple[str, ...]
     metrics: RpcMetrics
+    stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    signals_installed: bool = False
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT set `stop_requested` (once per handle)."""
+        if self.signals_installed:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_requested.set)
+        self.signals_installed = True
 
     async def set_serving(self, serving: bool) -> None:
         status = (
@@ -91,8 +102,12 @@ def build_server(
     return ServerHandle(server, port, health_servicer, names, metrics)
 
 
-async def start(handle: ServerHandle) -> None:
-    """Start serving and report SERVING for every registered service."""
+async def start(handle: ServerHandle, *, handle_signals: bool = False) -> None:
+    """Start serving and report SERVING for every registered service. A process entry point
+    passes `handle_signals=True` so SIGTERM/SIGINT handlers are in place before the service
+    looks healthy: a signal at any moment after that is a graceful drain (`drain_on_signal`)."""
+    if handle_signals:
+        handle.install_signal_handlers()
     await handle.server.start()
     await handle.set_serving(True)
     _log.info("server.started", port=handle.port, services=list(handle.service_names))
@@ -100,11 +115,8 @@ async def start(handle: ServerHandle) -> None:
 
 async def drain_on_signal(handle: ServerHandle, grace_s: float) -> None:
     """Wait for SIGTERM or SIGINT, then drain: NOT_SERVING first, then stop with a grace period."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    handle.install_signal_handlers()
+    await handle.stop_requested.wait()
     _log.info("server.draining", grace_s=grace_s)
     await handle.set_serving(False)
     await handle.server.stop(grace_s)

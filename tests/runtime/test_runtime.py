@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import grpc
@@ -189,11 +190,9 @@ async def test_sigterm_drains_a_real_service_process(session_database, nats_serv
         "VOD_CATALOG_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
         "VOD_DRAIN_GRACE_S": "1",
     }
+    log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would block the logger
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.catalog"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "services.catalog"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -212,7 +211,8 @@ async def test_sigterm_drains_a_real_service_process(session_database, nats_serv
                 pytest.fail("catalog never became SERVING")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
-        output = proc.stdout.read().decode() if proc.stdout else ""
+        log.seek(0)
+        output = log.read().decode()
         assert '"event": "server.draining"' in output and '"event": "server.stopped"' in output
     finally:
         if proc.poll() is None:
