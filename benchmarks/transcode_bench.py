@@ -28,6 +28,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
 
 import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
+from vod.transcoding.v1 import transcoding_pb2 as pb  # noqa: E402
+from vod.transcoding.v1 import transcoding_pb2_grpc  # noqa: E402
 
 from mesh.embedded import EmbeddedNats, EmbeddedPostgres, free_port  # noqa: E402
 from services.runtime.config import RuntimeSettings  # noqa: E402
@@ -35,30 +37,60 @@ from services.transcoding.config import TranscodingSettings  # noqa: E402
 from services.transcoding.ladder import plan_ladder  # noqa: E402
 from services.transcoding.media import ffmpeg_exe, probe  # noqa: E402
 from services.transcoding.pipeline import EncodeConfig, _video_args, run_pipeline  # noqa: E402
-from vod.transcoding.v1 import transcoding_pb2 as pb  # noqa: E402
-from vod.transcoding.v1 import transcoding_pb2_grpc  # noqa: E402
 
 FFMPEG = ffmpeg_exe()
 
 
 def make_source(path: Path, seconds: int, height: int) -> None:
     width = height * 16 // 9 // 2 * 2
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=size={width}x{height}:rate=25:duration={seconds}", "-f", "lavfi", "-i",
-                    f"sine=frequency=300:duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-crf", "16", "-c:a", "aac", "-shortest", str(path)], check=True)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={width}x{height}:rate=25:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=300:duration={seconds}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "16",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(path),
+        ],
+        check=True,
+    )
 
 
 async def bare_ffmpeg(source: Path, work: Path, cfg: EncodeConfig) -> float:
     info = await probe(FFMPEG, str(source))
     ladder = plan_ladder(info, pb.TranscodeOptions())
     gop = round(info.fps * 2)
-    graph = f"[0:v]split={len(ladder)}" + "".join(f"[s{i}]" for i in range(len(ladder))) + ";" + ";".join(
-        f"[s{i}]scale={r.width}:{r.height}[o{i}]" for i, r in enumerate(ladder))
+    graph = (
+        f"[0:v]split={len(ladder)}"
+        + "".join(f"[s{i}]" for i in range(len(ladder)))
+        + ";"
+        + ";".join(f"[s{i}]scale={r.width}:{r.height}[o{i}]" for i, r in enumerate(ladder))
+    )
     args = [FFMPEG, "-v", "error", "-y", "-i", str(source), "-filter_complex", graph]
     for i, rung in enumerate(ladder):
-        args += ["-map", f"[o{i}]", "-an", *_video_args(rung, gop, cfg, os.cpu_count() or 1),
-                 str(work / f"bare-{rung.id}.mp4")]
+        args += [
+            "-map",
+            f"[o{i}]",
+            "-an",
+            *_video_args(rung, gop, cfg, os.cpu_count() or 1),
+            str(work / f"bare-{rung.id}.mp4"),
+        ]
     start = time.monotonic()
     subprocess.run(args, check=True)
     return time.monotonic() - start
@@ -72,12 +104,21 @@ async def service_pipeline(source: Path, big: Path, root: Path) -> tuple[float, 
     nats_server = EmbeddedNats(root / "nats", free_port(), monitor_port=free_port())
     with pg, nats_server:
         settings = TranscodingSettings(
-            runtime=RuntimeSettings(service="transcoding", grpc_address="127.0.0.1:0",
-                                    metrics_address="127.0.0.1:0",
-                                    database_url=pg.create_database("bench"), nats_url=nats_server.url),
-            object_store_dir=root / "objects", scratch_dir=root / "scratch",
-            origin_address="127.0.0.1:0", upload_http_address="127.0.0.1:0", ack_wait_s=30,
-            vmaf_subsample=10, watch_poll_s=0.2)
+            runtime=RuntimeSettings(
+                service="transcoding",
+                grpc_address="127.0.0.1:0",
+                metrics_address="127.0.0.1:0",
+                database_url=pg.create_database("bench"),
+                nats_url=nats_server.url,
+            ),
+            object_store_dir=root / "objects",
+            scratch_dir=root / "scratch",
+            origin_address="127.0.0.1:0",
+            upload_http_address="127.0.0.1:0",
+            ack_wait_s=30,
+            vmaf_subsample=10,
+            watch_poll_s=0.2,
+        )
         async with running(settings, serve_metrics=False) as run:
             stop = asyncio.Event()
             worker = asyncio.create_task(run_worker(settings, stop, name="bench"))
@@ -88,7 +129,11 @@ async def service_pipeline(source: Path, big: Path, root: Path) -> tuple[float, 
                 rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 start = time.monotonic()
                 up = await _upload(stub, source, "titles/bench", "bench-src")
-                job = (await stub.CreateJob(pb.CreateJobRequest(job=pb.Job(upload=up.name), job_id="bench"))).job
+                job = (
+                    await stub.CreateJob(
+                        pb.CreateJobRequest(job=pb.Job(upload=up.name), job_id="bench")
+                    )
+                ).job
                 async for _ in stub.WatchJob(pb.WatchJobRequest(name=job.name)):
                     pass
                 wall = time.monotonic() - start
@@ -104,22 +149,33 @@ async def _upload(stub, path: Path, title: str, upload_id: str) -> pb.Upload:  #
     with path.open("rb") as fh:
         while block := fh.read(1 << 20):
             digest.update(block)
-    header = pb.UploadHeader(title=title, file_name=path.name, size_bytes=path.stat().st_size,
-                             content_type="video/mp4", sha256=digest.hexdigest(), upload_id=upload_id)
+    header = pb.UploadHeader(
+        title=title,
+        file_name=path.name,
+        size_bytes=path.stat().st_size,
+        content_type="video/mp4",
+        sha256=digest.hexdigest(),
+        upload_id=upload_id,
+    )
 
     async def requests():  # type: ignore[no-untyped-def]
         yield pb.UploadRequest(header=header)
         with path.open("rb") as fh:
             offset = 0
             while data := fh.read(4 * 1024 * 1024 - 1024):
-                yield pb.UploadRequest(chunk=pb.UploadChunk(offset=offset, data=data,
-                                                            crc32c=google_crc32c.value(data)))
+                yield pb.UploadRequest(
+                    chunk=pb.UploadChunk(offset=offset, data=data, crc32c=google_crc32c.value(data))
+                )
                 offset += len(data)
 
     try:
         return (await stub.Upload(requests(), timeout=3600)).upload
-    except grpc.aio.AioRpcError as exc:  # the padded big file may fail its probe: memory is what counts
-        return pb.Upload(name=f"uploads/{upload_id}", state=pb.UPLOAD_STATE_FAILED, content_type=exc.details())
+    except (
+        grpc.aio.AioRpcError
+    ) as exc:  # the padded big file may fail its probe: memory is what counts
+        return pb.Upload(
+            name=f"uploads/{upload_id}", state=pb.UPLOAD_STATE_FAILED, content_type=exc.details()
+        )
 
 
 def make_big(source: Path, path: Path, megabytes: int) -> None:
@@ -151,35 +207,54 @@ async def main() -> None:
         print(f"full pipeline (upload→all rungs packaged, incl. VMAF+thumbnails): {wall:.1f}s")
         print(f"bare ffmpeg, same ladder and settings, one command:              {bare:.1f}s")
         print(f"realtime factor of the full pipeline: {args.seconds / wall:.2f}x")
-        print(f"peak RSS of the service process: {rss0:.0f} MiB before, {rss1:.0f} MiB after "
-              f"ingesting {args.ingest_mb} MiB")
+        print(
+            f"peak RSS of the service process: {rss0:.0f} MiB before, {rss1:.0f} MiB after "
+            f"ingesting {args.ingest_mb} MiB"
+        )
 
         timings = {}
         for label, chunk in (("chunked-parallel", 0.0), ("one-pass", 1e9)):
             result = await run_pipeline(
-                str(source), pb.TranscodeOptions(), media=label, work=root / f"w-{label}",
-                out=root / f"o-{label}", report=lambda p: None,
-                cfg=EncodeConfig(FFMPEG, chunk_seconds=chunk, vmaf_subsample=10))
+                str(source),
+                pb.TranscodeOptions(),
+                media=label,
+                work=root / f"w-{label}",
+                out=root / f"o-{label}",
+                report=lambda p: None,
+                cfg=EncodeConfig(FFMPEG, chunk_seconds=chunk, vmaf_subsample=10),
+            )
             timings[label] = result.timings["encode"]
             fixed = result if label == "chunked-parallel" else None
             if fixed:
                 fixed_result = fixed
-        print(f"encode stage: chunked-parallel {timings['chunked-parallel']:.1f}s, one-pass "
-              f"{timings['one-pass']:.1f}s, speedup {timings['one-pass'] / timings['chunked-parallel']:.2f}x")
+        print(
+            f"encode stage: chunked-parallel {timings['chunked-parallel']:.1f}s, one-pass "
+            f"{timings['one-pass']:.1f}s, speedup {timings['one-pass'] / timings['chunked-parallel']:.2f}x"
+        )
 
         per_title = await run_pipeline(
-            str(source), pb.TranscodeOptions(ladder=pb.LADDER_PRESET_PER_TITLE), media="pt",
-            work=root / "w-pt", out=root / "o-pt", report=lambda p: None, cfg=cfg)
+            str(source),
+            pb.TranscodeOptions(ladder=pb.LADDER_PRESET_PER_TITLE),
+            media="pt",
+            work=root / "w-pt",
+            out=root / "o-pt",
+            report=lambda p: None,
+            cfg=cfg,
+        )
         print("rung        fixed kb/s  fixed VMAF   per-title kb/s  per-title VMAF  saved")
         total_fixed = total_pt = 0
         for f, p in zip(fixed_result.renditions, per_title.renditions, strict=False):
             saved = 1 - p.bitrate_bps / f.bitrate_bps
             total_fixed += f.bitrate_bps
             total_pt += p.bitrate_bps
-            print(f"{f.id:<11} {f.bitrate_bps / 1000:>10.0f}  {f.vmaf:>10.2f}   {p.bitrate_bps / 1000:>14.0f}"
-                  f"  {p.vmaf:>14.2f}  {saved:>5.0%}")
-        print(f"per-title ladder total bitrate saved vs fixed: {1 - total_pt / total_fixed:.0%} "
-              f"(target VMAF 93; analysis took {per_title.timings.get('analyze', 0):.1f}s)")
+            print(
+                f"{f.id:<11} {f.bitrate_bps / 1000:>10.0f}  {f.vmaf:>10.2f}   {p.bitrate_bps / 1000:>14.0f}"
+                f"  {p.vmaf:>14.2f}  {saved:>5.0%}"
+            )
+        print(
+            f"per-title ladder total bitrate saved vs fixed: {1 - total_pt / total_fixed:.0%} "
+            f"(target VMAF 93; analysis took {per_title.timings.get('analyze', 0):.1f}s)"
+        )
 
 
 if __name__ == "__main__":

@@ -72,4 +72,12 @@ SERVICES: tuple[ServiceEntry, ...] = (
             HttpExport("upload", "VOD_UPLOAD_HTTP_ADDRESS", "/upload/", "/upload/", 1, 0),
         ),
     ),
+    ServiceEntry(
+        "recommendations",
+        "services.recommendations",
+        "vod.recommendations.v1.RecommendationsService",
+        5,
+        schema="recommendations",
+    ),
+    ServiceEntry("search", "services.search", "vod.search.v1.SearchService", 6),
 )

@@ -1,1 +1,1 @@
-"""Recommendations: interaction log, hybrid LightFM model, real-time re-ranking, rows with reasons."""
+"""Recommendations: interaction log, hybrid LightFM model, real-time re-ranking, explained rows."""

@@ -1,9 +1,9 @@
 """`vod recs ...`: train a model, evaluate offline, and print a profile's rows.
 
-    vod recs train [--epochs N]                   train on the interaction log, store a version
-    vod recs evaluate --synthetic [--users N]     hybrid vs collaborative vs popularity table
-    vod recs evaluate --movielens PATH            the same on a MovieLens ratings file
-    vod recs for PROFILE [--region US]            a profile's rows with reasons, from the mesh
+vod recs train [--epochs N]                   train on the interaction log, store a version
+vod recs evaluate --synthetic [--users N]     hybrid vs collaborative vs popularity table
+vod recs evaluate --movielens PATH            the same on a MovieLens ratings file
+vod recs for PROFILE [--region US]            a profile's rows with reasons, from the mesh
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Any
 
 __all__ = ["DEFAULT_CATALOG_CSV", "register"]
 
-DEFAULT_CATALOG_CSV = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "netflix_titles.csv"
+DEFAULT_CATALOG_CSV = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "netflix_titles.csv"
+)
 
 _ROWS = ("TOP_PICKS", "BECAUSE_YOU_WATCHED", "TRENDING_NOW", "NEW_RELEASES")
 
@@ -29,20 +31,35 @@ def register(subparsers: Any) -> None:
     sub = recs.add_subparsers(dest="recs_command", required=True)
 
     train = sub.add_parser("train", help="train a model version on the interaction log")
-    train.add_argument("--epochs", type=int, default=None, help="training epochs (default from settings)")
+    train.add_argument(
+        "--epochs", type=int, default=None, help="training epochs (default from settings)"
+    )
     train.add_argument("--components", type=int, default=None, help="embedding size")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="offline evaluation against baselines")
     source = evaluate.add_mutually_exclusive_group()
-    source.add_argument("--synthetic", action="store_true",
-                        help="synthetic users with hidden genre tastes over the real catalog (default)")
-    source.add_argument("--movielens", type=Path, metavar="PATH",
-                        help="MovieLens ratings: userId,movieId,rating,timestamp CSV or u.data")
-    evaluate.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG_CSV,
-                          help="netflix_titles.csv for --synthetic")
+    source.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="synthetic users with hidden genre tastes over the real catalog (default)",
+    )
+    source.add_argument(
+        "--movielens",
+        type=Path,
+        metavar="PATH",
+        help="MovieLens ratings: userId,movieId,rating,timestamp CSV or u.data",
+    )
+    evaluate.add_argument(
+        "--catalog",
+        type=Path,
+        default=DEFAULT_CATALOG_CSV,
+        help="netflix_titles.csv for --synthetic",
+    )
     evaluate.add_argument("--users", type=int, default=800, help="synthetic users")
-    evaluate.add_argument("--items", type=int, default=None, help="use only the first N catalog titles")
+    evaluate.add_argument(
+        "--items", type=int, default=None, help="use only the first N catalog titles"
+    )
     evaluate.add_argument("--epochs", type=int, default=30)
     evaluate.add_argument("--components", type=int, default=32)
     evaluate.add_argument("--seed", type=int, default=11)
@@ -50,8 +67,11 @@ def register(subparsers: Any) -> None:
 
     show = sub.add_parser("for", help="print a profile's rows with reasons from the running mesh")
     show.add_argument("profile", help="users/{user}/profiles/{profile}")
-    show.add_argument("--target", default=os.environ.get("VOD_GATEWAY_GRPC", "127.0.0.1:8080"),
-                      help="gRPC address of the gateway or the service (env VOD_GATEWAY_GRPC)")
+    show.add_argument(
+        "--target",
+        default=os.environ.get("VOD_GATEWAY_GRPC", "127.0.0.1:8080"),
+        help="gRPC address of the gateway or the service (env VOD_GATEWAY_GRPC)",
+    )
     show.add_argument("--region", default="US")
     show.add_argument("--size", type=int, default=10, help="items per row")
     show.add_argument("--rows", nargs="*", choices=_ROWS, default=list(_ROWS))
@@ -68,7 +88,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.components:
         params = replace(params, components=args.components)
     if not settings.runtime.database_url:
-        print("VOD_DATABASE_URL is not set; run inside `vod up` or point it at PostgreSQL", file=sys.stderr)
+        print(
+            "VOD_DATABASE_URL is not set; run inside `vod up` or point it at PostgreSQL",
+            file=sys.stderr,
+        )
         return 2
     artifact = asyncio.run(_train(settings, params))
     if artifact is None:
@@ -104,7 +127,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     from services.recommendations.model import TrainParams
 
-    params = TrainParams(epochs=args.epochs, components=args.components, threads=os.cpu_count() or 1)
+    params = TrainParams(
+        epochs=args.epochs, components=args.components, threads=os.cpu_count() or 1
+    )
     if args.movielens:
         if not args.movielens.exists():
             print(f"{args.movielens} does not exist", file=sys.stderr)
@@ -116,9 +141,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             return 2
     else:
         if not args.catalog.exists():
-            print(f"{args.catalog} does not exist; pass --catalog PATH to netflix_titles.csv", file=sys.stderr)
+            print(
+                f"{args.catalog} does not exist; pass --catalog PATH to netflix_titles.csv",
+                file=sys.stderr,
+            )
             return 2
-        data = synthetic_dataset(args.catalog, users=args.users, items_limit=args.items, seed=args.seed)
+        data = synthetic_dataset(
+            args.catalog, users=args.users, items_limit=args.items, seed=args.seed
+        )
     print(format_table(data, evaluate(data, params=params)))
     return 0
 
@@ -135,9 +165,10 @@ def cmd_for(args: argparse.Namespace) -> int:
 
 
 async def _show(args: argparse.Namespace) -> None:
-    from services.runtime.clients import open_channel
     from vod.recommendations.v1 import recommendations_pb2 as pb
     from vod.recommendations.v1 import recommendations_pb2_grpc
+
+    from services.runtime.clients import open_channel
 
     service = pb.DESCRIPTOR.services_by_name["RecommendationsService"]
     async with open_channel(args.target, timeout_s=5.0, services=[service]) as channel:
@@ -145,14 +176,20 @@ async def _show(args: argparse.Namespace) -> None:
         metadata = (("x-request-id", uuid.uuid4().hex),)
         for row in args.rows:
             request = pb.GetRecommendationsRequest(
-                profile=args.profile, row_kind=pb.RowKind.Value(f"ROW_KIND_{row}"),
-                region_code=args.region, page_size=args.size,
+                profile=args.profile,
+                row_kind=pb.RowKind.Value(f"ROW_KIND_{row}"),
+                region_code=args.region,
+                page_size=args.size,
             )
             try:
                 response = await stub.GetRecommendations(request, metadata=metadata)
             except Exception as exc:
                 code = getattr(exc, "code", lambda: None)()
-                if row == "BECAUSE_YOU_WATCHED" and code is not None and code.name == "INVALID_ARGUMENT":
+                if (
+                    row == "BECAUSE_YOU_WATCHED"
+                    and code is not None
+                    and code.name == "INVALID_ARGUMENT"
+                ):
                     print(f"\n{row}: (no watched title yet)")
                     continue
                 raise

@@ -8,6 +8,9 @@ import asyncio
 import nats
 from google.protobuf.message import DecodeError, Message
 from nats.js import api
+from vod.events.v1 import catalog_events_pb2 as cev
+from vod.events.v1 import feedback_events_pb2 as fev
+from vod.events.v1 import playback_events_pb2 as pev
 
 from services.recommendations.domain import RecommendationsDomain
 from services.recommendations.signals import (
@@ -16,9 +19,6 @@ from services.recommendations.signals import (
     from_playback_stopped,
 )
 from services.runtime.logs import get_logger
-from vod.events.v1 import catalog_events_pb2 as cev
-from vod.events.v1 import feedback_events_pb2 as fev
-from vod.events.v1 import playback_events_pb2 as pev
 
 __all__ = ["DURABLES", "Consumers"]
 
@@ -55,7 +55,9 @@ class Consumers:
     """Durable pull consumers on their own connection. They stop by unsubscribing and closing
     (a drain would wait out the pending fetches of pull subscriptions)."""
 
-    def __init__(self, domain: RecommendationsDomain, *, batch: int = 128, ack_wait_s: float = 30.0) -> None:
+    def __init__(
+        self, domain: RecommendationsDomain, *, batch: int = 128, ack_wait_s: float = 30.0
+    ) -> None:
         self._domain = domain
         self._batch = batch
         self._ack_wait_s = ack_wait_s
@@ -64,12 +66,19 @@ class Consumers:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, url: str, *, timeout_s: float) -> None:
-        self._nc = await nats.connect(url, name="recommendations-consumers", connect_timeout=timeout_s,
-                                      max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        self._nc = await nats.connect(
+            url,
+            name="recommendations-consumers",
+            connect_timeout=timeout_s,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+        )
         js = self._nc.jetstream(timeout=timeout_s)
         for stream, (durable, subject) in DURABLES.items():
             sub = await js.pull_subscribe(
-                subject, durable=durable, stream=stream,
+                subject,
+                durable=durable,
+                stream=stream,
                 config=api.ConsumerConfig(ack_wait=self._ack_wait_s, max_deliver=-1),
             )
             self._subs.append(sub)

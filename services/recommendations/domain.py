@@ -12,15 +12,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC
 
+from vod.catalog.v1 import catalog_pb2 as cpb
+from vod.events.v1 import feedback_events_pb2 as fev
+from vod.recommendations.v1 import recommendations_pb2 as pb
+
 from services.recommendations.features import item_from_title, maturity_level
 from services.recommendations.ranking import Engine, ProfileState, Row, RowQuery
 from services.recommendations.repository import PostgresRecsRepository
 from services.recommendations.signals import Interaction, RateLimiter, weight_of
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound
 from services.runtime.events import new_meta
-from vod.catalog.v1 import catalog_pb2 as cpb
-from vod.events.v1 import feedback_events_pb2 as fev
-from vod.recommendations.v1 import recommendations_pb2 as pb
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_DEPTH", "RecommendationsDomain"]
 
@@ -42,10 +43,13 @@ def _decode_token(token: str, fingerprint: str) -> int:
         data = json.loads(raw)
         offset, found = int(data["o"]), str(data["f"])
     except (ValueError, KeyError, TypeError):
-        raise InvalidArgument.for_field("page_token", "is not a token this service issued") from None
+        raise InvalidArgument.for_field(
+            "page_token", "is not a token this service issued"
+        ) from None
     if found != fingerprint:
         raise InvalidArgument.for_field(
-            "page_token", "was issued for a different request; keep the other fields unchanged between pages"
+            "page_token",
+            "was issued for a different request; keep the other fields unchanged between pages",
         )
     if not 0 <= offset <= MAX_DEPTH:
         raise InvalidArgument.for_field("page_token", "is out of range")
@@ -94,14 +98,24 @@ class RecommendationsDomain:
         level = maturity_level(rating) if rating else 4
         return self._engine.load_profile(profile, history, genres, level)
 
-    async def recommendations(self, request: pb.GetRecommendationsRequest) -> pb.GetRecommendationsResponse:
+    async def recommendations(
+        self, request: pb.GetRecommendationsRequest
+    ) -> pb.GetRecommendationsResponse:
         page_size = request.page_size or DEFAULT_PAGE_SIZE
-        fingerprint = _fingerprint("recs", request.profile, request.row_kind, request.region_code, request.seed_title)
+        fingerprint = _fingerprint(
+            "recs", request.profile, request.row_kind, request.region_code, request.seed_title
+        )
         offset = _decode_token(request.page_token, fingerprint)
         state = await self.profile_state(request.profile)
         limit = min(offset + page_size, MAX_DEPTH)
-        query = RowQuery(request.profile, request.row_kind, request.region_code, request.seed_title,
-                         limit + 1, self._clock())
+        query = RowQuery(
+            request.profile,
+            request.row_kind,
+            request.region_code,
+            request.seed_title,
+            limit + 1,
+            self._clock(),
+        )
         row = self._engine.recommend(query, state)
         return pb.GetRecommendationsResponse(
             recommendations=self._page(row, offset, limit),
@@ -118,8 +132,13 @@ class RecommendationsDomain:
         offset = _decode_token(request.page_token, fingerprint)
         state = await self.profile_state(request.profile) if request.profile else None
         limit = min(offset + page_size, MAX_DEPTH)
-        row = self._engine.similar(request.title, region=request.region_code, state=state,
-                                   limit=limit + 1, now=self._clock())
+        row = self._engine.similar(
+            request.title,
+            region=request.region_code,
+            state=state,
+            limit=limit + 1,
+            now=self._clock(),
+        )
         return pb.GetSimilarTitlesResponse(
             recommendations=self._page(row, offset, limit),
             next_page_token=self._next(row, limit, fingerprint),
@@ -129,24 +148,34 @@ class RecommendationsDomain:
     @staticmethod
     def _page(row: Row, offset: int, limit: int) -> list[pb.Recommendation]:
         return [
-            pb.Recommendation(title=item.name, score=item.score, reason=item.reason, because_of=item.because_of)
+            pb.Recommendation(
+                title=item.name, score=item.score, reason=item.reason, because_of=item.because_of
+            )
             for item in row.items[offset:limit]
         ]
 
     @staticmethod
     def _next(row: Row, limit: int, fingerprint: str) -> str:
-        return _encode_token(limit, fingerprint) if len(row.items) > limit and limit < MAX_DEPTH else ""
+        return (
+            _encode_token(limit, fingerprint)
+            if len(row.items) > limit and limit < MAX_DEPTH
+            else ""
+        )
 
     # -- writes -------------------------------------------------------------------------------
 
     async def record_feedback(self, request: pb.RecordFeedbackRequest) -> pb.RecordFeedbackResponse:
         fraction = request.watched_fraction
         if not math.isfinite(fraction) or not 0.0 <= fraction <= 1.0:
-            raise InvalidArgument.of([FieldViolation("watched_fraction", f"must be between 0 and 1, got {fraction}")])
+            raise InvalidArgument.of(
+                [FieldViolation("watched_fraction", f"must be between 0 and 1, got {fraction}")]
+            )
         if self._engine.item(request.title) is None:
             raise NotFound(
                 message=f"{request.title} is not a title in the catalog",
-                reason="TITLE_NOT_FOUND", resource_type="vod.catalog.v1.Title", resource_name=request.title,
+                reason="TITLE_NOT_FOUND",
+                resource_type="vod.catalog.v1.Title",
+                resource_name=request.title,
             )
         now = self._clock()
         occurred = now
@@ -155,15 +184,23 @@ class RecommendationsDomain:
         occurred = min(occurred, now + _FUTURE_SLACK_S)
         throttled = not self._limiter.allow(request.profile)
         interaction = Interaction(
-            event_id=request.event_id.lower(), profile=request.profile, title=request.title,
-            kind=request.kind, weight=weight_of(request.kind, fraction), watched_fraction=fraction,
-            occur_time=occurred, throttled=throttled,
+            event_id=request.event_id.lower(),
+            profile=request.profile,
+            title=request.title,
+            kind=request.kind,
+            weight=weight_of(request.kind, fraction),
+            watched_fraction=fraction,
+            occur_time=occurred,
+            throttled=throttled,
         )
         meta = new_meta("recommendations")
         meta.event_id = interaction.event_id
         meta.occur_time.FromSeconds(int(occurred))
         event = fev.FeedbackRecorded(
-            meta=meta, profile=request.profile, title=request.title, kind=request.kind,
+            meta=meta,
+            profile=request.profile,
+            title=request.title,
+            kind=request.kind,
             watched_fraction=fraction,
         )
         inserted = await self._repo.record(interaction, event)
@@ -173,7 +210,9 @@ class RecommendationsDomain:
                 self._on_new_event()
         return pb.RecordFeedbackResponse(duplicate=not inserted, throttled=throttled and inserted)
 
-    async def set_preferences(self, request: pb.SetProfilePreferencesRequest) -> pb.SetProfilePreferencesResponse:
+    async def set_preferences(
+        self, request: pb.SetProfilePreferencesRequest
+    ) -> pb.SetProfilePreferencesResponse:
         genres = list(dict.fromkeys(g.strip() for g in request.genres if g.strip()))
         await self._repo.set_preferences(request.profile, genres, request.max_maturity_rating)
         level = maturity_level(request.max_maturity_rating) if request.max_maturity_rating else 4
@@ -204,4 +243,3 @@ class RecommendationsDomain:
     async def title_removed(self, name: str) -> None:
         await self._repo.remove_item(name)
         self._engine.remove_item(name)
-

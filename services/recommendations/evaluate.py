@@ -73,7 +73,6 @@ class EvalResult:
 def load_catalog_csv(path: Path, limit: int | None = None) -> list[ItemInfo]:
     """Titles of a netflix_titles.csv, flattened the way catalog events are."""
     from services.catalog.importer import read_rows, title_from_row
-
     from services.recommendations.features import item_from_title
 
     items = []
@@ -155,12 +154,18 @@ def movielens_dataset(path: Path, *, min_rating: float = 4.0) -> EvalDataset:
         if not needed <= set(reader.fieldnames or []):
             raise ValueError(f"{path}: expected a header userId,movieId,rating,timestamp")
         for row in reader:
-            rows.append((row["userId"], row["movieId"], float(row["rating"]), float(row["timestamp"])))
+            rows.append(
+                (row["userId"], row["movieId"], float(row["rating"]), float(row["timestamp"]))
+            )
     genres = _movielens_genres(path.parent)
     movie_ids = sorted({movie for _, movie, _, _ in rows}, key=lambda m: (len(m), m))
     items = [
-        ItemInfo(name=f"titles/ml-{m}", type=1, display_name=f"movie {m}",
-                 genres=tuple(genres.get(m, ())))
+        ItemInfo(
+            name=f"titles/ml-{m}",
+            type=1,
+            display_name=f"movie {m}",
+            genres=tuple(genres.get(m, ())),
+        )
         for m in movie_ids
     ]
     events = [
@@ -176,21 +181,29 @@ def _movielens_genres(folder: Path) -> dict[str, list[str]]:
     if movies.exists():
         with movies.open(newline="", encoding="utf-8", errors="replace") as handle:
             return {
-                row["movieId"]: [g for g in row.get("genres", "").split("|") if g and g != "(no genres listed)"]
+                row["movieId"]: [
+                    g for g in row.get("genres", "").split("|") if g and g != "(no genres listed)"
+                ]
                 for row in csv.DictReader(handle)
             }
     u_item, u_genre = folder / "u.item", folder / "u.genre"
     if u_item.exists():
         names = []
         if u_genre.exists():
-            names = [line.split("|")[0] for line in u_genre.read_text(errors="replace").splitlines() if "|" in line]
+            names = [
+                line.split("|")[0]
+                for line in u_genre.read_text(errors="replace").splitlines()
+                if "|" in line
+            ]
         out = {}
         for line in u_item.read_text(encoding="latin-1").splitlines():
             parts = line.split("|")
             if len(parts) < 6:
                 continue
             flags = parts[5:]
-            out[parts[0]] = [names[i] if i < len(names) else f"g{i}" for i, f in enumerate(flags) if f == "1"]
+            out[parts[0]] = [
+                names[i] if i < len(names) else f"g{i}" for i, f in enumerate(flags) if f == "1"
+            ]
         return out
     return {}
 
@@ -223,7 +236,11 @@ def _split(data: EvalDataset, test_share: float, new_share: float, seed: int) ->
     seen: dict[str, set[str]] = defaultdict(set)
     for user, events in by_user.items():
         events.sort()
-        cut = len(events) - max(1, int(round(len(events) * test_share))) if len(events) >= 5 else len(events)
+        cut = (
+            len(events) - max(1, int(round(len(events) * test_share)))
+            if len(events) >= 5
+            else len(events)
+        )
         for _, item, weight in events[:cut]:
             train.append((user, item, weight))
             seen[user].add(item)
@@ -321,12 +338,13 @@ def _lightfm_scorers(
 def evaluate(
     data: EvalDataset,
     *,
-    params: TrainParams = TrainParams(),
+    params: TrainParams | None = None,
     test_share: float = 0.2,
     new_share: float = 0.05,
     seed: int = 3,
 ) -> list[EvalResult]:
     """Hybrid LightFM, pure collaborative LightFM and popularity on one split of `data`."""
+    params = params or TrainParams()
     split = _split(data, test_share, new_share, seed)
     results = []
     for name, use_features in (("hybrid LightFM", True), ("collaborative LightFM", False)):
@@ -360,8 +378,14 @@ def format_table(data: EvalDataset, results: Sequence[EvalResult]) -> str:
     header.append("train s")
     rows = []
     for r in results:
-        row = [r.model, f"{r.precision:.4f}", f"{r.recall:.4f}", f"{r.ndcg:.4f}",
-               f"{r.coverage:.3f}", f"{r.cold_precision:.4f}"]
+        row = [
+            r.model,
+            f"{r.precision:.4f}",
+            f"{r.recall:.4f}",
+            f"{r.ndcg:.4f}",
+            f"{r.coverage:.3f}",
+            f"{r.cold_precision:.4f}",
+        ]
         if has_taste:
             row.append(f"{r.taste_match:.3f}" if r.taste_match is not None else "-")
         row.append(f"{r.train_seconds:.1f}")

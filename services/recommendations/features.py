@@ -106,13 +106,19 @@ def _ts(ts: object) -> float:
 
 
 def item_from_title(title: cpb.Title) -> ItemInfo:
-    directors = [c.person for c in title.credits if c.role in (cpb.CREDIT_ROLE_DIRECTOR, cpb.CREDIT_ROLE_CREATOR)]
+    directors = [
+        c.person
+        for c in title.credits
+        if c.role in (cpb.CREDIT_ROLE_DIRECTOR, cpb.CREDIT_ROLE_CREATOR)
+    ]
     cast = [c.person for c in title.credits if c.role == cpb.CREDIT_ROLE_ACTOR][:_MAX_CAST]
     windows = []
     for window in title.availability:
         end = _ts(window.end_time) if window.HasField("end_time") else float("inf")
         windows.append((window.region_code, _ts(window.start_time), end))
-    added = _ts(title.create_time) if title.HasField("create_time") else datetime.now(UTC).timestamp()
+    added = (
+        _ts(title.create_time) if title.HasField("create_time") else datetime.now(UTC).timestamp()
+    )
     return ItemInfo(
         name=title.name,
         type=title.type,

@@ -149,12 +149,14 @@ def _item_matrix(per_item: list[list[str]], vocabulary: list[str]) -> sp.csr_mat
 def train(
     items: Sequence[ItemInfo],
     interactions: Iterable[tuple[str, str, float]],
-    params: TrainParams = TrainParams(),
+    params: TrainParams | None = None,
 ) -> ModelArtifact:
     """Fit WARP LightFM on positive (profile, title, weight) interactions over `items`.
 
     Interactions with titles not in `items` or with a weight <= 0 are ignored."""
     from lightfm import LightFM  # imported here: heavy, and only training processes need it
+
+    params = params or TrainParams()
 
     started = time.perf_counter()
     item_index = {item.name: i for i, item in enumerate(items)}

@@ -18,13 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from vod.catalog.v1 import catalog_pb2 as cpb
+from vod.recommendations.v1 import recommendations_pb2 as pb
 
 from services.recommendations.features import ItemInfo, item_features
 from services.recommendations.model import ModelArtifact
 from services.recommendations.signals import BLOCKING_KINDS, Interaction
 from services.runtime.errors import InvalidArgument, NotFound
-from vod.catalog.v1 import catalog_pb2 as cpb
-from vod.recommendations.v1 import recommendations_pb2 as pb
 
 __all__ = ["Engine", "ProfileState", "RankedItem", "Row", "RowQuery"]
 
@@ -82,7 +82,11 @@ class ProfileState:
 
     def positives(self) -> list[str]:
         """Positive titles, most recent first."""
-        return [t for t, _ in sorted(self.order.items(), key=lambda kv: -kv[1]) if self.weights.get(t, 0) > 0]
+        return [
+            t
+            for t, _ in sorted(self.order.items(), key=lambda kv: -kv[1])
+            if self.weights.get(t, 0) > 0
+        ]
 
 
 class _Index:
@@ -148,8 +152,11 @@ class _Index:
         cached = self._available.get(region)
         if cached is not None and now - cached[0] < 60.0:
             return cached[1]
-        mask = np.fromiter((item.available_in(region, now) for item in self.items), dtype=bool,
-                           count=len(self.items))
+        mask = np.fromiter(
+            (item.available_in(region, now) for item in self.items),
+            dtype=bool,
+            count=len(self.items),
+        )
         self._available[region] = (now, mask)
         return mask
 
@@ -232,11 +239,15 @@ class Engine:
     def snapshot(self) -> tuple[list[ItemInfo], tuple[Counter[str], dict[str, Counter[str]]]]:
         """Copies of the items and counters an index is built from (take them on the loop)."""
         self._dirty = False
-        return self._roots(), (Counter(self._pop_global), {r: Counter(c) for r, c in self._pop_region.items()})
+        return self._roots(), (
+            Counter(self._pop_global),
+            {r: Counter(c) for r, c in self._pop_region.items()},
+        )
 
     @staticmethod
     def build_index(
-        roots: list[ItemInfo], artifact: ModelArtifact | None,
+        roots: list[ItemInfo],
+        artifact: ModelArtifact | None,
         popularity: tuple[Counter[str], dict[str, Counter[str]]],
     ) -> _Index:
         """A serving index; pure, safe to run in a worker thread."""
@@ -270,7 +281,9 @@ class Engine:
         if index is None or self._dirty:
             with self._lock:
                 if self._index is None or self._dirty:
-                    self._index = _Index(self._roots(), self._artifact, (self._pop_global, self._pop_region))
+                    self._index = _Index(
+                        self._roots(), self._artifact, (self._pop_global, self._pop_region)
+                    )
                     self._dirty = False
                 index = self._index
         return index
@@ -281,7 +294,11 @@ class Engine:
         return self._profiles.get(profile)
 
     def load_profile(
-        self, profile: str, history: Iterable[Interaction], genres: Iterable[str] = (), max_level: int = 4
+        self,
+        profile: str,
+        history: Iterable[Interaction],
+        genres: Iterable[str] = (),
+        max_level: int = 4,
     ) -> ProfileState:
         state = ProfileState(genres=tuple(genres), max_level=max_level)
         for interaction in history:
@@ -369,7 +386,9 @@ class Engine:
         if root not in index.pos:
             raise NotFound(
                 message=f"{title} is not a title known to recommendations",
-                reason="TITLE_NOT_FOUND", resource_type="vod.catalog.v1.Title", resource_name=title,
+                reason="TITLE_NOT_FOUND",
+                resource_type="vod.catalog.v1.Title",
+                resource_name=title,
             )
         now = now or time.time()
         seed = index.pos[root]
@@ -383,15 +402,21 @@ class Engine:
                     mask[index.pos[name]] = False
         mask[seed] = False
         sim = index.unit @ index.unit[seed]
-        score = _z(sim, mask) + 0.15 * _z(index.trend(region) if region else np.log1p(index.pop_global), mask)
+        score = _z(sim, mask) + 0.15 * _z(
+            index.trend(region) if region else np.log1p(index.pop_global), mask
+        )
         order = self._diversify(index, score, mask, limit, lam=0.85)
         name = index.items[seed].display_name
-        items = [RankedItem(index.names[i], float(score[i]), f"Similar to {name}", root) for i in order]
+        items = [
+            RankedItem(index.names[i], float(score[i]), f"Similar to {name}", root) for i in order
+        ]
         return Row(items, f"More like {name}", root, index.artifact is None, self.model_version)
 
     # -- row kinds ----------------------------------------------------------------------------
 
-    def _eligible(self, index: _Index, query: RowQuery, state: ProfileState, now: float) -> np.ndarray:
+    def _eligible(
+        self, index: _Index, query: RowQuery, state: ProfileState, now: float
+    ) -> np.ndarray:
         mask = index.available(query.region, now) & (index.levels <= state.max_level)
         for name in (*state.blocked, *state.finished):
             i = index.pos.get(name)
@@ -399,7 +424,9 @@ class Engine:
                 mask[i] = False
         return mask
 
-    def _personal(self, index: _Index, profile: str, state: ProfileState) -> tuple[np.ndarray | None, int]:
+    def _personal(
+        self, index: _Index, profile: str, state: ProfileState
+    ) -> tuple[np.ndarray | None, int]:
         """The personal model's scores (trained user vector, or folded in from the profile's
         positive titles when the model has not seen it) and the evidence count."""
         positives = [t for t in state.positives() if t in index.pos]
@@ -415,7 +442,9 @@ class Engine:
         user = (index.unit[rows] * weights[:, None]).sum(axis=0) / weights.sum()
         return index.unit @ user, evidence
 
-    def _session(self, index: _Index, state: ProfileState, now: float) -> tuple[np.ndarray | None, list[int]]:
+    def _session(
+        self, index: _Index, state: ProfileState, now: float
+    ) -> tuple[np.ndarray | None, list[int]]:
         horizon = now - self.realtime_window_s
         recent = [
             (ts, index.pos[root], weight)
@@ -426,8 +455,13 @@ class Engine:
             return None, []
         rows = [i for _, i, _ in recent]
         # newer events weigh more: half-life of a third of the window
-        decay = np.array([math.exp(-(now - ts) / max(self.realtime_window_s / 3, 1.0)) * w
-                          for ts, _, w in recent], dtype=np.float32)
+        decay = np.array(
+            [
+                math.exp(-(now - ts) / max(self.realtime_window_s / 3, 1.0)) * w
+                for ts, _, w in recent
+            ],
+            dtype=np.float32,
+        )
         vector = (index.unit[rows] * decay[:, None]).sum(axis=0)
         return index.unit @ vector / max(float(decay.sum()), 1e-6), rows
 
@@ -446,8 +480,11 @@ class Engine:
         session_part = _SESSION_WEIGHT * _z(session, mask) if session is not None else None
         if session_part is not None:
             score = score + session_part
-        continuing = {index.pos[s] for s, ts in state.series_progress.items()
-                      if s in index.pos and now - ts < 30 * 86400}
+        continuing = {
+            index.pos[s]
+            for s, ts in state.series_progress.items()
+            if s in index.pos and now - ts < 30 * 86400
+        }
         for i in continuing:
             score[i] += _CONTINUE_BOOST
         for name, w in state.weights.items():
@@ -467,12 +504,22 @@ class Engine:
                 reason, because = f"New episodes of {index.items[i].display_name} are waiting", ""
             elif parts["session"] > 0 and parts["session"] >= max(parts["personal"], parts["cold"]):
                 j = self._closest(index, i, session_rows)
-                reason, because = f"Because you just watched {index.items[j].display_name}", index.names[j]
+                reason, because = (
+                    f"Because you just watched {index.items[j].display_name}",
+                    index.names[j],
+                )
             elif history and parts["personal"] >= parts["cold"]:
                 j = self._closest(index, i, history)
-                reason, because = f"Because you watched {index.items[j].display_name}", index.names[j]
+                reason, because = (
+                    f"Because you watched {index.items[j].display_name}",
+                    index.names[j],
+                )
             elif genre is not None and genre[i] > 0:
-                liked = [g for g in index.items[i].genres if g.lower() in {x.lower() for x in state.genres}]
+                liked = [
+                    g
+                    for g in index.items[i].genres
+                    if g.lower() in {x.lower() for x in state.genres}
+                ]
                 reason, because = f"Because you like {liked[0] if liked else state.genres[0]}", ""
             elif long_tail[i]:
                 reason, because = self._gem_reason(index.items[i]), ""
@@ -484,8 +531,10 @@ class Engine:
     def _seeded(self, index: _Index, query: RowQuery, state: ProfileState, now: float) -> Row:
         seed_name = self.root_of(query.seed) if query.seed else ""
         if not seed_name:
-            finished = sorted((t for t in state.finished if t in index.pos),
-                              key=lambda t: -state.order.get(t, 0.0))
+            finished = sorted(
+                (t for t in state.finished if t in index.pos),
+                key=lambda t: -state.order.get(t, 0.0),
+            )
             positives = [t for t in state.positives() if t in index.pos]
             candidates = finished[:1] + positives[:1]
             if not candidates:
@@ -496,7 +545,8 @@ class Engine:
         if seed_name not in index.pos:
             raise NotFound(
                 message=f"{query.seed or seed_name} is not a title known to recommendations",
-                reason="TITLE_NOT_FOUND", resource_type="vod.catalog.v1.Title",
+                reason="TITLE_NOT_FOUND",
+                resource_type="vod.catalog.v1.Title",
                 resource_name=query.seed or seed_name,
             )
         seed = index.pos[seed_name]
@@ -522,10 +572,15 @@ class Engine:
         order = self._top(score, mask, query.limit)
         items = []
         for rank, i in enumerate(order, 1):
-            reason = (f"#{rank} in {query.region} this week" if raw[i] > 0
-                      else f"Recently added in {query.region}")
+            reason = (
+                f"#{rank} in {query.region} this week"
+                if raw[i] > 0
+                else f"Recently added in {query.region}"
+            )
             items.append(RankedItem(index.names[i], float(score[i]), reason))
-        return Row(items, f"Trending now in {query.region}", "", index.artifact is None, self.model_version)
+        return Row(
+            items, f"Trending now in {query.region}", "", index.artifact is None, self.model_version
+        )
 
     def _new_releases(self, index: _Index, query: RowQuery, state: ProfileState, now: float) -> Row:
         mask = self._eligible(index, query, state, now)
@@ -536,8 +591,11 @@ class Engine:
         mask &= recent
         personal, _ = self._personal(index, query.profile, state)
         genre = self._genre_match(index, state.genres)
-        support = personal if personal is not None else (
-            genre if genre is not None else index.trend(query.region))
+        support = (
+            personal
+            if personal is not None
+            else (genre if genre is not None else index.trend(query.region))
+        )
         score = 0.5 * _z(added, mask) + 0.5 * _z(support, mask)
         order = self._diversify(index, score, mask, query.limit)
         items = []
@@ -588,8 +646,14 @@ class Engine:
         return [int(candidates[j]) for j in part]
 
     def _diversify(
-        self, index: _Index, score: np.ndarray, mask: np.ndarray, limit: int, *,
-        lam: float = _MMR_LAMBDA, long_tail: bool = False,
+        self,
+        index: _Index,
+        score: np.ndarray,
+        mask: np.ndarray,
+        limit: int,
+        *,
+        lam: float = _MMR_LAMBDA,
+        long_tail: bool = False,
     ) -> list[int]:
         """Maximal marginal relevance over the best candidates for the first positions, then
         score order; with `long_tail`, one lesser-known title in each block of ten."""
@@ -620,7 +684,7 @@ class Engine:
             taken = set(order)
             spare = [i for i in pool if tail[i] and i not in taken]
             for start in range(0, len(order), _LONG_TAIL_EVERY):
-                block = order[start:start + _LONG_TAIL_EVERY]
+                block = order[start : start + _LONG_TAIL_EVERY]
                 if len(block) == _LONG_TAIL_EVERY and not any(tail[i] for i in block) and spare:
                     order[start + _LONG_TAIL_EVERY - 3] = spare.pop(0)
         return order[:limit]

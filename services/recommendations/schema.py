@@ -23,7 +23,9 @@ interactions = sa.Table(
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("throttled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("occur_time", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
 )
 

@@ -8,6 +8,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from vod.recommendations.v1 import recommendations_pb2, recommendations_pb2_grpc
+
 from services.recommendations.config import RecsSettings, load_settings
 from services.recommendations.consumers import Consumers
 from services.recommendations.domain import RecommendationsDomain
@@ -28,7 +30,6 @@ from services.runtime.server import (
     drain_on_signal,
     start,
 )
-from vod.recommendations.v1 import recommendations_pb2, recommendations_pb2_grpc
 
 __all__ = ["MIGRATIONS", "SERVICE_NAME", "RecsDeps", "create_server", "main", "running", "serve"]
 
@@ -47,8 +48,13 @@ def create_server(settings: RecsSettings, *, deps: RecsDeps) -> tuple[ServerHand
     """The recommendations gRPC server bound to the configured address (not started)."""
     handle = build_server(
         settings.runtime.grpc_address,
-        [Registration(SERVICE_NAME, recommendations_pb2_grpc.add_RecommendationsServiceServicer_to_server,
-                      RecommendationsServicer(deps.domain))],
+        [
+            Registration(
+                SERVICE_NAME,
+                recommendations_pb2_grpc.add_RecommendationsServiceServicer_to_server,
+                RecommendationsServicer(deps.domain),
+            )
+        ],
         metrics=RpcMetrics.create(),
     )
     return handle, handle.port
@@ -70,8 +76,9 @@ async def running(
         stack.push_async_callback(db.dispose)
         relay = None
         if runtime.nats_url:
-            bus = await EventBus.connect(runtime.nats_url, name="recommendations",
-                                         timeout_s=runtime.outbound_timeout_s)
+            bus = await EventBus.connect(
+                runtime.nats_url, name="recommendations", timeout_s=runtime.outbound_timeout_s
+            )
             stack.push_async_callback(bus.close)
             await bus.ensure_streams()
             relay = OutboxRelay(db, bus)
@@ -80,11 +87,17 @@ async def running(
         repo = PostgresRecsRepository(db, on_commit=relay.notify if relay else lambda: None)
         engine = Engine(realtime_window_s=settings.realtime_window_s)
         scheduler = TrainingScheduler(
-            repo, engine, settings.train, interval_s=settings.train_interval_s,
-            after_events=settings.train_after_events, min_interactions=settings.train_min_interactions,
+            repo,
+            engine,
+            settings.train,
+            interval_s=settings.train_interval_s,
+            after_events=settings.train_after_events,
+            min_interactions=settings.train_min_interactions,
         )
         domain = RecommendationsDomain(
-            repo, engine, RateLimiter(settings.rate_per_s, settings.rate_burst),
+            repo,
+            engine,
+            RateLimiter(settings.rate_per_s, settings.rate_burst),
             on_new_event=scheduler.notify,
         )
         await domain.warm_up()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import grpc
-
-from services.recommendations.domain import RecommendationsDomain
 from vod.recommendations.v1 import recommendations_pb2 as pb
 from vod.recommendations.v1 import recommendations_pb2_grpc
+
+from services.recommendations.domain import RecommendationsDomain
 
 __all__ = ["RecommendationsServicer"]
 

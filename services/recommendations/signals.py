@@ -108,7 +108,9 @@ def from_playback_started(event: pev.PlaybackStarted) -> Interaction:
 
 def from_playback_stopped(event: pev.PlaybackStopped) -> Interaction:
     fraction = min(max(event.watched_fraction, 0.0), 1.0)
-    watched_s = event.watch_time.ToTimedelta().total_seconds() if event.HasField("watch_time") else 0.0
+    watched_s = (
+        event.watch_time.ToTimedelta().total_seconds() if event.HasField("watch_time") else 0.0
+    )
     if event.completed:
         kind = pb.FEEDBACK_KIND_COMPLETE
     elif fraction < ABANDON_FRACTION and watched_s >= ABANDON_AFTER_S:

@@ -30,7 +30,8 @@ def roots_and_mapping(items: list[ItemInfo]) -> tuple[list[ItemInfo], dict[str, 
     by_name = {item.name: item for item in items}
     mapping = {}
     for item in items:
-        name, current, hops = item.name, item, 0
+        current: ItemInfo | None = item
+        name, hops = item.name, 0
         while current is not None and not current.is_root and current.parent and hops < 4:
             name, current, hops = current.parent, by_name.get(current.parent), hops + 1
         mapping[item.name] = name
@@ -53,13 +54,19 @@ async def train_once(
             data = [(p, mapping.get(title, title), w) for p, title, w in rows]
             positives = sum(1 for _, _, w in data if w > 0)
             if positives < min_interactions or not roots:
-                _log.info("train.skipped", why="too little data", positives=positives, items=len(roots))
+                _log.info(
+                    "train.skipped", why="too little data", positives=positives, items=len(roots)
+                )
                 return None
             started = time.perf_counter()
             artifact = await asyncio.to_thread(train, roots, data, params)
             await repo.save_model(artifact)
-            _log.info("train.done", version=artifact.version, seconds=round(time.perf_counter() - started, 3),
-                      **{k: v for k, v in artifact.stats.items() if k != "params"})
+            _log.info(
+                "train.done",
+                version=artifact.version,
+                seconds=round(time.perf_counter() - started, 3),
+                **{k: v for k, v in artifact.stats.items() if k != "params"},
+            )
             return artifact
         finally:
             await conn.execute(sa.select(sa.func.pg_advisory_unlock(_TRAINING_LOCK)))
@@ -77,8 +84,14 @@ class TrainingScheduler:
     """Retrains every `interval_s` and as soon as `after_events` new events arrived."""
 
     def __init__(
-        self, repo: PostgresRecsRepository, engine: Engine, params: TrainParams, *,
-        interval_s: float, after_events: int, min_interactions: int = 10,
+        self,
+        repo: PostgresRecsRepository,
+        engine: Engine,
+        params: TrainParams,
+        *,
+        interval_s: float,
+        after_events: int,
+        min_interactions: int = 10,
     ) -> None:
         self._repo, self._engine, self._params = repo, engine, params
         self._interval_s, self._after = interval_s, after_events

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import nats
 import structlog
@@ -83,6 +84,7 @@ class EventBus:
         self._js = js
         self._timeout_s = timeout_s
         self._tasks: list[asyncio.Task[None]] = []
+        self._subscriptions: list[Any] = []
 
     @classmethod
     async def connect(cls, url: str, *, name: str, timeout_s: float = 5.0) -> EventBus:
@@ -163,6 +165,7 @@ class EventBus:
             stream=stream,
             config=api.ConsumerConfig(ack_wait=ack_wait_s, max_deliver=-1),
         )
+        self._subscriptions.append(sub)
         while True:
             try:
                 messages = await sub.fetch(batch, timeout=1.0)
@@ -189,6 +192,11 @@ class EventBus:
             try:
                 await task
             except (asyncio.CancelledError, Exception):
+                pass
+        for sub in self._subscriptions:  # a pull subscription left open stalls the drain below
+            try:
+                await asyncio.wait_for(sub.unsubscribe(), timeout=self._timeout_s)
+            except Exception:
                 pass
         try:  # drain flushes pending publishes; never let a stuck drain block shutdown
             if self._nc.is_connected:

@@ -74,8 +74,9 @@ class Activity:
             history.append((title_id, weight))
         return True
 
-    def _score(self, buckets: dict[tuple[str, int], float], window: Window, region: str | None,
-               now: float) -> float:
+    def _score(
+        self, buckets: dict[tuple[str, int], float], window: Window, region: str | None, now: float
+    ) -> float:
         total = 0.0
         for (bucket_region, hour), weight in buckets.items():
             if region is not None and bucket_region not in (region, GLOBAL):

@@ -31,17 +31,33 @@ class MeiliSettings:
     index: str = "titles"
     searchable: tuple[str, ...] = ("title", "cast", "directors", "genres", "synopsis")
     filterable: tuple[str, ...] = (
-        "id", "type", "genre_key", "release_year", "rating", "person_key", "country_key",
-        "region", "next_change",
+        "id",
+        "type",
+        "genre_key",
+        "release_year",
+        "rating",
+        "person_key",
+        "country_key",
+        "region",
+        "next_change",
     )
     sortable: tuple[str, ...] = ("popularity", "release_sort", "available_since")
     ranking_rules: tuple[str, ...] = (
-        "words", "typo", "proximity", "attribute", "sort", "exactness", "popularity:desc",
+        "words",
+        "typo",
+        "proximity",
+        "attribute",
+        "sort",
+        "exactness",
+        "popularity:desc",
     )
     min_word_size_one_typo: int = 5
     min_word_size_two_typos: int = 9
     synonyms: tuple[tuple[str, tuple[str, ...]], ...] = (
-        ("movie", ("film",)), ("film", ("movie",)), ("series", ("show",)), ("show", ("series",)),
+        ("movie", ("film",)),
+        ("film", ("movie",)),
+        ("series", ("show",)),
+        ("show", ("series",)),
         ("scifi", ("sci fi", "science fiction")),
     )
     timeout_s: float = 5.0
@@ -59,7 +75,7 @@ class SearchSettings:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> SearchSettings:
-    """`VOD_SEARCH_DATA_DIR` (default `$VOD_HOME/search`, `./var/search`), `VOD_CATALOG_TARGET`,
+    """`VOD_SEARCH_DATA_DIR` (default `$VOD_HOME/search`, `./var/search`), `VOD_CATALOG_ADDRESS`,
     `VOD_SEARCH_DEFAULT_REGION`, `VOD_SEARCH_DURABLE`, `VOD_SEARCH_MAINTENANCE_S`, and for
     Meilisearch `VOD_MEILI_URL`, `VOD_MEILI_API_KEY`, `VOD_MEILI_INDEX`,
     `VOD_MEILI_SEARCHABLE`/`_FILTERABLE`/`_SORTABLE`/`_RANKING_RULES` (comma-separated)."""
@@ -77,9 +93,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> SearchSettings:
         timeout_s=env_float(env, "VOD_MEILI_TIMEOUT_S", 5.0),
     )
     return SearchSettings(
-        runtime=load_runtime_settings("search", env, default_grpc_port=50057, default_metrics_port=9106),
+        runtime=load_runtime_settings(
+            "search", env, default_grpc_port=50057, default_metrics_port=9106
+        ),
         data_dir=Path(env_str(env, "VOD_SEARCH_DATA_DIR", str(home / "search"))),
-        catalog_target=env_str(env, "VOD_CATALOG_TARGET", "127.0.0.1:50051"),
+        catalog_target=env_str(env, "VOD_CATALOG_ADDRESS", "127.0.0.1:50051"),
         default_region=env_str(env, "VOD_SEARCH_DEFAULT_REGION", "US"),
         durable=env_str(env, "VOD_SEARCH_DURABLE", "search-indexer"),
         maintenance_interval_s=env_float(env, "VOD_SEARCH_MAINTENANCE_S", 1.0),

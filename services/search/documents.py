@@ -12,8 +12,9 @@ import json
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC
 
-from services.search.text import index_text
 from vod.catalog.v1 import catalog_pb2 as cpb
+
+from services.search.text import index_text
 
 __all__ = ["NEVER", "TitleDoc", "decade_of", "doc_from_title", "rating_label", "type_label"]
 
@@ -25,7 +26,9 @@ _MAKING = {cpb.CREDIT_ROLE_DIRECTOR, cpb.CREDIT_ROLE_WRITER, cpb.CREDIT_ROLE_CRE
 
 def type_label(value: int) -> str:
     """TITLE_TYPE_MOVIE → "movie"."""
-    name = cpb.TitleType.Name(value) if value in cpb.TitleType.values() else "TITLE_TYPE_UNSPECIFIED"
+    name = (
+        cpb.TitleType.Name(value) if value in cpb.TitleType.values() else "TITLE_TYPE_UNSPECIFIED"
+    )
     return name.removeprefix("TITLE_TYPE_").lower() if value else ""
 
 

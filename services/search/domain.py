@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import pycountry
 from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
+from vod.catalog.v1 import catalog_pb2 as cpb
+from vod.search.v1 import search_pb2 as pb
 
 from services.runtime.errors import FieldViolation, InvalidArgument
 from services.search.activity import DAY, WEEK, Activity
@@ -27,8 +29,6 @@ from services.search.documents import TitleDoc
 from services.search.engine import FACETS, EngineQuery, EngineResult, Filters, Sort
 from services.search.indexer import EngineRunner, Indexer, RebuildReport
 from services.search.text import MAX_QUERY_WORDS, MatchSpec, excerpt, find_matches, words
-from vod.catalog.v1 import catalog_pb2 as cpb
-from vod.search.v1 import search_pb2 as pb
 
 __all__ = ["SearchDomain", "decode_token", "encode_token"]
 
@@ -76,13 +76,18 @@ def decode_token(request: Message, extra: str) -> tuple[int, int | None]:
         fingerprint, offset, snapshot = data["f"], data["o"], data["s"]
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise bad from None
-    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_RESULT_WINDOW:
+    if (
+        not isinstance(offset, int)
+        or isinstance(offset, bool)
+        or not 0 <= offset <= MAX_RESULT_WINDOW
+    ):
         raise bad
     if snapshot is not None and not isinstance(snapshot, int):
         raise bad
     if fingerprint != _fingerprint(request, extra):
         raise InvalidArgument.for_field(
-            "page_token", "was issued for a different request; keep the other fields unchanged between pages"
+            "page_token",
+            "was issued for a different request; keep the other fields unchanged between pages",
         )
     return offset, snapshot
 
@@ -92,8 +97,10 @@ def decode_token(request: Message, extra: str) -> tuple[int, int | None]:
 
 def _unknown_fields(message: Message, path: str) -> list[FieldViolation]:
     return [
-        FieldViolation(path or "request",
-                       f"has unknown field number {f.field_number}; this server does not support it")
+        FieldViolation(
+            path or "request",
+            f"has unknown field number {f.field_number}; this server does not support it",
+        )
         for f in UnknownFieldSet(message)
     ]
 
@@ -129,10 +136,13 @@ def highlights_of(doc: TitleDoc, spec: MatchSpec) -> list[pb.Highlight]:
         if not ranges:
             continue
         snippet, inside = excerpt(text, ranges, max_chars=300 if name == "display_name" else 160)
-        out.append(pb.Highlight(
-            field=name, snippet=snippet,
-            ranges=[pb.HighlightRange(start=s, length=n) for s, n in inside],
-        ))
+        out.append(
+            pb.Highlight(
+                field=name,
+                snippet=snippet,
+                ranges=[pb.HighlightRange(start=s, length=n) for s, n in inside],
+            )
+        )
     return out
 
 
@@ -164,14 +174,20 @@ class SearchDomain:
         problems = _unknown_fields(request, "") + _unknown_fields(request.filter, "filter")
         f = request.filter
         if f.release_year_min and f.release_year_max and f.release_year_min > f.release_year_max:
-            problems.append(FieldViolation("filter.release_year_max",
-                                           "must not be before filter.release_year_min"))
+            problems.append(
+                FieldViolation(
+                    "filter.release_year_max", "must not be before filter.release_year_min"
+                )
+            )
         for index, facet in enumerate(request.facets):
             if facet not in _FACET_NAMES:
                 problems.append(FieldViolation(f"facets[{index}]", "must name a facet field"))
         if f.region_code and not _is_region(f.region_code):
-            problems.append(FieldViolation("filter.region_code",
-                                           f"{f.region_code!r} is not an ISO 3166-1 region"))
+            problems.append(
+                FieldViolation(
+                    "filter.region_code", f"{f.region_code!r} is not an ISO 3166-1 region"
+                )
+            )
         if problems:
             raise InvalidArgument.of(problems)
         region = self._region(f.region_code, caller_region, "filter.region_code")
@@ -202,23 +218,40 @@ class SearchDomain:
         )
         await self.indexer.ensure_fresh()
         result = await self.run(self.run.engine.search, query)
-        if result.total == 0 and len(terms) > 1:
-            query = EngineQuery(**{**query.__dict__, "require_all": False})
+        # Nothing has every word: accept titles matching all but one word, then all but two, …
+        # (ranked by how well they match), so a stray "2" or "and" does not empty the page.
+        needed = len(terms)
+        while result.total == 0 and needed > 1:
+            needed -= 1
+            query = EngineQuery(**{**query.__dict__, "require_all": False, "min_words": needed})
             result = await self.run(self.run.engine.search, query)
         return self._search_response(request, region, query, result, offset)
 
-    def _search_response(self, request: pb.SearchRequest, region: str, query: EngineQuery,
-                         result: EngineResult, offset: int) -> pb.SearchResponse:
+    def _search_response(
+        self,
+        request: pb.SearchRequest,
+        region: str,
+        query: EngineQuery,
+        result: EngineResult,
+        offset: int,
+    ) -> pb.SearchResponse:
         spec = MatchSpec(query.words)
         response = pb.SearchResponse(total_size=min(result.total, 2**31 - 1))
         for doc, score in result.hits:
-            response.hits.add(summary=summary_of(doc), score=score,
-                              highlights=highlights_of(doc, spec) if query.words else [])
+            response.hits.add(
+                summary=summary_of(doc),
+                score=score,
+                highlights=highlights_of(doc, spec) if query.words else [],
+            )
         for number in dict.fromkeys(request.facets):
             name = _FACET_NAMES[number]
-            response.facets.add(field=number, values=[
-                pb.FacetValue(value=value, count=count) for value, count in result.facets.get(name, [])
-            ])
+            response.facets.add(
+                field=number,
+                values=[
+                    pb.FacetValue(value=value, count=count)
+                    for value, count in result.facets.get(name, [])
+                ],
+            )
         end = offset + len(result.hits)
         if result.hits and end < min(result.total, MAX_RESULT_WINDOW):
             response.next_page_token = encode_token(request, region, end, result.snapshot)
@@ -254,10 +287,16 @@ class SearchDomain:
 
     # -- Suggest ---------------------------------------------------------------------------
 
-    async def suggest(self, request: pb.SuggestRequest, caller_region: str = "") -> pb.SuggestResponse:
+    async def suggest(
+        self, request: pb.SuggestRequest, caller_region: str = ""
+    ) -> pb.SuggestResponse:
         problems = _unknown_fields(request, "")
         if request.region_code and not _is_region(request.region_code):
-            problems.append(FieldViolation("region_code", f"{request.region_code!r} is not an ISO 3166-1 region"))
+            problems.append(
+                FieldViolation(
+                    "region_code", f"{request.region_code!r} is not an ISO 3166-1 region"
+                )
+            )
         if problems:
             raise InvalidArgument.of(problems)
         region = self._region(request.region_code, caller_region, "region_code")
@@ -267,10 +306,13 @@ class SearchDomain:
             return pb.SuggestResponse()
         await self.indexer.ensure_fresh()
         base = EngineQuery(words=terms, filters=Filters(region=region), limit=max(30, limit * 4))
-        titles = await self.run(self.run.engine.search,
-                                EngineQuery(**{**base.__dict__, "fields": ("title",)}))
-        people = await self.run(self.run.engine.search,
-                                EngineQuery(**{**base.__dict__, "fields": ("cast", "directors")}))
+        titles = await self.run(
+            self.run.engine.search, EngineQuery(**{**base.__dict__, "fields": ("title",)})
+        )
+        people = await self.run(
+            self.run.engine.search,
+            EngineQuery(**{**base.__dict__, "fields": ("cast", "directors")}),
+        )
         spec = MatchSpec(terms)
         typed = " ".join(terms)
         scored: list[tuple[float, pb.Suggestion]] = []
@@ -281,22 +323,35 @@ class SearchDomain:
             if key in seen_titles:
                 continue
             seen_titles.add(key)
-            value = (1.0 if key.startswith(typed) else 0.0) + score / top_score \
+            value = (
+                (1.0 if key.startswith(typed) else 0.0)
+                + score / top_score
                 + math.log1p(doc.popularity) / 10
-            scored.append((value, self._suggestion(pb.SUGGESTION_KIND_TITLE, doc.display_name, spec,
-                                                   title=doc.name)))
+            )
+            scored.append(
+                (
+                    value,
+                    self._suggestion(
+                        pb.SUGGESTION_KIND_TITLE, doc.display_name, spec, title=doc.name
+                    ),
+                )
+            )
         persons: dict[str, list[float]] = defaultdict(list)
         display: dict[str, str] = {}
         for doc, _ in people.hits:
             for person in doc.people:
                 key = " ".join(words(person))
-                if key and all(any(spec_word_match(spec, i, t) for t in key.split())
-                               for i in range(len(terms))):
+                if key and all(
+                    any(spec_word_match(spec, i, t) for t in key.split()) for i in range(len(terms))
+                ):
                     persons[key].append(doc.popularity)
                     display.setdefault(key, person)
         for key, pops in persons.items():
-            value = (0.9 if key.startswith(typed) or f" {typed}" in f" {key}" else 0.5) \
-                + min(len(pops), 10) / 20 + math.log1p(sum(pops)) / 10
+            value = (
+                (0.9 if key.startswith(typed) or f" {typed}" in f" {key}" else 0.5)
+                + min(len(pops), 10) / 20
+                + math.log1p(sum(pops)) / 10
+            )
             scored.append((value, self._suggestion(pb.SUGGESTION_KIND_PERSON, display[key], spec)))
         scored.sort(key=lambda item: (-item[0], item[1].text))
         response = pb.SuggestResponse()
@@ -320,7 +375,11 @@ class SearchDomain:
     async def trending(self, request: pb.TrendingRequest) -> pb.TrendingResponse:
         problems = _unknown_fields(request, "")
         if not _is_region(request.region_code):
-            problems.append(FieldViolation("region_code", f"{request.region_code!r} is not an ISO 3166-1 region"))
+            problems.append(
+                FieldViolation(
+                    "region_code", f"{request.region_code!r} is not an ISO 3166-1 region"
+                )
+            )
         if problems:
             raise InvalidArgument.of(problems)
         offset, _ = decode_token(request, "")
@@ -331,7 +390,7 @@ class SearchDomain:
         visible: list[tuple[TitleDoc, float]] = []
         cursor = 0
         while len(visible) < offset + limit + 1 and cursor < len(ranked):
-            chunk = ranked[cursor:cursor + 200]
+            chunk = ranked[cursor : cursor + 200]
             cursor += len(chunk)
             docs = await self.run(self.run.engine.get, [t for t, _ in chunk])
             for title_id, score in chunk:
@@ -339,7 +398,7 @@ class SearchDomain:
                 if doc is not None and doc.at(now).open_in(request.region_code) is not None:
                     visible.append((doc, score))
         response = pb.TrendingResponse()
-        for rank, (doc, score) in enumerate(visible[offset:offset + limit], start=offset + 1):
+        for rank, (doc, score) in enumerate(visible[offset : offset + limit], start=offset + 1):
             response.titles.add(summary=summary_of(doc), rank=rank, score=round(score, 4))
         if len(visible) > offset + limit:
             response.next_page_token = encode_token(request, "", offset + limit, None)
@@ -348,15 +407,23 @@ class SearchDomain:
     async def new_releases(self, request: pb.NewReleasesRequest) -> pb.NewReleasesResponse:
         problems = _unknown_fields(request, "")
         if not _is_region(request.region_code):
-            problems.append(FieldViolation("region_code", f"{request.region_code!r} is not an ISO 3166-1 region"))
+            problems.append(
+                FieldViolation(
+                    "region_code", f"{request.region_code!r} is not an ISO 3166-1 region"
+                )
+            )
         if problems:
             raise InvalidArgument.of(problems)
         offset, snapshot = decode_token(request, "")
         limit = request.page_size or DEFAULT_PAGE_SIZE
         await self.indexer.ensure_fresh()
-        query = EngineQuery(filters=Filters(region=request.region_code), sort=Sort.AVAILABLE_SINCE,
-                            offset=offset, limit=min(limit, MAX_RESULT_WINDOW - offset) or 1,
-                            snapshot=snapshot)
+        query = EngineQuery(
+            filters=Filters(region=request.region_code),
+            sort=Sort.AVAILABLE_SINCE,
+            offset=offset,
+            limit=min(limit, MAX_RESULT_WINDOW - offset) or 1,
+            snapshot=snapshot,
+        )
         result = await self.run(self.run.engine.search, query)
         page = sorted(result.hits, key=lambda h: -(h[0].open_in(request.region_code) or 0))
         response = pb.NewReleasesResponse()
@@ -375,14 +442,18 @@ class SearchDomain:
             from services.runtime.errors import FailedPrecondition
 
             raise FailedPrecondition(
-                message="no catalog is configured (VOD_CATALOG_TARGET); cannot re-index",
+                message="no catalog is configured (VOD_CATALOG_ADDRESS); cannot re-index",
                 reason="CATALOG_NOT_CONFIGURED",
-                violations=(("CATALOG", "VOD_CATALOG_TARGET", "must point at the catalog service"),),
+                violations=(
+                    ("CATALOG", "VOD_CATALOG_ADDRESS", "must point at the catalog service"),
+                ),
             )
         return await self.indexer.rebuild(self.catalog_pages())
 
 
 def spec_word_match(spec: MatchSpec, index: int, token: str) -> bool:
     """Whether query word `index` matches `token` (prefix for the last word)."""
-    single = MatchSpec((spec.words[index],), prefix_last=spec.prefix_last and index == len(spec.words) - 1)
+    single = MatchSpec(
+        (spec.words[index],), prefix_last=spec.prefix_last and index == len(spec.words) - 1
+    )
     return single.matches(token)

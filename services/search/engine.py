@@ -82,6 +82,7 @@ class EngineQuery:
     prefix_last: bool = True
     fuzzy: bool = True
     require_all: bool = True
+    min_words: int = 0  # when > 0 (and not require_all): how many of the words must match
     fields: tuple[str, ...] = tuple(FIELD_WEIGHTS)
     filters: Filters = field(default_factory=Filters)
     facets: tuple[str, ...] = ()

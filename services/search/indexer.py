@@ -28,6 +28,11 @@ from typing import Any, TypeVar
 import nats
 from google.protobuf.message import Message
 from nats.js import JetStreamContext, api
+from vod.catalog.v1 import catalog_pb2 as cpb
+from vod.events.v1 import catalog_events_pb2 as cev
+from vod.events.v1 import feedback_events_pb2 as fev
+from vod.events.v1 import playback_events_pb2 as pev
+from vod.recommendations.v1 import recommendations_pb2 as rpb
 
 from services.runtime.errors import Aborted, Unavailable
 from services.runtime.logs import get_logger
@@ -35,11 +40,6 @@ from services.search.activity import Activity
 from services.search.documents import NEVER, TitleDoc, doc_from_title
 from services.search.engine import SearchEngine
 from services.search.ledger import Ledger
-from vod.catalog.v1 import catalog_pb2 as cpb
-from vod.events.v1 import catalog_events_pb2 as cev
-from vod.events.v1 import feedback_events_pb2 as fev
-from vod.events.v1 import playback_events_pb2 as pev
-from vod.recommendations.v1 import recommendations_pb2 as rpb
 
 __all__ = ["ActivityFeed", "CatalogFeed", "EngineRunner", "Indexer", "RebuildReport"]
 
@@ -78,8 +78,10 @@ class EngineRunner:
             return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
         except (ConnectionError, OSError) as exc:
             _log.warning("engine.unavailable", engine=self.engine.name, error=str(exc))
-            raise Unavailable(message="the search engine is unavailable; retry shortly",
-                              reason="ENGINE_UNAVAILABLE") from exc
+            raise Unavailable(
+                message="the search engine is unavailable; retry shortly",
+                reason="ENGINE_UNAVAILABLE",
+            ) from exc
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -200,9 +202,10 @@ class Indexer:
         updated = 0
         for start in range(0, len(changed), 500):
             async with self._write:
-                docs = await self._run(self._run.engine.get, changed[start:start + 500])
+                docs = await self._run(self._run.engine.get, changed[start : start + 500])
                 fresh = [
-                    d.with_popularity(p) for d in docs.values()
+                    d.with_popularity(p)
+                    for d in docs.values()
                     if abs((p := self._activity.popularity(d.id)) - d.popularity) > 1e-3
                 ]
                 await self._run(self._run.engine.write, fresh, [])
@@ -226,9 +229,12 @@ class Indexer:
     async def rebuild(self, titles: AsyncIterator[Sequence[cpb.Title]]) -> RebuildReport:
         """Build a new index from `titles` (pages of the whole catalog) and swap it in."""
         if self._rebuilding.locked():
-            raise Aborted(message="a re-index is already running; wait for it to finish",
-                          reason="REINDEX_RUNNING", resource_type="vod.search.v1.Index",
-                          resource_name="index")
+            raise Aborted(
+                message="a re-index is already running; wait for it to finish",
+                reason="REINDEX_RUNNING",
+                resource_type="vod.search.v1.Index",
+                resource_name="index",
+            )
         async with self._rebuilding:
             started = time.perf_counter()
             self._journal = []
@@ -252,9 +258,7 @@ class Indexer:
                     gone = [i for i, v in tombstones.items() if v >= versions[i]]
                     late = [c for c in self._journal if c.version >= versions.get(c.id, -1)]
                     await self._run(builder.add, [self._prepare(c.doc) for c in late if c.doc])
-                    await self._run(
-                        builder.delete, [*gone, *(c.id for c in late if c.doc is None)]
-                    )
+                    await self._run(builder.delete, [*gone, *(c.id for c in late if c.doc is None)])
                     await self._run(builder.swap)
                     self._journal = None
                     self._next_change = await self._run(self._run.engine.next_change)
@@ -272,8 +276,15 @@ class Indexer:
 class CatalogFeed:
     """Durable pull consumer of vod.catalog.*: fetch a batch, apply with one commit, then ack."""
 
-    def __init__(self, js: JetStreamContext, indexer: Indexer, *, durable: str,
-                 batch: int = 256, ack_wait_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        indexer: Indexer,
+        *,
+        durable: str,
+        batch: int = 256,
+        ack_wait_s: float = 30.0,
+    ) -> None:
         self._js = js
         self._indexer = indexer
         self._durable = durable
@@ -282,9 +293,12 @@ class CatalogFeed:
 
     async def run(self) -> None:
         sub = await self._js.pull_subscribe(
-            "vod.catalog.>", durable=self._durable, stream="VOD_CATALOG",
-            config=api.ConsumerConfig(ack_wait=self._ack_wait_s, max_deliver=-1,
-                                      max_ack_pending=20_000),
+            "vod.catalog.>",
+            durable=self._durable,
+            stream="VOD_CATALOG",
+            config=api.ConsumerConfig(
+                ack_wait=self._ack_wait_s, max_deliver=-1, max_ack_pending=20_000
+            ),
         )
         while True:
             try:
@@ -322,8 +336,14 @@ class CatalogFeed:
 class ActivityFeed:
     """Replays the last 7 days of playback and feedback events, then follows them live."""
 
-    def __init__(self, js: JetStreamContext, activity: Activity, *, replay_s: float = 7 * 86400,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        activity: Activity,
+        *,
+        replay_s: float = 7 * 86400,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._js = js
         self._activity = activity
         self._replay_s = replay_s
@@ -338,7 +358,8 @@ class ActivityFeed:
     async def _follow(self, stream: str, subject: str) -> None:
         since = datetime.fromtimestamp(self._clock() - self._replay_s, UTC)
         sub = await self._js.pull_subscribe(
-            subject, stream=stream,
+            subject,
+            stream=stream,
             config=api.ConsumerConfig(
                 deliver_policy=api.DeliverPolicy.BY_START_TIME,
                 opt_start_time=since.isoformat().replace("+00:00", "Z"),
@@ -370,18 +391,38 @@ class ActivityFeed:
         except Exception:
             _log.warning("activity_feed.undecodable", subject=subject)
             return
-        at = event.meta.occur_time.ToSeconds() if event.meta.HasField("occur_time") else self._clock()
+        at = (
+            event.meta.occur_time.ToSeconds()
+            if event.meta.HasField("occur_time")
+            else self._clock()
+        )
         if isinstance(event, pev.PlaybackStarted):
-            self._activity.record(event.meta.event_id, event.title, weight=1.0, at_s=at,
-                                  region=event.region_code, profile=event.profile)
+            self._activity.record(
+                event.meta.event_id,
+                event.title,
+                weight=1.0,
+                at_s=at,
+                region=event.region_code,
+                profile=event.profile,
+            )
         elif isinstance(event, pev.PlaybackStopped):
             if event.completed:
-                self._activity.record(event.meta.event_id, event.title, weight=0.5, at_s=at,
-                                      region=event.region_code, profile=event.profile)
+                self._activity.record(
+                    event.meta.event_id,
+                    event.title,
+                    weight=0.5,
+                    at_s=at,
+                    region=event.region_code,
+                    profile=event.profile,
+                )
         elif isinstance(event, fev.FeedbackRecorded):
-            self._activity.record(event.meta.event_id, event.title,
-                                  weight=FEEDBACK_WEIGHTS.get(event.kind, 0.0), at_s=at,
-                                  profile=event.profile)
+            self._activity.record(
+                event.meta.event_id,
+                event.title,
+                weight=FEEDBACK_WEIGHTS.get(event.kind, 0.0),
+                at_s=at,
+                profile=event.profile,
+            )
 
 
 Coro = Callable[[], Awaitable[None]]

@@ -26,7 +26,7 @@ class Ledger:
         out: dict[str, int] = {}
         with self._lock:
             for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
+                chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
                     f"SELECT id, version FROM tombstones WHERE id IN ({marks})", chunk

@@ -10,6 +10,8 @@ from typing import Any
 
 import grpc
 import nats
+from vod.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from vod.search.v1 import search_pb2, search_pb2_grpc
 
 from services.runtime.clients import open_channel
 from services.runtime.errors import Unavailable
@@ -30,10 +32,16 @@ from services.search.engine import SearchEngine
 from services.search.indexer import ActivityFeed, CatalogFeed, EngineRunner, Indexer
 from services.search.ledger import Ledger
 from services.search.servicer import SearchServicer
-from vod.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from vod.search.v1 import search_pb2, search_pb2_grpc
 
-__all__ = ["SERVICE_NAME", "SearchDeps", "create_engine", "create_server", "main", "running", "serve"]
+__all__ = [
+    "SERVICE_NAME",
+    "SearchDeps",
+    "create_engine",
+    "create_server",
+    "main",
+    "running",
+    "serve",
+]
 
 SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
 _log = get_logger("search")
@@ -59,8 +67,13 @@ def create_server(settings: SearchSettings, *, deps: SearchDeps) -> tuple[Server
     """The search gRPC server bound to the configured address (not started)."""
     handle = build_server(
         settings.runtime.grpc_address,
-        [Registration(SERVICE_NAME, search_pb2_grpc.add_SearchServiceServicer_to_server,
-                      SearchServicer(deps.domain))],
+        [
+            Registration(
+                SERVICE_NAME,
+                search_pb2_grpc.add_SearchServiceServicer_to_server,
+                SearchServicer(deps.domain),
+            )
+        ],
         metrics=RpcMetrics.create(),
     )
     return handle, handle.port
@@ -76,8 +89,10 @@ def catalog_pages(stub: catalog_pb2_grpc.CatalogServiceStub, timeout_s: float) -
                     timeout=max(timeout_s, 30.0),
                 )
             except grpc.aio.AioRpcError as exc:
-                raise Unavailable(message=f"the catalog is unavailable ({exc.code().name}); retry",
-                                  reason="CATALOG_UNAVAILABLE") from exc
+                raise Unavailable(
+                    message=f"the catalog is unavailable ({exc.code().name}); retry",
+                    reason="CATALOG_UNAVAILABLE",
+                ) from exc
             yield response.titles
             token = response.next_page_token
             if not token:
@@ -110,7 +125,9 @@ def _supervised(name: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None
 
 
 @asynccontextmanager
-async def running(settings: SearchSettings, *, serve_metrics: bool = True) -> AsyncIterator[ServerHandle]:
+async def running(
+    settings: SearchSettings, *, serve_metrics: bool = True
+) -> AsyncIterator[ServerHandle]:
     """Open the engine, follow the catalog and activity streams, start the server; close all on
     exit."""
     runtime = settings.runtime
@@ -124,26 +141,44 @@ async def running(settings: SearchSettings, *, serve_metrics: bool = True) -> As
         activity = Activity()
         indexer = Indexer(run, ledger, activity)
         await indexer.start()
-        channel = open_channel(settings.catalog_target, timeout_s=runtime.outbound_timeout_s,
-                               services=[catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]])
+        channel = open_channel(
+            settings.catalog_target,
+            timeout_s=runtime.outbound_timeout_s,
+            services=[catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]],
+        )
         stack.push_async_callback(channel.close)
         domain = SearchDomain(
-            run, indexer, activity, default_region=settings.default_region,
-            catalog_pages=catalog_pages(catalog_pb2_grpc.CatalogServiceStub(channel),
-                                        runtime.outbound_timeout_s),
+            run,
+            indexer,
+            activity,
+            default_region=settings.default_region,
+            catalog_pages=catalog_pages(
+                catalog_pb2_grpc.CatalogServiceStub(channel), runtime.outbound_timeout_s
+            ),
         )
         tasks: list[asyncio.Task[None]] = []
         if runtime.nats_url:
-            nc = await nats.connect(runtime.nats_url, name="search", max_reconnect_attempts=-1,
-                                    reconnect_time_wait=0.5,
-                                    connect_timeout=runtime.outbound_timeout_s)
+            nc = await nats.connect(
+                runtime.nats_url,
+                name="search",
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=runtime.outbound_timeout_s,
+            )
             js = nc.jetstream(timeout=runtime.outbound_timeout_s)
             stack.push_async_callback(nc.close)  # not drain: the pull requests would hold it
             await EventBus(nc, js, timeout_s=runtime.outbound_timeout_s).ensure_streams()
-            tasks.append(_supervised("catalog-feed", CatalogFeed(js, indexer, durable=settings.durable).run()))
+            tasks.append(
+                _supervised(
+                    "catalog-feed", CatalogFeed(js, indexer, durable=settings.durable).run()
+                )
+            )
             tasks.append(_supervised("activity-feed", ActivityFeed(js, activity).run()))
         else:
-            _log.warning("search.no_nats", detail="VOD_NATS_URL is not set; the index will not follow the catalog")
+            _log.warning(
+                "search.no_nats",
+                detail="VOD_NATS_URL is not set; the index will not follow the catalog",
+            )
         tasks.append(_supervised("maintenance", indexer.maintain(settings.maintenance_interval_s)))
         stack.push_async_callback(_cancel, tasks)
         handle, _ = create_server(settings, deps=SearchDeps(domain))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import grpc
-
-from services.search.domain import SearchDomain
 from vod.search.v1 import search_pb2 as pb
 from vod.search.v1 import search_pb2_grpc
+
+from services.search.domain import SearchDomain
 
 __all__ = ["REGION_HEADER", "SearchServicer"]
 
@@ -49,5 +49,8 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self, request: pb.ReindexRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReindexResponse:
         report = await self._domain.reindex()
-        return pb.ReindexResponse(indexed_count=report.indexed, skipped_count=report.skipped,
-                                  duration_seconds=report.seconds)
+        return pb.ReindexResponse(
+            indexed_count=report.indexed,
+            skipped_count=report.skipped,
+            duration_seconds=report.seconds,
+        )

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import os
-import zlib
 import shutil
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -260,7 +260,9 @@ class TantivyEngine:
         if not wanted:
             return {}
         _, searcher = self._searcher()
-        result = searcher.search(Q.term_set_query(self.schema, "id", wanted), len(wanted), count=False)
+        result = searcher.search(
+            Q.term_set_query(self.schema, "id", wanted), len(wanted), count=False
+        )
         docs = [self._load(searcher, address) for _, address in result.hits]
         return {doc.id: doc for doc in docs}
 
@@ -287,7 +289,9 @@ class TantivyEngine:
         hits = [(self._load(searcher, address), float(score)) for score, address in ranked]
         facets = {}
         for facet in query.facets:
-            facet_query = self._combine(text, self._filter_clauses(query.filters.without(facet)), query)
+            facet_query = self._combine(
+                text, self._filter_clauses(query.filters.without(facet)), query
+            )
             facets[facet] = self._facet(searcher, facet_query, facet)
         return EngineResult(hits=hits, total=total, facets=facets, snapshot=snapshot)
 
@@ -303,14 +307,18 @@ class TantivyEngine:
             if query.sort is Sort.RELEVANCE and query.words:
                 result = searcher.search(full, fetch, weight_by_field="pop_boost")
             else:
-                result = searcher.search(full, fetch, order_by_field=_SORT_FIELDS.get(
-                    query.sort, "popularity"), order=tantivy.Order.Desc)
+                result = searcher.search(
+                    full,
+                    fetch,
+                    order_by_field=_SORT_FIELDS.get(query.sort, "popularity"),
+                    order=tantivy.Order.Desc,
+                )
             hits = result.hits
             if len(hits) < fetch or hits[-1][0] != hits[end - 1][0]:
                 break
             fetch *= 2
         hits.sort(key=lambda h: (-h[0], h[1].segment_ord, h[1].doc))
-        return hits[query.offset:end], int(result.count or 0)
+        return hits[query.offset : end], int(result.count or 0)
 
     # -- query building ----------------------------------------------------------------------
 
@@ -328,17 +336,26 @@ class TantivyEngine:
             alternatives = []
             for field in query.fields:
                 weight = FIELD_WEIGHTS[field]
-                alternatives.append((_SHOULD, Q.boost_query(Q.term_query(self.schema, field, word), weight)))
+                alternatives.append(
+                    (_SHOULD, Q.boost_query(Q.term_query(self.schema, field, word), weight))
+                )
                 if prefix or budget:
                     fuzzy = Q.fuzzy_term_query(
-                        self.schema, field, word, distance=budget,
-                        transposition_cost_one=True, prefix=prefix,
+                        self.schema,
+                        field,
+                        word,
+                        distance=budget,
+                        transposition_cost_one=True,
+                        prefix=prefix,
                     )
                     alternatives.append((_SHOULD, Q.boost_query(fuzzy, weight * 0.5)))
             clauses.append(Q.boolean_query(alternatives))
         if query.require_all:
             return Q.boolean_query([(_MUST, clause) for clause in clauses])
-        return Q.boolean_query([(_SHOULD, clause) for clause in clauses])
+        return Q.boolean_query(
+            [(_SHOULD, clause) for clause in clauses],
+            minimum_number_should_match=max(1, query.min_words),
+        )
 
     def _filter_clauses(self, filters: Filters) -> list[Any]:
         schema = self.schema
@@ -354,10 +371,17 @@ class TantivyEngine:
         if filters.genres:
             out.append(const(Q.term_set_query(schema, "genre_key", list(filters.genres))))
         if filters.year_min or filters.year_max:
-            out.append(const(Q.range_query(
-                schema, "release_year", tantivy.FieldType.Integer,
-                filters.year_min or None, filters.year_max or None,
-            )))
+            out.append(
+                const(
+                    Q.range_query(
+                        schema,
+                        "release_year",
+                        tantivy.FieldType.Integer,
+                        filters.year_min or None,
+                        filters.year_max or None,
+                    )
+                )
+            )
         if filters.ratings:
             out.append(const(Q.term_set_query(schema, "rating", list(filters.ratings))))
         if filters.person:
@@ -376,7 +400,10 @@ class TantivyEngine:
             clauses.append((_SHOULD, Q.boost_query(exact, EXACT_TITLE_BOOST)))
             for genre, boost in query.genre_boosts:
                 clauses.append(
-                    (_SHOULD, Q.const_score_query(Q.term_query(self.schema, "genre_key", genre), boost))
+                    (
+                        _SHOULD,
+                        Q.const_score_query(Q.term_query(self.schema, "genre_key", genre), boost),
+                    )
                 )
         return Q.boolean_query(clauses)
 

@@ -112,13 +112,13 @@ class MatchSpec:
                 continue
             best = (budget + 1, word)
             for token in vocabulary:
-                candidate = token
+                distance = osa_distance(token, word, budget)
                 if index == len(self.words) - 1 and self.prefix_last and len(token) > len(word):
-                    candidate = token[: len(word)]
-                    if candidate == word:
+                    head = token[: len(word)]
+                    if head == word:
                         best = (0, word)
                         break
-                distance = osa_distance(candidate, word, budget)
+                    distance = min(distance, osa_distance(head, word, budget))
                 if distance < best[0]:
                     best = (distance, token)
             out.append(best[1])

@@ -39,22 +39,42 @@ from vod.transcoding.v1 import transcoding_pb2_grpc
 
 from services.transcoding.config import load_settings
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_REJECTED", "EXIT_UNAVAILABLE", "main", "register", "upload_id_for"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_REJECTED",
+    "EXIT_UNAVAILABLE",
+    "main",
+    "register",
+    "upload_id_for",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 CHUNK = 4 * 1024 * 1024 - 1024  # under the 4 MiB chunk limit
-_CONTENT_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime",
-                  ".mkv": "video/x-matroska", ".webm": "video/webm", ".ts": "video/mp2t",
-                  ".avi": "video/x-msvideo"}
-_PRESETS = {"standard": pb.LADDER_PRESET_STANDARD, "per-title": pb.LADDER_PRESET_PER_TITLE,
-            "uhd": pb.LADDER_PRESET_UHD, "preview": pb.LADDER_PRESET_PREVIEW}
+_CONTENT_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".ts": "video/mp2t",
+    ".avi": "video/x-msvideo",
+}
+_PRESETS = {
+    "standard": pb.LADDER_PRESET_STANDARD,
+    "per-title": pb.LADDER_PRESET_PER_TITLE,
+    "uhd": pb.LADDER_PRESET_UHD,
+    "preview": pb.LADDER_PRESET_PREVIEW,
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ingest = subparsers.add_parser("ingest", help="upload a source file and transcode it")
     ingest.add_argument("file", type=Path)
     ingest.add_argument("--title", required=True, help="the catalog title, e.g. titles/my-film")
-    ingest.add_argument("--wait", action="store_true", help="follow the job until the media is ready")
+    ingest.add_argument(
+        "--wait", action="store_true", help="follow the job until the media is ready"
+    )
     ingest.add_argument("--ladder", choices=sorted(_PRESETS), default="standard")
     ingest.add_argument("--segment-seconds", type=int, default=0)
     ingest.add_argument("--keyframe-seconds", type=int, default=0)
@@ -117,8 +137,14 @@ async def _ingest(args: argparse.Namespace, console: Console) -> int:
     address = args.address or settings.runtime.grpc_address
     origin = (args.origin or f"http://{address}/origin").rstrip("/")
     size = path.stat().st_size
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-               DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     async with grpc.aio.insecure_channel(address) as channel:
         stub = transcoding_pb2_grpc.TranscodingServiceStub(channel)
         try:
@@ -135,18 +161,29 @@ async def _ingest(args: argparse.Namespace, console: Console) -> int:
             return await _follow(stub, job.name, origin, console)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                console.print(f"[red]transcoding service unreachable at {address}: {exc.details()}[/]")
+                console.print(
+                    f"[red]transcoding service unreachable at {address}: {exc.details()}[/]"
+                )
                 return EXIT_UNAVAILABLE
             console.print(f"[red]rejected ({exc.code().name}): {exc.details()}[/]")
             return EXIT_REJECTED
 
 
-async def _upload(stub: transcoding_pb2_grpc.TranscodingServiceStub, path: Path, title: str,
-                  upload_id: str, sha: str, size: int, columns: tuple[object, ...],
-                  console: Console) -> pb.Upload:
+async def _upload(
+    stub: transcoding_pb2_grpc.TranscodingServiceStub,
+    path: Path,
+    title: str,
+    upload_id: str,
+    sha: str,
+    size: int,
+    columns: tuple[object, ...],
+    console: Console,
+) -> pb.Upload:
     start = 0
     try:
-        existing = (await stub.GetUpload(pb.GetUploadRequest(name=f"uploads/{upload_id}"), timeout=10)).upload
+        existing = (
+            await stub.GetUpload(pb.GetUploadRequest(name=f"uploads/{upload_id}"), timeout=10)
+        ).upload
         if existing.state == pb.UPLOAD_STATE_COMPLETED:
             return existing
         if existing.state == pb.UPLOAD_STATE_UPLOADING:
@@ -155,9 +192,14 @@ async def _upload(stub: transcoding_pb2_grpc.TranscodingServiceStub, path: Path,
     except grpc.aio.AioRpcError as exc:
         if exc.code() != grpc.StatusCode.NOT_FOUND:
             raise
-    header = pb.UploadHeader(title=title, file_name=path.name, size_bytes=size,
-                             content_type=_CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
-                             sha256=sha, upload_id=upload_id)
+    header = pb.UploadHeader(
+        title=title,
+        file_name=path.name,
+        size_bytes=size,
+        content_type=_CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+        sha256=sha,
+        upload_id=upload_id,
+    )
     with Progress(*columns, console=console, transient=True) as progress:  # type: ignore[arg-type]
         task = progress.add_task("uploading", total=size, completed=start)
 
@@ -167,39 +209,64 @@ async def _upload(stub: transcoding_pb2_grpc.TranscodingServiceStub, path: Path,
                 fh.seek(start)
                 offset = start
                 while data := await asyncio.to_thread(fh.read, CHUNK):
-                    yield pb.UploadRequest(chunk=pb.UploadChunk(
-                        offset=offset, data=data, crc32c=google_crc32c.value(data)))
+                    yield pb.UploadRequest(
+                        chunk=pb.UploadChunk(
+                            offset=offset, data=data, crc32c=google_crc32c.value(data)
+                        )
+                    )
                     offset += len(data)
                     progress.update(task, completed=offset)
 
         return (await stub.Upload(requests())).upload
 
 
-async def _job(stub: transcoding_pb2_grpc.TranscodingServiceStub, upload: pb.Upload, job_id: str,
-               args: argparse.Namespace) -> pb.Job:
-    options = pb.TranscodeOptions(ladder=_PRESETS[args.ladder], encrypt=args.encrypt,
-                                  segment_duration_seconds=args.segment_seconds,
-                                  keyframe_interval_seconds=args.keyframe_seconds)
+async def _job(
+    stub: transcoding_pb2_grpc.TranscodingServiceStub,
+    upload: pb.Upload,
+    job_id: str,
+    args: argparse.Namespace,
+) -> pb.Job:
+    options = pb.TranscodeOptions(
+        ladder=_PRESETS[args.ladder],
+        encrypt=args.encrypt,
+        segment_duration_seconds=args.segment_seconds,
+        keyframe_interval_seconds=args.keyframe_seconds,
+    )
     try:
-        return (await stub.CreateJob(pb.CreateJobRequest(job=pb.Job(upload=upload.name, options=options),
-                                                         job_id=job_id), timeout=10)).job
+        return (
+            await stub.CreateJob(
+                pb.CreateJobRequest(job=pb.Job(upload=upload.name, options=options), job_id=job_id),
+                timeout=10,
+            )
+        ).job
     except grpc.aio.AioRpcError as exc:
         if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
             raise
         return (await stub.GetJob(pb.GetJobRequest(name=f"jobs/{job_id}"), timeout=10)).job
 
 
-async def _follow(stub: transcoding_pb2_grpc.TranscodingServiceStub, name: str, origin: str,
-                  console: Console) -> int:
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  TextColumn("{task.fields[fps]}"), console=console, transient=True) as progress:
+async def _follow(
+    stub: transcoding_pb2_grpc.TranscodingServiceStub, name: str, origin: str, console: Console
+) -> int:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[fps]}"),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("queued", total=100, fps="")
         async for message in stub.WatchJob(pb.WatchJobRequest(name=name)):
             p = message.progress
             stage = pb.JobStage.Name(p.stage).removeprefix("JOB_STAGE_").lower()
             eta = f" eta {p.eta.seconds}s" if p.HasField("eta") else ""
-            progress.update(task, completed=p.percent, description=p.message or stage,
-                            fps=(f"{p.fps:.0f} fps{eta}" if p.fps else eta))
+            progress.update(
+                task,
+                completed=p.percent,
+                description=p.message or stage,
+                fps=(f"{p.fps:.0f} fps{eta}" if p.fps else eta),
+            )
     job = (await stub.GetJob(pb.GetJobRequest(name=name), timeout=10)).job
     if job.state != pb.JOB_STATE_SUCCEEDED:
         reason = job.error.message or pb.JobState.Name(job.state)

@@ -18,8 +18,18 @@ from typing import BinaryIO
 
 __all__ = ["Fragment", "Segment", "SplitResult", "split"]
 
-_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"moof", b"traf", b"sinf",
-               b"schi"}
+_CONTAINERS = {
+    b"moov",
+    b"trak",
+    b"mdia",
+    b"minf",
+    b"stbl",
+    b"mvex",
+    b"moof",
+    b"traf",
+    b"sinf",
+    b"schi",
+}
 _NON_SYNC = 0x00010000
 
 
@@ -56,7 +66,9 @@ class SplitResult:
         return sum(s.duration for s in self.segments)
 
 
-def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int, int]]:
+def _boxes(
+    data: bytes, start: int = 0, end: int | None = None
+) -> Iterator[tuple[bytes, int, int, int]]:
     """(type, offset, size, header size) of the boxes in data[start:end]."""
     end = len(data) if end is None else end
     pos = start
@@ -74,7 +86,9 @@ def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tupl
         pos += size
 
 
-def _find(data: bytes, path: list[bytes], start: int = 0, end: int | None = None) -> tuple[int, int, int] | None:
+def _find(
+    data: bytes, path: list[bytes], start: int = 0, end: int | None = None
+) -> tuple[int, int, int] | None:
     for kind, pos, size, header in _boxes(data, start, end):
         if kind == path[0]:
             if len(path) == 1:
@@ -132,7 +146,10 @@ def _codec(moov: bytes) -> tuple[str, bool]:
         avcc = _find(moov, [b"avcC"], epos + eheader + 78, epos + esize)
         if avcc is not None:
             p, _, h = avcc
-            return f"avc1.{moov[p + h + 1]:02x}{moov[p + h + 2]:02x}{moov[p + h + 3]:02x}", encrypted
+            return (
+                f"avc1.{moov[p + h + 1]:02x}{moov[p + h + 2]:02x}{moov[p + h + 3]:02x}",
+                encrypted,
+            )
         hvcc = _find(moov, [b"hvcC"], epos + eheader + 78, epos + esize)
         if hvcc is not None:
             return "hvc1.1.6.L93.B0", encrypted
@@ -172,8 +189,11 @@ def _fragment_info(moof: bytes, default_duration: int, default_flags: int) -> tu
             if flags & 0x20:
                 tf_flags = struct.unpack_from(">I", moof, off)[0]
         elif kind == b"tfdt":
-            base_time = (struct.unpack_from(">Q", moof, body + 4)[0] if version == 1
-                         else struct.unpack_from(">I", moof, body + 4)[0])
+            base_time = (
+                struct.unpack_from(">Q", moof, body + 4)[0]
+                if version == 1
+                else struct.unpack_from(">I", moof, body + 4)[0]
+            )
         elif kind == b"trun":
             count = struct.unpack_from(">I", moof, body + 4)[0]
             off = body + 8
@@ -224,8 +244,15 @@ def split(source: Path, out_dir: Path, segment_seconds: float) -> SplitResult:
                 base, duration, key = _fragment_info(moof, default_duration, default_flags)
                 current += [base, duration, int(key)]
             elif kind == b"mdat" and current:
-                fragments.append(Fragment(current[0], pos + size - current[0], current[2],
-                                          current[3], bool(current[4])))
+                fragments.append(
+                    Fragment(
+                        current[0],
+                        pos + size - current[0],
+                        current[2],
+                        current[3],
+                        bool(current[4]),
+                    )
+                )
                 current = []
         if init_end is None or not moov:
             raise ValueError("not a fragmented MP4: no moov")
@@ -253,7 +280,16 @@ def split(source: Path, out_dir: Path, segment_seconds: float) -> SplitResult:
                     out.write(fh.read(frag.size))
             start = group[0].base_time
             ticks = sum(f.duration for f in group)
-            segments.append(Segment(number, name, start / timescale, ticks / timescale,
-                                    sum(f.size for f in group), group[0].starts_with_key,
-                                    start, ticks))
+            segments.append(
+                Segment(
+                    number,
+                    name,
+                    start / timescale,
+                    ticks / timescale,
+                    sum(f.size for f in group),
+                    group[0].starts_with_key,
+                    start,
+                    ticks,
+                )
+            )
     return SplitResult(timescale, codec, encrypted, tuple(segments))

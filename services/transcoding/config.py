@@ -86,9 +86,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> TranscodingSettings:
             part_size=env_int(env, "VOD_S3_PART_SIZE", 8 * 1024 * 1024),
         ),
         origin_address=_host_port(env_str(env, "VOD_ORIGIN_ADDRESS", "127.0.0.1:8070")),
-        upload_http_address=_host_port(
-            env_str(env, "VOD_UPLOAD_HTTP_ADDRESS", "127.0.0.1:8071")
-        ),
+        upload_http_address=_host_port(env_str(env, "VOD_UPLOAD_HTTP_ADDRESS", "127.0.0.1:8071")),
         origin_public_url=env_str(env, "VOD_ORIGIN_PUBLIC_URL", ""),
         scratch_dir=Path(env_str(env, "VOD_TRANSCODE_SCRATCH_DIR", str(home / "scratch"))),
         upload_ttl_s=env_float(env, "VOD_UPLOAD_TTL_S", 7 * 24 * 3600),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import nats
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
+from vod.events.v1 import media_events_pb2 as ev
 
 from services.runtime.events import subject_of
 from services.transcoding.config import TranscodingSettings
 from services.transcoding.keys import DerivedKeyProvider, KeyProvider
 from services.transcoding.store import FileSystemStore, ObjectStore, S3Store
-from vod.events.v1 import media_events_pb2 as ev
 
 __all__ = ["JOBS_SUBJECT", "connect_jobs", "ensure_jobs_stream", "open_store", "key_provider"]
 
@@ -21,8 +21,15 @@ def open_store(settings: TranscodingSettings) -> ObjectStore:
     """S3 when VOD_S3_ENDPOINT is set, else the local filesystem store."""
     s3 = settings.s3
     if s3.endpoint:
-        return S3Store(s3.endpoint, s3.access_key, s3.secret_key, s3.bucket, region=s3.region,
-                       secure=s3.secure, part_size=s3.part_size)
+        return S3Store(
+            s3.endpoint,
+            s3.access_key,
+            s3.secret_key,
+            s3.bucket,
+            region=s3.region,
+            secure=s3.secure,
+            part_size=s3.part_size,
+        )
     return FileSystemStore(settings.object_store_dir)
 
 
@@ -34,8 +41,11 @@ def key_provider(settings: TranscodingSettings) -> KeyProvider:
 async def ensure_jobs_stream(js: JetStreamContext, settings: TranscodingSettings) -> None:
     """The durable work-queue stream: each job message is kept until one worker acks it."""
     config = api.StreamConfig(
-        name=settings.jobs_stream, subjects=[JOBS_SUBJECT], storage=api.StorageType.FILE,
-        retention=api.RetentionPolicy.WORK_QUEUE, duplicate_window=300.0,
+        name=settings.jobs_stream,
+        subjects=[JOBS_SUBJECT],
+        storage=api.StorageType.FILE,
+        retention=api.RetentionPolicy.WORK_QUEUE,
+        duplicate_window=300.0,
     )
     try:
         await js.stream_info(settings.jobs_stream)
@@ -43,10 +53,16 @@ async def ensure_jobs_stream(js: JetStreamContext, settings: TranscodingSettings
         await js.add_stream(config)
 
 
-async def connect_jobs(settings: TranscodingSettings, name: str) -> tuple[nats.NATS, JetStreamContext]:
-    nc = await nats.connect(settings.runtime.nats_url, name=name, max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.5,
-                            connect_timeout=settings.runtime.outbound_timeout_s)
+async def connect_jobs(
+    settings: TranscodingSettings, name: str
+) -> tuple[nats.NATS, JetStreamContext]:
+    nc = await nats.connect(
+        settings.runtime.nats_url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=settings.runtime.outbound_timeout_s,
+    )
     js = nc.jetstream(timeout=settings.runtime.outbound_timeout_s)
     await ensure_jobs_stream(js, settings)
     return nc, js

@@ -15,6 +15,9 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+from vod.events.v1 import media_events_pb2 as ev
+from vod.transcoding.v1 import transcoding_pb2 as pb
+
 from services.runtime.errors import (
     Aborted,
     AlreadyExists,
@@ -24,8 +27,6 @@ from services.runtime.errors import (
 )
 from services.runtime.events import new_meta
 from services.transcoding.repository import JobFilter, Repository
-from vod.events.v1 import media_events_pb2 as ev
-from vod.transcoding.v1 import transcoding_pb2 as pb
 
 __all__ = ["TERMINAL", "JobDomain", "job_not_found"]
 
@@ -33,8 +34,12 @@ TERMINAL = (pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
 
 
 def job_not_found(name: str) -> NotFound:
-    return NotFound(message=f"{name} does not exist", reason="JOB_NOT_FOUND",
-                    resource_type="vod.transcoding.v1.Job", resource_name=name)
+    return NotFound(
+        message=f"{name} does not exist",
+        reason="JOB_NOT_FOUND",
+        resource_type="vod.transcoding.v1.Job",
+        resource_name=name,
+    )
 
 
 def _filter_hash(flt: JobFilter) -> str:
@@ -53,30 +58,46 @@ class JobDomain:
         if seg % key:
             raise InvalidArgument.for_field(
                 "job.options.keyframe_interval_seconds",
-                f"must divide the segment duration ({seg} s); {key} s does not")
+                f"must divide the segment duration ({seg} s); {key} s does not",
+            )
         upload_name = request.job.upload
         row = await self._repo.get_upload(upload_name.removeprefix("uploads/"))
         if row is None:
-            raise NotFound(message=f"{upload_name} does not exist", reason="UPLOAD_NOT_FOUND",
-                           resource_type="vod.transcoding.v1.Upload", resource_name=upload_name)
+            raise NotFound(
+                message=f"{upload_name} does not exist",
+                reason="UPLOAD_NOT_FOUND",
+                resource_type="vod.transcoding.v1.Upload",
+                resource_name=upload_name,
+            )
         if row.upload.state != pb.UPLOAD_STATE_COMPLETED:
             raise FailedPrecondition(
                 message=f"{upload_name} is {pb.UploadState.Name(row.upload.state)}, not COMPLETED",
                 reason="UPLOAD_NOT_COMPLETED",
-                violations=(("STATE", upload_name, "the upload must be COMPLETED"),))
+                violations=(("STATE", upload_name, "the upload must be COMPLETED"),),
+            )
         job_id = request.job_id or uuid.uuid4().hex[:20]
         now = datetime.now(UTC)
-        job = pb.Job(name=f"jobs/{job_id}", upload=upload_name, title=row.upload.title,
-                     options=options, state=pb.JOB_STATE_QUEUED)
+        job = pb.Job(
+            name=f"jobs/{job_id}",
+            upload=upload_name,
+            title=row.upload.title,
+            options=options,
+            state=pb.JOB_STATE_QUEUED,
+        )
         job.create_time.FromDatetime(now)
-        job.progress.CopyFrom(pb.JobProgress(job=job.name, state=pb.JOB_STATE_QUEUED,
-                                             message="queued"))
+        job.progress.CopyFrom(
+            pb.JobProgress(job=job.name, state=pb.JOB_STATE_QUEUED, message="queued")
+        )
         job.progress.update_time.FromDatetime(now)
         work = ev.TranscodeJobQueued(meta=new_meta("transcoding"), job=job.name, title=job.title)
         stored = await self._repo.insert_job(job, [work])
         if stored is None:
-            raise AlreadyExists(message=f"jobs/{job_id} already exists", reason="JOB_ALREADY_EXISTS",
-                                resource_type="vod.transcoding.v1.Job", resource_name=f"jobs/{job_id}")
+            raise AlreadyExists(
+                message=f"jobs/{job_id} already exists",
+                reason="JOB_ALREADY_EXISTS",
+                resource_type="vod.transcoding.v1.Job",
+                resource_name=f"jobs/{job_id}",
+            )
         return stored
 
     async def get(self, name: str) -> pb.Job:
@@ -97,16 +118,22 @@ class JobDomain:
                     raise ValueError("filters changed")
             except (ValueError, KeyError, TypeError) as exc:
                 raise InvalidArgument.for_field(
-                    "page_token", "not a token from a previous response with the same filters") from exc
+                    "page_token", "not a token from a previous response with the same filters"
+                ) from exc
         jobs = await self._repo.list_jobs(flt, after, size + 1)
         token = ""
         if len(jobs) > size:
             jobs = jobs[:size]
             last = jobs[-1]
-            token = base64.urlsafe_b64encode(json.dumps({
-                "t": last.create_time.ToDatetime(tzinfo=UTC).isoformat(),
-                "id": last.name.removeprefix("jobs/"), "f": _filter_hash(flt),
-            }).encode()).decode()
+            token = base64.urlsafe_b64encode(
+                json.dumps(
+                    {
+                        "t": last.create_time.ToDatetime(tzinfo=UTC).isoformat(),
+                        "id": last.name.removeprefix("jobs/"),
+                        "f": _filter_hash(flt),
+                    }
+                ).encode()
+            ).decode()
         return pb.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     async def watch(self, name: str) -> AsyncIterator[pb.JobProgress]:
@@ -129,15 +156,20 @@ class JobDomain:
     async def cancel(self, name: str, etag: str) -> pb.Job:
         def change(job: pb.Job) -> list[object]:
             if etag and etag != job.etag:
-                raise Aborted(message="the job changed since it was read (etag mismatch)",
-                              reason="ETAG_MISMATCH", resource_type="vod.transcoding.v1.Job",
-                              resource_name=name)
+                raise Aborted(
+                    message="the job changed since it was read (etag mismatch)",
+                    reason="ETAG_MISMATCH",
+                    resource_type="vod.transcoding.v1.Job",
+                    resource_name=name,
+                )
             if job.state == pb.JOB_STATE_CANCELLED:
                 return []
             if job.state in (pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED):
                 raise FailedPrecondition(
-                    message=f"{name} already {pb.JobState.Name(job.state)}", reason="JOB_FINISHED",
-                    violations=(("STATE", name, "only QUEUED or RUNNING jobs can be cancelled"),))
+                    message=f"{name} already {pb.JobState.Name(job.state)}",
+                    reason="JOB_FINISHED",
+                    violations=(("STATE", name, "only QUEUED or RUNNING jobs can be cancelled"),),
+                )
             now = datetime.now(UTC)
             job.state = pb.JOB_STATE_CANCELLED
             job.end_time.FromDatetime(now)
@@ -146,8 +178,11 @@ class JobDomain:
             job.progress.message = "cancelled"
             job.progress.ClearField("eta")
             job.progress.update_time.FromDatetime(now)
-            return [ev.TranscodeJobProgress(meta=new_meta("transcoding"), progress=job.progress,
-                                            title=job.title)]
+            return [
+                ev.TranscodeJobProgress(
+                    meta=new_meta("transcoding"), progress=job.progress, title=job.title
+                )
+            ]
 
         job = await self._repo.update_job(name.removeprefix("jobs/"), change)  # type: ignore[arg-type]
         if job is None:
@@ -157,6 +192,10 @@ class JobDomain:
     async def media(self, name: str) -> pb.MediaAsset:
         asset = await self._repo.get_media(name.removeprefix("media/"))
         if asset is None:
-            raise NotFound(message=f"{name} does not exist", reason="MEDIA_NOT_FOUND",
-                           resource_type="vod.transcoding.v1.MediaAsset", resource_name=name)
+            raise NotFound(
+                message=f"{name} does not exist",
+                reason="MEDIA_NOT_FOUND",
+                resource_type="vod.transcoding.v1.MediaAsset",
+                resource_name=name,
+            )
         return asset

@@ -13,15 +13,21 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.transcoding.media import Probe
 from vod.transcoding.v1 import transcoding_pb2 as pb
+
+from services.transcoding.media import Probe
 
 __all__ = ["Rung", "STANDARD_BITRATES", "Trial", "bitrate_for_target", "plan_ladder", "width_for"]
 
 HEIGHTS = (240, 360, 480, 720, 1080, 1440, 2160)
 STANDARD_BITRATES = {
-    240: 400_000, 360: 800_000, 480: 1_400_000, 720: 2_800_000, 1080: 5_000_000,
-    1440: 9_000_000, 2160: 16_000_000,
+    240: 400_000,
+    360: 800_000,
+    480: 1_400_000,
+    720: 2_800_000,
+    1080: 5_000_000,
+    1440: 9_000_000,
+    2160: 16_000_000,
 }
 PREVIEW_BITRATES = {240: 300_000, 360: 600_000, 480: 1_000_000}
 
@@ -54,9 +60,14 @@ def plan_ladder(probe: Probe, options: pb.TranscodeOptions) -> list[Rung]:
     source_h = _even(probe.height)
     if options.renditions:
         rungs = [
-            Rung(_even(r.height), width_for(_even(r.height), probe), r.bitrate_bps,
-                 r.codec or pb.VIDEO_CODEC_H264)
-            for r in options.renditions if r.height <= probe.height
+            Rung(
+                _even(r.height),
+                width_for(_even(r.height), probe),
+                r.bitrate_bps,
+                r.codec or pb.VIDEO_CODEC_H264,
+            )
+            for r in options.renditions
+            if r.height <= probe.height
         ]
         if not rungs:  # every rung was above the source: encode at the source's own height
             rungs = [Rung(source_h, width_for(source_h, probe), 0, codec)]
@@ -101,7 +112,9 @@ def bitrate_for_target(trials: Sequence[Trial], target: float) -> tuple[int, flo
             if high.vmaf - low.vmaf < 1e-6:
                 return high.bitrate, high.vmaf, float(high.crf)
             frac = (target - low.vmaf) / (high.vmaf - low.vmaf)
-            log_rate = math.log(low.bitrate) + frac * (math.log(high.bitrate) - math.log(low.bitrate))
+            log_rate = math.log(low.bitrate) + frac * (
+                math.log(high.bitrate) - math.log(low.bitrate)
+            )
             crf = low.crf + frac * (high.crf - low.crf)
             return int(math.exp(log_rate)), target, round(crf, 2)
     return points[-1].bitrate, points[-1].vmaf, float(points[-1].crf)

@@ -61,8 +61,10 @@ def _key_line(track: Track) -> list[str]:
     if track.protection is None:
         return []
     uri = track.protection.license_url or f"data:text/plain;base64,{track.protection.key_id}"
-    return [f'#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI="{uri}",'
-            f'KEYFORMAT="urn:uuid:{CLEARKEY_SYSTEM_ID}",KEYFORMATVERSIONS="1"']
+    return [
+        f'#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI="{uri}",'
+        f'KEYFORMAT="urn:uuid:{CLEARKEY_SYSTEM_ID}",KEYFORMATVERSIONS="1"'
+    ]
 
 
 def hls_media(track: Track) -> str:
@@ -120,14 +122,15 @@ def _iso_duration(seconds: float) -> str:
 def _timeline(track: Track) -> str:
     runs: list[list[int]] = []  # [t, d, r]
     for seg in track.split.segments:
-        if runs and runs[-1][1] == seg.duration_ticks and \
-                runs[-1][0] + runs[-1][1] * (runs[-1][2] + 1) == seg.start_ticks:
+        if (
+            runs
+            and runs[-1][1] == seg.duration_ticks
+            and runs[-1][0] + runs[-1][1] * (runs[-1][2] + 1) == seg.start_ticks
+        ):
             runs[-1][2] += 1
         else:
             runs.append([seg.start_ticks, seg.duration_ticks, 0])
-    return "".join(
-        f'<S t="{t}" d="{d}"' + (f' r="{r}"' if r else "") + "/>" for t, d, r in runs
-    )
+    return "".join(f'<S t="{t}" d="{d}"' + (f' r="{r}"' if r else "") + "/>" for t, d, r in runs)
 
 
 def _protection(track: Track, indent: str) -> list[str]:
@@ -147,17 +150,26 @@ def _protection(track: Track, indent: str) -> list[str]:
 
 
 def _representation(track: Track) -> list[str]:
-    attrs = [f"id={quoteattr(track.id)}", f'bandwidth="{track.peak_bps}"',
-             f'codecs="{track.split.codec}"']
+    attrs = [
+        f"id={quoteattr(track.id)}",
+        f'bandwidth="{track.peak_bps}"',
+        f'codecs="{track.split.codec}"',
+    ]
     if track.kind == "video":
-        attrs += [f'width="{track.width}"', f'height="{track.height}"',
-                  f'frameRate="{_fps(track.fps)}"', 'sar="1:1"']
+        attrs += [
+            f'width="{track.width}"',
+            f'height="{track.height}"',
+            f'frameRate="{_fps(track.fps)}"',
+            'sar="1:1"',
+        ]
     else:
         attrs.append(f'audioSamplingRate="{track.sample_rate}"')
     lines = [f"      <Representation {' '.join(attrs)}>"]
     if track.kind == "audio":
-        lines.append('        <AudioChannelConfiguration schemeIdUri='
-                     f'"urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="{track.channels}"/>')
+        lines.append(
+            "        <AudioChannelConfiguration schemeIdUri="
+            f'"urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="{track.channels}"/>'
+        )
     lines += [
         f'        <SegmentTemplate timescale="{track.split.timescale}" '
         f'initialization="{track.segments_uri}init.mp4" '
@@ -169,8 +181,9 @@ def _representation(track: Track) -> list[str]:
     return lines
 
 
-def mpd(videos: Sequence[Track], audios: Sequence[Track], duration: float,
-        segment_seconds: float) -> str:
+def mpd(
+    videos: Sequence[Track], audios: Sequence[Track], duration: float, segment_seconds: float
+) -> str:
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" xmlns:cenc="urn:mpeg:cenc:2013" '

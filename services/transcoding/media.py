@@ -62,16 +62,27 @@ class Probe:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "format": self.format_name, "duration": self.duration, "width": self.width,
-            "height": self.height, "fps": self.fps, "video_codec": self.video_codec,
+            "format": self.format_name,
+            "duration": self.duration,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+            "video_codec": self.video_codec,
             "audio": [a.__dict__ for a in self.audio],
         }
 
     @classmethod
     def from_json(cls, doc: dict[str, object]) -> Probe:
         audio = tuple(AudioStream(**a) for a in doc.get("audio", []))  # type: ignore[union-attr, arg-type]
-        return cls(str(doc["format"]), float(doc["duration"]), int(doc["width"]),  # type: ignore[arg-type]
-                   int(doc["height"]), float(doc["fps"]), str(doc["video_codec"]), audio)  # type: ignore[arg-type]
+        return cls(
+            str(doc["format"]),
+            float(doc["duration"]),
+            int(doc["width"]),  # type: ignore[arg-type]
+            int(doc["height"]),
+            float(doc["fps"]),
+            str(doc["video_codec"]),
+            audio,
+        )  # type: ignore[arg-type]
 
 
 def ffmpeg_exe(configured: str = "") -> str:
@@ -91,7 +102,9 @@ _LAUNCH = [_SETPRIV, "--pdeathsig", "KILL"] if _SETPRIV else []
 
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _INPUT = re.compile(r"Input #0, ([^,]+(?:,[^,\s]+)*), from")
-_STREAM = re.compile(r"Stream #0:(\d+)(?:\[0x[0-9a-f]+\])?(?:\((\w+)\))?: (Video|Audio|Subtitle|Data): (.*)")
+_STREAM = re.compile(
+    r"Stream #0:(\d+)(?:\[0x[0-9a-f]+\])?(?:\((\w+)\))?: (Video|Audio|Subtitle|Data): (.*)"
+)
 _SIZE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
 _FPS = re.compile(r"([\d.]+) fps")
 _TBR = re.compile(r"([\d.]+)k? tbr")
@@ -105,7 +118,10 @@ def _seconds(h: str, m: str, s: str) -> float:
 
 async def _capture(args: Sequence[str]) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        *_LAUNCH, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        *_LAUNCH,
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -132,38 +148,71 @@ async def probe(ffmpeg: str, url: str) -> Probe:
             size = _SIZE.search(desc)
             fps = _FPS.search(desc) or _TBR.search(desc)
             if size:
-                video = (codec, int(size.group(1)), int(size.group(2)), float(fps.group(1)) if fps else 0.0)
+                video = (
+                    codec,
+                    int(size.group(1)),
+                    int(size.group(2)),
+                    float(fps.group(1)) if fps else 0.0,
+                )
         elif kind == "Audio":
             rate = _RATE.search(desc)
             channels = 1 if " mono" in desc else 6 if "5.1" in desc else 2
-            audio.append(AudioStream(len(audio), codec, int(rate.group(1)) if rate else 48000, channels, lang))
+            audio.append(
+                AudioStream(
+                    len(audio), codec, int(rate.group(1)) if rate else 48000, channels, lang
+                )
+            )
     if video is None:
         raise NotVideoError("the file has no video stream")
     duration_match = _DURATION.search(text)
     duration = _seconds(*duration_match.groups()) if duration_match else 0.0
     if duration <= 0:  # raw streams have no container duration: decode to find it
-        _, out = await _capture([ffmpeg, "-hide_banner", "-nostdin", "-i", url, "-map", "0:v:0",
-                                 "-f", "null", "-"])
+        _, out = await _capture(
+            [ffmpeg, "-hide_banner", "-nostdin", "-i", url, "-map", "0:v:0", "-f", "null", "-"]
+        )
         times = _TIME.findall(out)
         duration = _seconds(*times[-1]) if times else 0.0
     if duration <= 0 or video[3] <= 0:
         raise NotVideoError("the video stream has no readable frames")
-    return Probe(fmt.group(1) if fmt else "unknown", duration, video[1], video[2], video[3],
-                 video[0], tuple(audio))
+    return Probe(
+        fmt.group(1) if fmt else "unknown",
+        duration,
+        video[1],
+        video[2],
+        video[3],
+        video[0],
+        tuple(audio),
+    )
 
 
 ProgressFn = Callable[[dict[str, str]], None]
 
 
 async def run_ffmpeg(
-    ffmpeg: str, args: Sequence[str], *, on_progress: ProgressFn | None = None,
+    ffmpeg: str,
+    args: Sequence[str],
+    *,
+    on_progress: ProgressFn | None = None,
 ) -> None:
     """Run ffmpeg to completion; `on_progress` gets each `-progress` block (frame, fps, out_time_us).
     Raises FfmpegError with the stderr tail. Cancelling the task kills ffmpeg."""
-    full = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-v", "error", "-progress", "pipe:1",
-            "-nostats", *args]
+    full = [
+        ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-v",
+        "error",
+        "-progress",
+        "pipe:1",
+        "-nostats",
+        *args,
+    ]
     proc = await asyncio.create_subprocess_exec(
-        *_LAUNCH, *full, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *_LAUNCH,
+        *full,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     tail: deque[str] = deque(maxlen=40)
@@ -199,7 +248,13 @@ _VMAF = re.compile(r"VMAF score: ([\d.]+)")
 
 
 async def vmaf(
-    ffmpeg: str, distorted: str, reference: str, *, width: int, height: int, subsample: int = 5,
+    ffmpeg: str,
+    distorted: str,
+    reference: str,
+    *,
+    width: int,
+    height: int,
+    subsample: int = 5,
     threads: int = 0,
 ) -> float:
     """Mean VMAF of `distorted` against `reference`, both scaled to width x height (bicubic)."""
@@ -208,8 +263,22 @@ async def vmaf(
         f"[1:v]scale={width}:{height}:flags=bicubic,setpts=PTS-STARTPTS[r];"
         f"[d][r]libvmaf=n_subsample={max(1, subsample)}:n_threads={max(1, threads or os.cpu_count() or 1)}"
     )
-    code, text = await _capture([ffmpeg, "-hide_banner", "-nostdin", "-i", distorted, "-i", reference,
-                                 "-lavfi", graph, "-f", "null", "-"])
+    code, text = await _capture(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-nostdin",
+            "-i",
+            distorted,
+            "-i",
+            reference,
+            "-lavfi",
+            graph,
+            "-f",
+            "null",
+            "-",
+        ]
+    )
     match = _VMAF.search(text)
     if code != 0 or match is None:
         raise FfmpegError(["vmaf"], code, text[-2000:])

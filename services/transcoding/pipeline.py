@@ -20,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vod.transcoding.v1 import transcoding_pb2 as pb
+
 from services.transcoding import cmaf, manifests
 from services.transcoding.keys import ContentKey, KeyProvider
 from services.transcoding.ladder import Rung, Trial, bitrate_for_target, plan_ladder
 from services.transcoding.media import Probe, probe, run_ffmpeg, vmaf
-from vod.transcoding.v1 import transcoding_pb2 as pb
 
 __all__ = ["EncodeConfig", "PipelineError", "PipelineResult", "Progress", "run_pipeline"]
 
@@ -79,24 +80,72 @@ class PipelineResult:
 # -- encoder arguments --------------------------------------------------------------------------
 
 
-def _video_args(rung: Rung, gop: int, cfg: EncodeConfig, threads: int, crf: float | None = None) -> list[str]:
+def _video_args(
+    rung: Rung, gop: int, cfg: EncodeConfig, threads: int, crf: float | None = None
+) -> list[str]:
     if crf is not None:  # analysis trials: pure constant quality
         rate = ["-crf", str(crf)]
     elif rung.crf is not None:  # per-title: capped CRF aimed at the VMAF target
-        rate = ["-crf", str(rung.crf), "-maxrate", str(int(rung.bitrate * 1.5)),
-                "-bufsize", str(int(rung.bitrate * 2))]
+        rate = [
+            "-crf",
+            str(rung.crf),
+            "-maxrate",
+            str(int(rung.bitrate * 1.5)),
+            "-bufsize",
+            str(int(rung.bitrate * 2)),
+        ]
     else:  # fixed ladder: capped VBR at the table's bitrate
-        rate = ["-b:v", str(rung.bitrate), "-maxrate", str(int(rung.bitrate * 1.5)),
-                "-bufsize", str(int(rung.bitrate * 2))]
+        rate = [
+            "-b:v",
+            str(rung.bitrate),
+            "-maxrate",
+            str(int(rung.bitrate * 1.5)),
+            "-bufsize",
+            str(int(rung.bitrate * 2)),
+        ]
     if rung.codec == pb.VIDEO_CODEC_H265:
-        return ["-c:v", "libx265", "-preset", cfg.x264_preset, *rate, "-tag:v", "hvc1",
-                "-x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:log-level=error:pools={threads}"]
+        return [
+            "-c:v",
+            "libx265",
+            "-preset",
+            cfg.x264_preset,
+            *rate,
+            "-tag:v",
+            "hvc1",
+            "-x265-params",
+            f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:log-level=error:pools={threads}",
+        ]
     if rung.codec == pb.VIDEO_CODEC_AV1:
-        return ["-c:v", "libsvtav1", "-preset", "10", *rate, "-g", str(gop),
-                "-svtav1-params", "scd=0"]
-    return ["-c:v", "libx264", "-preset", cfg.x264_preset, "-profile:v", "high", *rate,
-            "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
-            "-x264-params", "open-gop=0:scenecut=0", "-threads", str(threads)]
+        return [
+            "-c:v",
+            "libsvtav1",
+            "-preset",
+            "10",
+            *rate,
+            "-g",
+            str(gop),
+            "-svtav1-params",
+            "scd=0",
+        ]
+    return [
+        "-c:v",
+        "libx264",
+        "-preset",
+        cfg.x264_preset,
+        "-profile:v",
+        "high",
+        *rate,
+        "-g",
+        str(gop),
+        "-keyint_min",
+        str(gop),
+        "-sc_threshold",
+        "0",
+        "-x264-params",
+        "open-gop=0:scenecut=0",
+        "-threads",
+        str(threads),
+    ]
 
 
 def _scale(rung: Rung) -> str:
@@ -107,16 +156,40 @@ def _scale(rung: Rung) -> str:
 
 
 async def _analyze(
-    source: str, info: Probe, ladder: list[Rung], target: float, cfg: EncodeConfig, work: Path,
-    fps: float, report: ReportFn,
+    source: str,
+    info: Probe,
+    ladder: list[Rung],
+    target: float,
+    cfg: EncodeConfig,
+    work: Path,
+    fps: float,
+    report: ReportFn,
 ) -> tuple[list[Rung], dict[str, float]]:
     """Per-title bitrates: CRF trials on a sample, VMAF each, interpolate to the target."""
     length = min(info.duration, cfg.analysis_seconds)
     start = max(0.0, info.duration / 2 - length / 2)
     sample = work / "analysis-sample.mp4"
-    await run_ffmpeg(cfg.ffmpeg, ["-ss", f"{start:.3f}", "-i", source, "-t", f"{length:.3f}",
-                                  "-an", "-vf", f"fps={fps}", "-c:v", "libx264", "-preset",
-                                  "ultrafast", "-qp", "0", str(sample)])
+    await run_ffmpeg(
+        cfg.ffmpeg,
+        [
+            "-ss",
+            f"{start:.3f}",
+            "-i",
+            source,
+            "-t",
+            f"{length:.3f}",
+            "-an",
+            "-vf",
+            f"fps={fps}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-qp",
+            "0",
+            str(sample),
+        ],
+    )
     sem = asyncio.Semaphore(cfg.workers)
     done = 0
     total = len(ladder) * len(cfg.trial_crfs)
@@ -126,15 +199,35 @@ async def _analyze(
         nonlocal done
         async with sem:
             out = work / f"trial-{rung.height}-{crf}.mp4"
-            await run_ffmpeg(cfg.ffmpeg, ["-i", str(sample), "-vf", _scale(rung),
-                                          *_video_args(rung, 10**6, cfg, 1, crf=crf), str(out)])
+            await run_ffmpeg(
+                cfg.ffmpeg,
+                [
+                    "-i",
+                    str(sample),
+                    "-vf",
+                    _scale(rung),
+                    *_video_args(rung, 10**6, cfg, 1, crf=crf),
+                    str(out),
+                ],
+            )
             bitrate = int(out.stat().st_size * 8 / length)
-            score = await vmaf(cfg.ffmpeg, str(out), str(sample), width=rung.width,
-                               height=rung.height, subsample=max(1, cfg.vmaf_subsample // 2),
-                               threads=1)
+            score = await vmaf(
+                cfg.ffmpeg,
+                str(out),
+                str(sample),
+                width=rung.width,
+                height=rung.height,
+                subsample=max(1, cfg.vmaf_subsample // 2),
+                threads=1,
+            )
             done += 1
-            report(Progress(pb.JOB_STAGE_ANALYZING, 2 + 13 * done / total,
-                            message=f"per-title trials {done}/{total}"))
+            report(
+                Progress(
+                    pb.JOB_STAGE_ANALYZING,
+                    2 + 13 * done / total,
+                    message=f"per-title trials {done}/{total}",
+                )
+            )
             return Trial(crf, bitrate, score)
 
     chosen = []
@@ -153,14 +246,22 @@ async def _analyze(
 
 
 async def _encode_chunks(
-    source: str, ladder: list[Rung], fps: float, gop: int, total_frames: int, cfg: EncodeConfig,
-    work: Path, report: ReportFn,
+    source: str,
+    ladder: list[Rung],
+    fps: float,
+    gop: int,
+    total_frames: int,
+    cfg: EncodeConfig,
+    work: Path,
+    report: ReportFn,
 ) -> dict[str, list[Path]]:
     total_gops = max(1, math.ceil(total_frames / gop))
     if cfg.chunk_seconds > 0:
         chunk_gops = max(1, round(cfg.chunk_seconds * fps / gop))
     else:  # about two chunks per encoder process, at least one GOP, at most ~30 s
-        chunk_gops = max(1, min(math.ceil(total_gops / (2 * cfg.workers)), max(1, round(30 * fps / gop))))
+        chunk_gops = max(
+            1, min(math.ceil(total_gops / (2 * cfg.workers)), max(1, round(30 * fps / gop)))
+        )
     chunk_frames = chunk_gops * gop
     starts = list(range(0, total_frames, chunk_frames))
     threads = max(1, (os.cpu_count() or 1) // min(cfg.workers, len(starts)))
@@ -179,9 +280,15 @@ async def _encode_chunks(
         elapsed = max(time.monotonic() - began, 1e-3)
         rate = done / elapsed
         eta = (work_total - done) / rate if rate > 0 else None
-        report(Progress(pb.JOB_STAGE_ENCODING, 15 + 60 * min(1.0, done / max(work_total, 1)),
-                        fps=rate / len(ladder), eta_s=eta,
-                        message=f"encoding {len(ladder)} rungs in {len(starts)} chunks"))
+        report(
+            Progress(
+                pb.JOB_STAGE_ENCODING,
+                15 + 60 * min(1.0, done / max(work_total, 1)),
+                fps=rate / len(ladder),
+                eta_s=eta,
+                message=f"encoding {len(ladder)} rungs in {len(starts)} chunks",
+            )
+        )
 
     async def encode(index: int, first: int) -> None:
         frames = min(chunk_frames, total_frames - first)
@@ -192,9 +299,21 @@ async def _encode_chunks(
         args = ["-ss", f"{first / fps:.6f}", "-i", source, "-filter_complex", graph]
         for i, rung in enumerate(ladder):
             out = work / f"chunk-{index:04d}-{rung.id}.ts"
-            args += ["-map", f"[o{i}]", "-an", *_video_args(rung, gop, cfg, threads),
-                     "-frames:v", str(frames), "-muxdelay", "0", "-muxpreload", "0",
-                     "-f", "mpegts", str(out)]
+            args += [
+                "-map",
+                f"[o{i}]",
+                "-an",
+                *_video_args(rung, gop, cfg, threads),
+                "-frames:v",
+                str(frames),
+                "-muxdelay",
+                "0",
+                "-muxpreload",
+                "0",
+                "-f",
+                "mpegts",
+                str(out),
+            ]
         async with sem:
             await run_ffmpeg(cfg.ffmpeg, args, on_progress=lambda b: on_progress(index, b))
 
@@ -207,38 +326,87 @@ async def _encode_chunks(
 async def _join(cfg: EncodeConfig, chunks: list[Path], out: Path, key: ContentKey | None) -> None:
     listing = out.with_suffix(".txt")
     listing.write_text("".join(f"file '{c}'\n" for c in chunks))
-    await run_ffmpeg(cfg.ffmpeg, ["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
-                                  *_FMP4, *_encryption(key), "-f", "mp4", str(out)])
+    await run_ffmpeg(
+        cfg.ffmpeg,
+        [
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(listing),
+            "-c",
+            "copy",
+            *_FMP4,
+            *_encryption(key),
+            "-f",
+            "mp4",
+            str(out),
+        ],
+    )
 
 
 def _encryption(key: ContentKey | None) -> list[str]:
     if key is None:
         return []
-    return ["-encryption_scheme", "cenc-aes-ctr", "-encryption_key", key.key,
-            "-encryption_kid", key.key_id]
+    return [
+        "-encryption_scheme",
+        "cenc-aes-ctr",
+        "-encryption_key",
+        key.key,
+        "-encryption_kid",
+        key.key_id,
+    ]
 
 
 async def _thumbnails(source: str, info: Probe, cfg: EncodeConfig, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     at = min(info.duration * 0.1, max(0.0, info.duration - 0.5))
-    await run_ffmpeg(cfg.ffmpeg, ["-ss", f"{at:.3f}", "-i", source, "-frames:v", "1",
-                                  "-vf", "scale=-2:360", "-q:v", "3", str(out / "poster.jpg")])
+    await run_ffmpeg(
+        cfg.ffmpeg,
+        [
+            "-ss",
+            f"{at:.3f}",
+            "-i",
+            source,
+            "-frames:v",
+            "1",
+            "-vf",
+            "scale=-2:360",
+            "-q:v",
+            "3",
+            str(out / "poster.jpg"),
+        ],
+    )
     interval = cfg.thumbnail_interval_s
     tw = 160
     th = max(2, int(round(tw * info.height / info.width / 2)) * 2)
     cols = rows = 5
     count = max(1, math.ceil(info.duration / interval))
-    await run_ffmpeg(cfg.ffmpeg, ["-i", source, "-vf",
-                                  f"fps=1/{interval},scale={tw}:{th},tile={cols}x{rows}",
-                                  "-q:v", "4", "-fps_mode", "passthrough",
-                                  str(out / "sprite-%03d.jpg")])
+    await run_ffmpeg(
+        cfg.ffmpeg,
+        [
+            "-i",
+            source,
+            "-vf",
+            f"fps=1/{interval},scale={tw}:{th},tile={cols}x{rows}",
+            "-q:v",
+            "4",
+            "-fps_mode",
+            "passthrough",
+            str(out / "sprite-%03d.jpg"),
+        ],
+    )
     lines = ["WEBVTT", ""]
     for i in range(count):
         start, end = i * interval, min((i + 1) * interval, info.duration)
         sheet, cell = divmod(i, cols * rows)
         y, x = divmod(cell, cols)
-        lines += [f"{_vtt(start)} --> {_vtt(end)}",
-                  f"sprite-{sheet + 1:03d}.jpg#xywh={x * tw},{y * th},{tw},{th}", ""]
+        lines += [
+            f"{_vtt(start)} --> {_vtt(end)}",
+            f"sprite-{sheet + 1:03d}.jpg#xywh={x * tw},{y * th},{tw},{th}",
+            "",
+        ]
     (out / "sprite.vtt").write_text("\n".join(lines))
 
 
@@ -248,8 +416,9 @@ def _vtt(seconds: float) -> str:
     return f"{int(h):02d}:{int(m):02d}:{s:06.3f}"
 
 
-def _verify(videos: list[manifests.Track], audios: list[manifests.Track], duration: float,
-            gop_s: float) -> None:
+def _verify(
+    videos: list[manifests.Track], audios: list[manifests.Track], duration: float, gop_s: float
+) -> None:
     if not videos:
         raise PipelineError("no video rendition was produced")
     reference = [round(s.start, 3) for s in videos[0].split.segments]
@@ -263,7 +432,9 @@ def _verify(videos: list[manifests.Track], audios: list[manifests.Track], durati
         if [round(s.start, 3) for s in segs] != reference:
             raise PipelineError(f"{track.id}: segment boundaries differ from {videos[0].id}")
         if abs(track.split.duration - duration) > gop_s:
-            raise PipelineError(f"{track.id}: duration {track.split.duration:.3f}s, source {duration:.3f}s")
+            raise PipelineError(
+                f"{track.id}: duration {track.split.duration:.3f}s, source {duration:.3f}s"
+            )
     for track in audios:
         if not track.split.segments or abs(track.split.duration - duration) > 1.0:
             raise PipelineError(f"{track.id}: audio duration {track.split.duration:.3f}s")
@@ -319,11 +490,35 @@ async def run_pipeline(
     for stream in info.audio:
         clear = work / f"audio-{stream.index}.mp4"
         audio_files.append(clear)
-        audio_jobs.append(run_ffmpeg(cfg.ffmpeg, [
-            "-i", source, "-map", f"0:a:{stream.index}", "-vn", "-c:a", "aac",
-            "-b:a", str(_AUDIO_BITRATE), "-ac", "2", "-ar", "48000", "-t", f"{duration:.6f}",
-            "-movflags", "+empty_moov+default_base_moof", "-frag_duration",
-            str(int(keyframe_s * 1_000_000)), "-f", "mp4", str(clear)]))
+        audio_jobs.append(
+            run_ffmpeg(
+                cfg.ffmpeg,
+                [
+                    "-i",
+                    source,
+                    "-map",
+                    f"0:a:{stream.index}",
+                    "-vn",
+                    "-c:a",
+                    "aac",
+                    "-b:a",
+                    str(_AUDIO_BITRATE),
+                    "-ac",
+                    "2",
+                    "-ar",
+                    "48000",
+                    "-t",
+                    f"{duration:.6f}",
+                    "-movflags",
+                    "+empty_moov+default_base_moof",
+                    "-frag_duration",
+                    str(int(keyframe_s * 1_000_000)),
+                    "-f",
+                    "mp4",
+                    str(clear),
+                ],
+            )
+        )
     await asyncio.gather(*audio_jobs)
     joined: dict[str, Path] = {}
     for rung in ladder:
@@ -334,10 +529,21 @@ async def run_pipeline(
     mark = time.monotonic()
     scores: dict[str, float] = {}
     for index, rung in enumerate(ladder):
-        report(Progress(pb.JOB_STAGE_MEASURING_QUALITY, 75 + 13 * index / len(ladder),
-                        message=f"VMAF of {rung.id} ({index + 1}/{len(ladder)})"))
-        scores[rung.id] = await vmaf(cfg.ffmpeg, str(joined[rung.id]), source, width=rung.width,
-                                     height=rung.height, subsample=cfg.vmaf_subsample)
+        report(
+            Progress(
+                pb.JOB_STAGE_MEASURING_QUALITY,
+                75 + 13 * index / len(ladder),
+                message=f"VMAF of {rung.id} ({index + 1}/{len(ladder)})",
+            )
+        )
+        scores[rung.id] = await vmaf(
+            cfg.ffmpeg,
+            str(joined[rung.id]),
+            source,
+            width=rung.width,
+            height=rung.height,
+            subsample=cfg.vmaf_subsample,
+        )
     timings["vmaf"] = time.monotonic() - mark
 
     mark = time.monotonic()
@@ -351,26 +557,69 @@ async def run_pipeline(
         packaged = joined[rung.id]
         if key is not None:
             packaged = work / f"{rung.id}.enc.mp4"
-            await run_ffmpeg(cfg.ffmpeg, ["-i", str(joined[rung.id]), "-c", "copy", *_FMP4,
-                                          *_encryption(key), "-f", "mp4", str(packaged)])
+            await run_ffmpeg(
+                cfg.ffmpeg,
+                [
+                    "-i",
+                    str(joined[rung.id]),
+                    "-c",
+                    "copy",
+                    *_FMP4,
+                    *_encryption(key),
+                    "-f",
+                    "mp4",
+                    str(packaged),
+                ],
+            )
         split = cmaf.split(packaged, out / "renditions" / rung.id, segment_s)
-        videos.append(manifests.Track(
-            rung.id, "video", split, f"../../renditions/{media}/{rung.id}/", rung.width,
-            rung.height, fps, protection=protection))
+        videos.append(
+            manifests.Track(
+                rung.id,
+                "video",
+                split,
+                f"../../renditions/{media}/{rung.id}/",
+                rung.width,
+                rung.height,
+                fps,
+                protection=protection,
+            )
+        )
     audios: list[manifests.Track] = []
     for stream, clear in zip(info.audio, audio_files, strict=True):
         track_id = f"audio-{stream.index}-{stream.language}"
         packaged = clear
         if key is not None:
             packaged = work / f"{track_id}.enc.mp4"
-            await run_ffmpeg(cfg.ffmpeg, ["-i", str(clear), "-c", "copy", "-movflags",
-                                          "+empty_moov+default_base_moof", "-frag_duration",
-                                          str(int(keyframe_s * 1_000_000)), *_encryption(key),
-                                          "-f", "mp4", str(packaged)])
+            await run_ffmpeg(
+                cfg.ffmpeg,
+                [
+                    "-i",
+                    str(clear),
+                    "-c",
+                    "copy",
+                    "-movflags",
+                    "+empty_moov+default_base_moof",
+                    "-frag_duration",
+                    str(int(keyframe_s * 1_000_000)),
+                    *_encryption(key),
+                    "-f",
+                    "mp4",
+                    str(packaged),
+                ],
+            )
         split = cmaf.split(packaged, out / "renditions" / track_id, segment_s)
-        audios.append(manifests.Track(
-            track_id, "audio", split, f"../../renditions/{media}/{track_id}/",
-            language=stream.language, channels=2, sample_rate=48000, protection=protection))
+        audios.append(
+            manifests.Track(
+                track_id,
+                "audio",
+                split,
+                f"../../renditions/{media}/{track_id}/",
+                language=stream.language,
+                channels=2,
+                sample_rate=48000,
+                protection=protection,
+            )
+        )
     _verify(videos, audios, duration, keyframe_s)
     manifest_dir = out / "manifests"
     manifest_dir.mkdir(parents=True, exist_ok=True)
@@ -385,15 +634,27 @@ async def run_pipeline(
     audio_avg = audios[0].average_bps if audios else 0
     renditions = [
         pb.Rendition(
-            id=track.id, width=track.width, height=track.height, frame_rate=fps,
+            id=track.id,
+            width=track.width,
+            height=track.height,
+            frame_rate=fps,
             bitrate_bps=track.average_bps + audio_avg,
             peak_bitrate_bps=track.peak_bps + (audios[0].peak_bps if audios else 0),
             video_codec=rung.codec,
             codecs=",".join(c for c in (track.split.codec, audio_codec) if c),
-            vmaf=round(scores[rung.id], 3), segment_count=len(track.split.segments),
+            vmaf=round(scores[rung.id], 3),
+            segment_count=len(track.split.segments),
             encrypted=key is not None,
         )
         for track, rung in zip(videos, ladder, strict=True)
     ]
-    return PipelineResult(info, renditions, duration, key is not None,
-                          [key.key_id] if key else [], ladder, analysis, timings)
+    return PipelineResult(
+        info,
+        renditions,
+        duration,
+        key is not None,
+        [key.key_id] if key else [],
+        ladder,
+        analysis,
+        timings,
+    )

@@ -30,7 +30,9 @@ uploads = sa.Table(
 upload_chunks = sa.Table(
     "upload_chunks",
     metadata,
-    sa.Column("upload_id", sa.Text, sa.ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "upload_id", sa.Text, sa.ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("offset", sa.BigInteger, primary_key=True),
     sa.Column("length", sa.Integer, nullable=False),
     sa.Column("sha256", sa.Text, nullable=False),

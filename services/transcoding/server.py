@@ -9,6 +9,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from vod.transcoding.v1 import transcoding_pb2, transcoding_pb2_grpc
+
 from services.runtime.clients import open_channel
 from services.runtime.db import create_service_engine, migrate
 from services.runtime.events import EventBus
@@ -31,11 +33,16 @@ from services.transcoding.servicer import TranscodingServicer
 from services.transcoding.store import ObjectStore
 from services.transcoding.uploads import TitleChecker, UploadDomain
 from services.transcoding.web import HttpListener, origin_server, published_check, upload_server
-from vod.transcoding.v1 import transcoding_pb2, transcoding_pb2_grpc
 
 __all__ = [
-    "MIGRATIONS", "SERVICE_NAME", "Running", "TranscodingDeps", "create_server", "main",
-    "running", "serve",
+    "MIGRATIONS",
+    "SERVICE_NAME",
+    "Running",
+    "TranscodingDeps",
+    "create_server",
+    "main",
+    "running",
+    "serve",
 ]
 
 SERVICE_NAME = transcoding_pb2.DESCRIPTOR.services_by_name["TranscodingService"].full_name
@@ -64,33 +71,50 @@ class Running:
         return self.handle.port
 
 
-def create_server(settings: TranscodingSettings, *, deps: TranscodingDeps) -> tuple[ServerHandle, int]:
+def create_server(
+    settings: TranscodingSettings, *, deps: TranscodingDeps
+) -> tuple[ServerHandle, int]:
     """The transcoding gRPC server bound to the configured address (not started)."""
-    servicer = TranscodingServicer(_uploads(settings, deps), JobDomain(deps.repository,
-                                                                        watch_poll_s=settings.watch_poll_s))
+    servicer = TranscodingServicer(
+        _uploads(settings, deps), JobDomain(deps.repository, watch_poll_s=settings.watch_poll_s)
+    )
     handle = build_server(
         settings.runtime.grpc_address,
-        [Registration(SERVICE_NAME, transcoding_pb2_grpc.add_TranscodingServiceServicer_to_server,
-                      servicer)],
+        [
+            Registration(
+                SERVICE_NAME,
+                transcoding_pb2_grpc.add_TranscodingServiceServicer_to_server,
+                servicer,
+            )
+        ],
         metrics=RpcMetrics.create(),
     )
     return handle, handle.port
 
 
 def _uploads(settings: TranscodingSettings, deps: TranscodingDeps) -> UploadDomain:
-    return UploadDomain(deps.repository, deps.store, ffmpeg=ffmpeg_exe(settings.ffmpeg),
-                        ttl_s=settings.upload_ttl_s, title_exists=deps.title_exists)
+    return UploadDomain(
+        deps.repository,
+        deps.store,
+        ffmpeg=ffmpeg_exe(settings.ffmpeg),
+        ttl_s=settings.upload_ttl_s,
+        title_exists=deps.title_exists,
+    )
 
 
-async def _catalog_checker(settings: TranscodingSettings, stack: AsyncExitStack) -> TitleChecker | None:
+async def _catalog_checker(
+    settings: TranscodingSettings, stack: AsyncExitStack
+) -> TitleChecker | None:
     if not settings.catalog_address:
         return None
     import grpc
-
     from vod.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
-    channel = open_channel(settings.catalog_address, timeout_s=settings.runtime.outbound_timeout_s,
-                           services=[catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]])
+    channel = open_channel(
+        settings.catalog_address,
+        timeout_s=settings.runtime.outbound_timeout_s,
+        services=[catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]],
+    )
     stack.push_async_callback(channel.close)
     stub = catalog_pb2_grpc.CatalogServiceStub(channel)
 
@@ -107,7 +131,9 @@ async def _catalog_checker(settings: TranscodingSettings, stack: AsyncExitStack)
 
 
 @asynccontextmanager
-async def running(settings: TranscodingSettings, *, serve_metrics: bool = True) -> AsyncIterator[Running]:
+async def running(
+    settings: TranscodingSettings, *, serve_metrics: bool = True
+) -> AsyncIterator[Running]:
     """Migrate, open the pool, NATS (outbox relay, work-queue stream) and the store, start the
     gRPC server, the origin and the upload front; close all on exit."""
     runtime = settings.runtime
@@ -119,8 +145,9 @@ async def running(settings: TranscodingSettings, *, serve_metrics: bool = True) 
         stack.push_async_callback(engine.dispose)
         relay = None
         if runtime.nats_url:
-            bus = await EventBus.connect(runtime.nats_url, name="transcoding",
-                                         timeout_s=runtime.outbound_timeout_s)
+            bus = await EventBus.connect(
+                runtime.nats_url, name="transcoding", timeout_s=runtime.outbound_timeout_s
+            )
             stack.push_async_callback(bus.close)
             await bus.ensure_streams()
             nc, _js = await connect_jobs(settings, "transcoding-queue")  # the stream must exist
@@ -137,7 +164,8 @@ async def running(settings: TranscodingSettings, *, serve_metrics: bool = True) 
             start_metrics_server(handle.metrics, host, port)
         loop = asyncio.get_running_loop()
         origin: HttpListener = origin_server(
-            settings.origin_address, store, published_check(repository.get_media), loop).start()
+            settings.origin_address, store, published_check(repository.get_media), loop
+        ).start()
         stack.callback(origin.stop)
         front = upload_server(settings.upload_http_address, _uploads(settings, deps), loop).start()
         stack.callback(front.stop)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
+from vod.transcoding.v1 import transcoding_pb2 as pb
+from vod.transcoding.v1 import transcoding_pb2_grpc
 
 from services.transcoding.jobs import JobDomain
 from services.transcoding.uploads import UploadDomain
-from vod.transcoding.v1 import transcoding_pb2 as pb
-from vod.transcoding.v1 import transcoding_pb2_grpc
 
 __all__ = ["TranscodingServicer"]
 
@@ -34,7 +34,9 @@ class TranscodingServicer(transcoding_pb2_grpc.TranscodingServiceServicer):
     ) -> pb.CreateJobResponse:
         return pb.CreateJobResponse(job=await self._jobs.create(request))
 
-    async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> pb.GetJobResponse:
+    async def GetJob(
+        self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetJobResponse:
         return pb.GetJobResponse(job=await self._jobs.get(request.name))
 
     async def ListJobs(

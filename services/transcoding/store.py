@@ -109,15 +109,24 @@ class ObjectStore(Protocol):
     def move_prefix(self, src: str, dst: str) -> None: ...
     def reader_url(self, key: str) -> str: ...
     def begin_append(self, key: str) -> dict[str, Any]: ...
-    def append(self, key: str, state: dict[str, Any], offset: int, data: bytes) -> dict[str, Any]: ...
-    def read_appended(self, key: str, state: dict[str, Any], offset: int, length: int) -> bytes | None: ...
+    def append(
+        self, key: str, state: dict[str, Any], offset: int, data: bytes
+    ) -> dict[str, Any]: ...
+    def read_appended(
+        self, key: str, state: dict[str, Any], offset: int, length: int
+    ) -> bytes | None: ...
     def finish_append(self, key: str, state: dict[str, Any]) -> None: ...
     def abort_append(self, key: str, state: dict[str, Any]) -> None: ...
 
 
 def _check_key(key: str) -> str:
     parts = key.split("/")
-    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
+    if (
+        not key
+        or key.startswith("/")
+        or any(p in ("", ".", "..") for p in parts[:-1])
+        or parts[-1] in (".", "..")
+    ):
         raise ValueError(f"bad object key {key!r}")
     return key
 
@@ -258,7 +267,9 @@ class FileSystemStore:
             os.fsync(fh.fileno())
         return state
 
-    def read_appended(self, key: str, state: dict[str, Any], offset: int, length: int) -> bytes | None:
+    def read_appended(
+        self, key: str, state: dict[str, Any], offset: int, length: int
+    ) -> bytes | None:
         with open(self._append_path(key), "rb") as fh:
             fh.seek(offset)
             return fh.read(length)
@@ -310,14 +321,20 @@ class S3Store:
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "") -> None:
         self._client.put_object(
-            self._bucket, _check_key(key), io.BytesIO(data), len(data),
+            self._bucket,
+            _check_key(key),
+            io.BytesIO(data),
+            len(data),
             content_type=content_type or content_type_for(key),
         )
 
     def put_file(self, key: str, path: Path, content_type: str = "") -> None:
         self._client.fput_object(
-            self._bucket, _check_key(key), str(path),
-            content_type=content_type or content_type_for(key), part_size=self._part_size,
+            self._bucket,
+            _check_key(key),
+            str(path),
+            content_type=content_type or content_type_for(key),
+            part_size=self._part_size,
         )
 
     def stat(self, key: str) -> ObjectInfo | None:
@@ -330,14 +347,20 @@ class S3Store:
                 return None
             raise
         modified = obj.last_modified.timestamp() if obj.last_modified else 0.0
-        return ObjectInfo(key, int(obj.size or 0), obj.content_type or content_type_for(key),
-                          (obj.etag or "").strip('"'), modified)
+        return ObjectInfo(
+            key,
+            int(obj.size or 0),
+            obj.content_type or content_type_for(key),
+            (obj.etag or "").strip('"'),
+            modified,
+        )
 
     def read(self, key: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
         if length == 0:
             return
-        response = self._client.get_object(self._bucket, _check_key(key), offset=start,
-                                           length=length or 0)
+        response = self._client.get_object(
+            self._bucket, _check_key(key), offset=start, length=length or 0
+        )
         try:
             yield from response.stream(_READ_CHUNK)
         finally:
@@ -352,7 +375,8 @@ class S3Store:
 
     def list(self, prefix: str) -> list[str]:
         return sorted(
-            o.object_name for o in self._client.list_objects(self._bucket, prefix=prefix, recursive=True)
+            o.object_name
+            for o in self._client.list_objects(self._bucket, prefix=prefix, recursive=True)
             if o.object_name
         )
 
@@ -375,11 +399,15 @@ class S3Store:
 
         self.delete_prefix(dst)
         for key in self.list(src):
-            self._client.copy_object(self._bucket, dst + key[len(src):], CopySource(self._bucket, key))
+            self._client.copy_object(
+                self._bucket, dst + key[len(src) :], CopySource(self._bucket, key)
+            )
         self.delete_prefix(src)
 
     def reader_url(self, key: str) -> str:
-        return self._client.presigned_get_object(self._bucket, _check_key(key), expires=timedelta(hours=12))
+        return self._client.presigned_get_object(
+            self._bucket, _check_key(key), expires=timedelta(hours=12)
+        )
 
     # -- resumable appends ---------------------------------------------------------------------
 
@@ -419,7 +447,9 @@ class S3Store:
         state["pending"] = []
         return state
 
-    def read_appended(self, key: str, state: dict[str, Any], offset: int, length: int) -> bytes | None:
+    def read_appended(
+        self, key: str, state: dict[str, Any], offset: int, length: int
+    ) -> bytes | None:
         """Bytes still in pending chunks can be read back; bytes already in parts cannot."""
         if offset < state["parts_end"]:
             return None
@@ -430,15 +460,16 @@ class S3Store:
                 continue
             blob = self.get_bytes(self._pending_key(key, start))
             lo, hi = max(offset, start), min(offset + length, end)
-            out += blob[lo - start:hi - start]
+            out += blob[lo - start : hi - start]
         return bytes(out)
 
     def finish_append(self, key: str, state: dict[str, Any]) -> None:
         from minio.datatypes import Part
 
         if state["pending"]:
-            state = self._flush_part(key, dict(state, parts=list(state["parts"]),
-                                               pending=list(state["pending"])))
+            state = self._flush_part(
+                key, dict(state, parts=list(state["parts"]), pending=list(state["pending"]))
+            )
         self._client._complete_multipart_upload(  # noqa: SLF001
             self._bucket, key, state["upload_id"], [Part(n, e) for n, e in state["parts"]]
         )

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import google_crc32c
+from vod.events.v1 import media_events_pb2 as ev
+from vod.transcoding.v1 import transcoding_pb2 as pb
 
 from services.runtime.errors import (
     AlreadyExists,
@@ -31,8 +33,6 @@ from services.runtime.events import new_meta
 from services.transcoding.media import NotVideoError, probe
 from services.transcoding.repository import Repository, UploadRow
 from services.transcoding.store import ObjectStore, layout
-from vod.events.v1 import media_events_pb2 as ev
-from vod.transcoding.v1 import transcoding_pb2 as pb
 
 __all__ = ["MAX_CHUNK", "TitleChecker", "UploadDomain", "sniff_container"]
 
@@ -56,7 +56,7 @@ def sniff_container(head: bytes) -> str | None:
         return "mpeg-ps"
     if head[:1] == b"\x47" and (len(head) < 189 or head[188:189] == b"\x47"):
         return "mpeg-ts"
-    if head.startswith(b"\x00\x00\x00\x01") or head.startswith(b"\x00\x00\x01"):
+    if head.startswith((b"\x00\x00\x00\x01", b"\x00\x00\x01")):
         return "h264/hevc elementary stream"
     if head.startswith(b"OggS"):
         return "ogg"
@@ -64,13 +64,22 @@ def sniff_container(head: bytes) -> str | None:
 
 
 def _not_found(name: str) -> NotFound:
-    return NotFound(message=f"{name} does not exist", reason="UPLOAD_NOT_FOUND",
-                    resource_type="vod.transcoding.v1.Upload", resource_name=name)
+    return NotFound(
+        message=f"{name} does not exist",
+        reason="UPLOAD_NOT_FOUND",
+        resource_type="vod.transcoding.v1.Upload",
+        resource_name=name,
+    )
 
 
 class UploadDomain:
     def __init__(
-        self, repo: Repository, store: ObjectStore, *, ffmpeg: str, ttl_s: float,
+        self,
+        repo: Repository,
+        store: ObjectStore,
+        *,
+        ffmpeg: str,
+        ttl_s: float,
         title_exists: TitleChecker | None = None,
     ) -> None:
         self._repo = repo
@@ -90,7 +99,9 @@ class UploadDomain:
         """Consume one Upload stream: a header, then chunks."""
         first = await anext(requests, None)
         if first is None or first.WhichOneof("payload") != "header":
-            raise InvalidArgument.for_field("header", "the first message must carry an UploadHeader")
+            raise InvalidArgument.for_field(
+                "header", "the first message must carry an UploadHeader"
+            )
         row = await self._open(first.header)
         upload_id = row.upload.name.removeprefix("uploads/")
         lock = self._locks.setdefault(upload_id, asyncio.Lock())
@@ -98,12 +109,14 @@ class UploadDomain:
             async for request in requests:
                 if request.WhichOneof("payload") != "chunk":
                     raise InvalidArgument.for_field(
-                        "chunk", "every message after the first must carry an UploadChunk")
+                        "chunk", "every message after the first must carry an UploadChunk"
+                    )
                 if row.upload.state != pb.UPLOAD_STATE_UPLOADING:
                     raise FailedPrecondition(
                         message=f"{row.upload.name} is already complete; no more chunks are accepted",
                         reason="UPLOAD_NOT_UPLOADING",
-                        violations=(("STATE", row.upload.name, "upload is not UPLOADING"),))
+                        violations=(("STATE", row.upload.name, "upload is not UPLOADING"),),
+                    )
                 row = await self._commit(row, request.chunk)
             return row.upload
 
@@ -115,8 +128,12 @@ class UploadDomain:
             raise InvalidArgument(
                 message=f"unsupported content type {content_type}; send a video file",
                 reason="UNSUPPORTED_CONTENT_TYPE",
-                violations=(FieldViolation("header.content_type",
-                                           "must be video/* or application/octet-stream"),))
+                violations=(
+                    FieldViolation(
+                        "header.content_type", "must be video/* or application/octet-stream"
+                    ),
+                ),
+            )
         upload_id = header.upload_id or uuid.uuid4().hex[:20]
         existing = await self._repo.get_upload(upload_id)
         if existing is None:
@@ -124,17 +141,30 @@ class UploadDomain:
                 raise FailedPrecondition(
                     message=f"{header.title} does not exist in the catalog",
                     reason="TITLE_NOT_FOUND",
-                    violations=(("TITLE", header.title, "the title must exist before its media is uploaded"),))
+                    violations=(
+                        (
+                            "TITLE",
+                            header.title,
+                            "the title must exist before its media is uploaded",
+                        ),
+                    ),
+                )
             now = datetime.now(UTC)
             upload = pb.Upload(
-                name=f"uploads/{upload_id}", title=header.title, file_name=header.file_name,
-                size_bytes=header.size_bytes, content_type=header.content_type,
-                sha256=header.sha256, state=pb.UPLOAD_STATE_UPLOADING,
+                name=f"uploads/{upload_id}",
+                title=header.title,
+                file_name=header.file_name,
+                size_bytes=header.size_bytes,
+                content_type=header.content_type,
+                sha256=header.sha256,
+                state=pb.UPLOAD_STATE_UPLOADING,
             )
             upload.create_time.FromDatetime(now)
             upload.update_time.FromDatetime(now)
             upload.expire_time.FromDatetime(now + self._ttl)
-            source_key = layout.source(header.title.removeprefix("titles/"), upload_id, header.file_name)
+            source_key = layout.source(
+                header.title.removeprefix("titles/"), upload_id, header.file_name
+            )
             state = await asyncio.to_thread(self._store.begin_append, source_key)
             if await self._repo.insert_upload(upload, state, source_key):
                 return UploadRow(upload, state, None, source_key)
@@ -145,17 +175,23 @@ class UploadDomain:
         if stored.state != pb.UPLOAD_STATE_UPLOADING:
             raise AlreadyExists(
                 message=f"{stored.name} is already {pb.UploadState.Name(stored.state)}",
-                reason="UPLOAD_ALREADY_FINISHED", resource_type="vod.transcoding.v1.Upload",
-                resource_name=stored.name)
+                reason="UPLOAD_ALREADY_FINISHED",
+                resource_type="vod.transcoding.v1.Upload",
+                resource_name=stored.name,
+            )
         differs = [
-            f for f in ("title", "file_name", "size_bytes", "content_type", "sha256")
+            f
+            for f in ("title", "file_name", "size_bytes", "content_type", "sha256")
             if getattr(stored, f) != getattr(header, f)
         ]
         if differs:
             raise FailedPrecondition(
                 message=f"the header differs from the stored upload in {', '.join(differs)}",
                 reason="UPLOAD_HEADER_MISMATCH",
-                violations=tuple(("HEADER", f"header.{f}", "differs from the stored upload") for f in differs))
+                violations=tuple(
+                    ("HEADER", f"header.{f}", "differs from the stored upload") for f in differs
+                ),
+            )
         return existing
 
     # -- chunks ----------------------------------------------------------------------------
@@ -164,28 +200,44 @@ class UploadDomain:
         upload = row.upload
         data = chunk.data
         if len(data) > MAX_CHUNK:
-            raise InvalidArgument.for_field("chunk.data", f"at most {MAX_CHUNK} bytes per chunk, got {len(data)}")
+            raise InvalidArgument.for_field(
+                "chunk.data", f"at most {MAX_CHUNK} bytes per chunk, got {len(data)}"
+            )
         which = chunk.WhichOneof("checksum")
         if which is None:
-            raise InvalidArgument.for_field("chunk.checksum", "a crc32c or sha256 checksum is required")
+            raise InvalidArgument.for_field(
+                "chunk.checksum", "a crc32c or sha256 checksum is required"
+            )
         digest = hashlib.sha256(data).hexdigest()
         if (which == "crc32c" and google_crc32c.value(data) != chunk.crc32c) or (
-                which == "sha256" and digest != chunk.sha256):
-            raise DataLoss(message=f"chunk at offset {chunk.offset}: {which} does not match its data; "
-                                   "the chunk was not committed", reason="CHUNK_CHECKSUM_MISMATCH",
-                           field=f"chunk.{which}",
-                           metadata={"offset": str(chunk.offset), "committed_offset": str(upload.committed_offset)})
+            which == "sha256" and digest != chunk.sha256
+        ):
+            raise DataLoss(
+                message=f"chunk at offset {chunk.offset}: {which} does not match its data; "
+                "the chunk was not committed",
+                reason="CHUNK_CHECKSUM_MISMATCH",
+                field=f"chunk.{which}",
+                metadata={
+                    "offset": str(chunk.offset),
+                    "committed_offset": str(upload.committed_offset),
+                },
+            )
         end = chunk.offset + len(data)
         if end > upload.size_bytes:
-            raise OutOfRange(message=f"chunk [{chunk.offset}, {end}) extends past size_bytes {upload.size_bytes}",
-                             reason="CHUNK_PAST_END", field="chunk.offset",
-                             metadata={"size_bytes": str(upload.size_bytes)})
+            raise OutOfRange(
+                message=f"chunk [{chunk.offset}, {end}) extends past size_bytes {upload.size_bytes}",
+                reason="CHUNK_PAST_END",
+                field="chunk.offset",
+                metadata={"size_bytes": str(upload.size_bytes)},
+            )
         committed = upload.committed_offset
         if chunk.offset > committed:
             raise FailedPrecondition(
                 message=f"chunk offset {chunk.offset} leaves a gap: the committed offset is {committed}",
-                reason="CHUNK_OFFSET_GAP", metadata={"committed_offset": str(committed)},
-                violations=(("OFFSET", upload.name, f"committed_offset={committed}"),))
+                reason="CHUNK_OFFSET_GAP",
+                metadata={"committed_offset": str(committed)},
+                violations=(("OFFSET", upload.name, f"committed_offset={committed}"),),
+            )
         offset = chunk.offset
         if offset < committed:  # a re-sent chunk (overlap): it must agree with what is stored
             overlap = min(end, committed) - offset
@@ -201,16 +253,22 @@ class UploadDomain:
                 await self._fail(row)
                 raise InvalidArgument(
                     message="the file does not start like a video container (MP4/MOV, Matroska/WebM, "
-                            "MPEG-TS/PS, AVI, FLV); the upload is discarded",
+                    "MPEG-TS/PS, AVI, FLV); the upload is discarded",
                     reason="UNSUPPORTED_CONTAINER",
-                    violations=(FieldViolation("chunk.data", "not a supported video container"),))
-        state = await asyncio.to_thread(self._store.append, row.source_key, row.append_state, offset, data)
+                    violations=(FieldViolation("chunk.data", "not a supported video container"),),
+                )
+        state = await asyncio.to_thread(
+            self._store.append, row.source_key, row.append_state, offset, data
+        )
         upload_id = upload.name.removeprefix("uploads/")
-        if not await self._repo.commit_chunk(upload_id, committed, offset, len(data), digest, state):
+        if not await self._repo.commit_chunk(
+            upload_id, committed, offset, len(data), digest, state
+        ):
             raise FailedPrecondition(
                 message="another stream committed to this upload concurrently; call GetUpload and resume",
                 reason="UPLOAD_CONCURRENT_WRITE",
-                violations=(("OFFSET", upload.name, "committed_offset moved"),))
+                violations=(("OFFSET", upload.name, "committed_offset moved"),),
+            )
         upload.committed_offset = offset + len(data)
         upload.update_time.FromDatetime(datetime.now(UTC))
         row = UploadRow(upload, state, row.probe, row.source_key)
@@ -223,34 +281,49 @@ class UploadDomain:
         end = offset + len(data)
         records = await self._repo.chunks_between(upload_id, offset, end)
         stored_ok: bool | None = None
-        if records and records[0][0] == offset and sum(r[1] for r in records) >= len(data) and \
-                records[-1][0] + records[-1][1] >= end:
+        if (
+            records
+            and records[0][0] == offset
+            and sum(r[1] for r in records) >= len(data)
+            and records[-1][0] + records[-1][1] >= end
+        ):
             # compare chunk by chunk where the resent data covers recorded chunks whole
             stored_ok = True
             for rec_offset, rec_len, rec_sha in records:
-                piece = data[rec_offset - offset:rec_offset - offset + rec_len]
+                piece = data[rec_offset - offset : rec_offset - offset + rec_len]
                 if len(piece) == rec_len:
                     stored_ok = stored_ok and hashlib.sha256(piece).hexdigest() == rec_sha
                 else:
                     stored_ok = None  # partial cover of the last record: compare bytes instead
                     break
         if stored_ok is None:
-            stored = await asyncio.to_thread(self._store.read_appended, row.source_key,
-                                             row.append_state, offset, len(data))
+            stored = await asyncio.to_thread(
+                self._store.read_appended, row.source_key, row.append_state, offset, len(data)
+            )
             if stored is None:
                 raise FailedPrecondition(
                     message="the chunk overlaps committed bytes at boundaries that cannot be compared; "
-                            f"resume at the committed offset {row.upload.committed_offset}",
+                    f"resume at the committed offset {row.upload.committed_offset}",
                     reason="CHUNK_OVERLAP_UNVERIFIABLE",
                     metadata={"committed_offset": str(row.upload.committed_offset)},
-                    violations=(("OFFSET", row.upload.name, f"committed_offset={row.upload.committed_offset}"),))
+                    violations=(
+                        (
+                            "OFFSET",
+                            row.upload.name,
+                            f"committed_offset={row.upload.committed_offset}",
+                        ),
+                    ),
+                )
             stored_ok = stored == data
         if not stored_ok:
             raise FailedPrecondition(
                 message=f"the chunk at offset {offset} disagrees with bytes already committed",
                 reason="CHUNK_CONFLICT",
                 metadata={"committed_offset": str(row.upload.committed_offset)},
-                violations=(("OFFSET", row.upload.name, "overlapping bytes differ from the stored ones"),))
+                violations=(
+                    ("OFFSET", row.upload.name, "overlapping bytes differ from the stored ones"),
+                ),
+            )
 
     async def _fail(self, row: UploadRow) -> None:
         upload_id = row.upload.name.removeprefix("uploads/")
@@ -269,9 +342,12 @@ class UploadDomain:
         if actual != upload.sha256:
             await asyncio.to_thread(self._store.delete, row.source_key)
             await self._repo.finish_upload(upload_id, pb.UPLOAD_STATE_FAILED)
-            raise DataLoss(message=f"the file's SHA-256 is {actual}, the header said {upload.sha256}; "
-                                   "the upload is FAILED and its bytes discarded",
-                           reason="UPLOAD_CHECKSUM_MISMATCH", field="header.sha256")
+            raise DataLoss(
+                message=f"the file's SHA-256 is {actual}, the header said {upload.sha256}; "
+                "the upload is FAILED and its bytes discarded",
+                reason="UPLOAD_CHECKSUM_MISMATCH",
+                field="header.sha256",
+            )
         try:
             url = await asyncio.to_thread(self._store.reader_url, row.source_key)
             info = await probe(self._ffmpeg, url)
@@ -280,10 +356,13 @@ class UploadDomain:
             await self._repo.finish_upload(upload_id, pb.UPLOAD_STATE_FAILED)
             raise InvalidArgument(
                 message=f"the file is not a playable video: {exc}; the upload is FAILED",
-                reason="NOT_VIDEO", violations=(FieldViolation("chunk.data", str(exc)),)) from exc
+                reason="NOT_VIDEO",
+                violations=(FieldViolation("chunk.data", str(exc)),),
+            ) from exc
         event = ev.UploadCompleted(meta=new_meta("transcoding"))
-        return await self._repo.finish_upload(upload_id, pb.UPLOAD_STATE_COMPLETED, [event],
-                                              probe=info.to_json())
+        return await self._repo.finish_upload(
+            upload_id, pb.UPLOAD_STATE_COMPLETED, [event], probe=info.to_json()
+        )
 
     def _sha256_of(self, key: str) -> str:
         digest = hashlib.sha256()

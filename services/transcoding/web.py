@@ -30,24 +30,32 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import google_crc32c
 from google.protobuf import json_format
+from vod.transcoding.v1 import transcoding_pb2 as pb
 
 from services.runtime import validation
 from services.runtime.errors import DomainError, InvalidArgument
 from services.runtime.logs import get_logger
 from services.transcoding.store import ObjectStore, content_type_for
 from services.transcoding.uploads import MAX_CHUNK, UploadDomain
-from vod.transcoding.v1 import transcoding_pb2 as pb
 
 __all__ = ["HttpListener", "origin_server", "upload_server"]
 
 _log = get_logger("http")
-_ORIGIN_PATH = re.compile(r"^titles/([a-z0-9][a-z0-9-]{0,62})/(renditions|manifests|thumbnails)/"
-                          r"([a-z0-9][a-z0-9-]{0,62})/[A-Za-z0-9._/-]+$")
+_ORIGIN_PATH = re.compile(
+    r"^titles/([a-z0-9][a-z0-9-]{0,62})/(renditions|manifests|thumbnails)/"
+    r"([a-z0-9][a-z0-9-]{0,62})/[A-Za-z0-9._/-]+$"
+)
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 _HTTP_STATUS = {
-    "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 409, "OUT_OF_RANGE": 416, "DATA_LOSS": 422,
-    "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "ABORTED": 409, "UNAVAILABLE": 503,
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 409,
+    "OUT_OF_RANGE": 416,
+    "DATA_LOSS": 422,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "ABORTED": 409,
+    "UNAVAILABLE": 503,
 }
 
 Published = Callable[[str, str], Awaitable[bool]]
@@ -96,15 +104,22 @@ class _Base(BaseHTTPRequestHandler):
         if body and self.command != "HEAD":
             self.wfile.write(body)
 
-    def _json(self, status: int, doc: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(doc).encode(), {"Content-Type": "application/json", **(headers or {})})
+    def _json(
+        self, status: int, doc: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        self._send(
+            status,
+            json.dumps(doc).encode(),
+            {"Content-Type": "application/json", **(headers or {})},
+        )
 
 
 # -- origin -----------------------------------------------------------------------------------
 
 
-def origin_server(address: str, store: ObjectStore, published: Published,
-                  loop: asyncio.AbstractEventLoop) -> HttpListener:
+def origin_server(
+    address: str, store: ObjectStore, published: Published, loop: asyncio.AbstractEventLoop
+) -> HttpListener:
     cache: set[tuple[str, str]] = set()
 
     class Origin(_Base):
@@ -131,7 +146,8 @@ def origin_server(address: str, store: ObjectStore, published: Published,
                 "Accept-Ranges": "bytes",
                 "ETag": f'"{info.etag}"',
                 "Last-Modified": formatdate(info.modified, usegmt=True),
-                "Cache-Control": "public, max-age=31536000, immutable" if immutable
+                "Cache-Control": "public, max-age=31536000, immutable"
+                if immutable
                 else "public, max-age=300",
                 "Access-Control-Allow-Origin": "*",
             }
@@ -187,20 +203,28 @@ def _status_doc(exc: DomainError) -> tuple[int, dict[str, Any]]:
     details = []
     for any_msg in status.details:
         details.append({"@type": any_msg.type_url, "value": any_msg.value.hex()})
-    doc: dict[str, Any] = {"code": name, "message": exc.message, "reason": exc.reason,
-                           "metadata": dict(exc.metadata)}
+    doc: dict[str, Any] = {
+        "code": name,
+        "message": exc.message,
+        "reason": exc.reason,
+        "metadata": dict(exc.metadata),
+    }
     violations = getattr(exc, "violations", ())
     if violations and hasattr(violations[0], "field"):
-        doc["field_violations"] = [{"field": v.field, "description": v.description} for v in violations]
+        doc["field_violations"] = [
+            {"field": v.field, "description": v.description} for v in violations
+        ]
     return _HTTP_STATUS.get(name, 500), doc
 
 
-def upload_server(address: str, uploads: UploadDomain, loop: asyncio.AbstractEventLoop) -> HttpListener:
+def upload_server(
+    address: str, uploads: UploadDomain, loop: asyncio.AbstractEventLoop
+) -> HttpListener:
     class Upload(_Base):
         def _upload_id(self) -> str | None:
             path = urlsplit(self.path).path
             prefix = "/upload/v1/uploads/"
-            return path[len(prefix):] if path.startswith(prefix) else None
+            return path[len(prefix) :] if path.startswith(prefix) else None
 
         def do_GET(self) -> None:  # noqa: N802
             upload_id = self._upload_id()
@@ -208,7 +232,8 @@ def upload_server(address: str, uploads: UploadDomain, loop: asyncio.AbstractEve
                 return self._send(404)
             try:
                 upload = asyncio.run_coroutine_threadsafe(
-                    uploads.get(f"uploads/{upload_id}"), loop).result(30)
+                    uploads.get(f"uploads/{upload_id}"), loop
+                ).result(30)
             except DomainError as exc:
                 return self._json(*_status_doc(exc))
             return self._reply(upload)
@@ -228,24 +253,31 @@ def upload_server(address: str, uploads: UploadDomain, loop: asyncio.AbstractEve
             query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
             try:
                 header = pb.UploadHeader(
-                    upload_id=upload_id, title=query.get("title", ""),
+                    upload_id=upload_id,
+                    title=query.get("title", ""),
                     file_name=query.get("file_name", ""),
                     size_bytes=int(query.get("size_bytes", "0") or 0),
-                    content_type=query.get("content_type", "") or self.headers.get("Content-Type", ""),
+                    content_type=query.get("content_type", "")
+                    or self.headers.get("Content-Type", ""),
                     sha256=query.get("sha256", ""),
                 )
             except ValueError:
-                return self._json(*_status_doc(InvalidArgument.for_field("size_bytes", "must be an integer")))
+                return self._json(
+                    *_status_doc(InvalidArgument.for_field("size_bytes", "must be an integer"))
+                )
             length = int(self.headers.get("Content-Length", "0") or 0)
             content_range = _CONTENT_RANGE.match(self.headers.get("Content-Range", "").strip())
             try:
                 validation.check(header, "header.")
                 if content_range is None:
-                    raise InvalidArgument.for_field("Content-Range", "expected 'bytes <first>-<last>/<size>'")
+                    raise InvalidArgument.for_field(
+                        "Content-Range", "expected 'bytes <first>-<last>/<size>'"
+                    )
                 first, last, total = (int(g) for g in content_range.groups())
                 if total != header.size_bytes or last < first or last - first + 1 != length:
                     raise InvalidArgument.for_field(
-                        "Content-Range", "must match Content-Length and size_bytes")
+                        "Content-Range", "must match Content-Length and size_bytes"
+                    )
             except DomainError as exc:
                 if length:
                     self.rfile.read(length)
@@ -270,7 +302,9 @@ def upload_server(address: str, uploads: UploadDomain, loop: asyncio.AbstractEve
                     left -= len(data)
 
             try:
-                upload = asyncio.run_coroutine_threadsafe(uploads.receive(requests()), loop).result(3600)
+                upload = asyncio.run_coroutine_threadsafe(uploads.receive(requests()), loop).result(
+                    3600
+                )
             except DomainError as exc:
                 self.close_connection = True  # the rest of the body was not read
                 return self._json(*_status_doc(exc))

@@ -27,6 +27,8 @@ import nats
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from nats.js import JetStreamContext, api
+from vod.events.v1 import media_events_pb2 as ev
+from vod.transcoding.v1 import transcoding_pb2 as pb
 
 from services.runtime.db import create_service_engine, migrate
 from services.runtime.errors import ERROR_DOMAIN
@@ -41,8 +43,6 @@ from services.transcoding.media import FfmpegError, Probe, ffmpeg_exe
 from services.transcoding.pipeline import EncodeConfig, PipelineError, Progress, run_pipeline
 from services.transcoding.repository import Repository
 from services.transcoding.store import ObjectStore, layout
-from vod.events.v1 import media_events_pb2 as ev
-from vod.transcoding.v1 import transcoding_pb2 as pb
 
 __all__ = ["Worker", "main", "run_worker"]
 
@@ -66,8 +66,14 @@ def _status(message: str, reason: str, metadata: dict[str, str]) -> status_pb2.S
 
 class Worker:
     def __init__(
-        self, settings: TranscodingSettings, repo: Repository, store: ObjectStore,
-        js: JetStreamContext, *, keys: KeyProvider | None = None, name: str = "",
+        self,
+        settings: TranscodingSettings,
+        repo: Repository,
+        store: ObjectStore,
+        js: JetStreamContext,
+        *,
+        keys: KeyProvider | None = None,
+        name: str = "",
     ) -> None:
         self._settings = settings
         self._repo = repo
@@ -76,16 +82,23 @@ class Worker:
         self._keys = keys
         self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
         self._cfg = EncodeConfig(
-            ffmpeg=ffmpeg_exe(settings.ffmpeg), parallelism=settings.encode_parallelism,
-            chunk_seconds=settings.chunk_seconds, x264_preset=settings.x264_preset,
+            ffmpeg=ffmpeg_exe(settings.ffmpeg),
+            parallelism=settings.encode_parallelism,
+            chunk_seconds=settings.chunk_seconds,
+            x264_preset=settings.x264_preset,
             vmaf_subsample=settings.vmaf_subsample,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self._js.pull_subscribe(
-            JOBS_SUBJECT, durable=self._settings.jobs_durable, stream=self._settings.jobs_stream,
-            config=api.ConsumerConfig(ack_wait=self._settings.ack_wait_s, max_deliver=-1,
-                                      ack_policy=api.AckPolicy.EXPLICIT),
+            JOBS_SUBJECT,
+            durable=self._settings.jobs_durable,
+            stream=self._settings.jobs_stream,
+            config=api.ConsumerConfig(
+                ack_wait=self._settings.ack_wait_s,
+                max_deliver=-1,
+                ack_policy=api.AckPolicy.EXPLICIT,
+            ),
         )
         _log.info("worker.started", worker=self.name)
         while not stop.is_set():
@@ -100,7 +113,9 @@ class Worker:
             for msg in messages:
                 handler = asyncio.create_task(self._handle(msg))
                 stopper = asyncio.create_task(stop.wait())
-                done, _ = await asyncio.wait({handler, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {handler, stopper}, return_when=asyncio.FIRST_COMPLETED
+                )
                 stopper.cancel()
                 if handler not in done:  # shutting down: hand the job to another worker now
                     handler.cancel()
@@ -163,21 +178,34 @@ class Worker:
                 outcome["skip"] = "exhausted"
                 job.state = pb.JOB_STATE_FAILED
                 job.end_time.FromDatetime(now)
-                job.error.CopyFrom(_status(
-                    f"gave up after {max_attempts} attempts (workers stopped mid-job)",
-                    "TOO_MANY_ATTEMPTS", {"attempts": str(job.attempt_count - 1)}))
+                job.error.CopyFrom(
+                    _status(
+                        f"gave up after {max_attempts} attempts (workers stopped mid-job)",
+                        "TOO_MANY_ATTEMPTS",
+                        {"attempts": str(job.attempt_count - 1)},
+                    )
+                )
                 job.progress.state = pb.JOB_STATE_FAILED
                 job.progress.message = "failed"
                 return [ev.TranscodeJobFailed(meta=new_meta("transcoding"), job=job)]
             job.state = pb.JOB_STATE_RUNNING
             if not job.HasField("start_time"):
                 job.start_time.FromDatetime(now)
-            job.progress.CopyFrom(pb.JobProgress(
-                job=job.name, state=pb.JOB_STATE_RUNNING, stage=pb.JOB_STAGE_PROBING, percent=0,
-                message=f"attempt {job.attempt_count} on {self.name}"))
+            job.progress.CopyFrom(
+                pb.JobProgress(
+                    job=job.name,
+                    state=pb.JOB_STATE_RUNNING,
+                    stage=pb.JOB_STAGE_PROBING,
+                    percent=0,
+                    message=f"attempt {job.attempt_count} on {self.name}",
+                )
+            )
             job.progress.update_time.FromDatetime(now)
-            return [ev.TranscodeJobProgress(meta=new_meta("transcoding"), progress=job.progress,
-                                            title=job.title)]
+            return [
+                ev.TranscodeJobProgress(
+                    meta=new_meta("transcoding"), progress=job.progress, title=job.title
+                )
+            ]
 
         job = await self._repo.update_job(job_id, change)
         if job is None or outcome:
@@ -199,8 +227,14 @@ class Worker:
             latest["progress"] = progress
 
         result = await run_pipeline(
-            source, job.options, media=job.name.removeprefix("jobs/"), cfg=self._cfg,
-            work=work / "tmp", out=work / "out", report=report, key_provider=self._keys,
+            source,
+            job.options,
+            media=job.name.removeprefix("jobs/"),
+            cfg=self._cfg,
+            work=work / "tmp",
+            out=work / "out",
+            report=report,
+            key_provider=self._keys,
             info=Probe.from_json(row.probe) if row.probe else None,
         )
         job.renditions.extend(result.renditions)
@@ -218,8 +252,14 @@ class Worker:
         media.key_ids.extend(result.key_ids)
         return job
 
-    async def _heartbeat(self, msg: Any, job_id: str, latest: dict[str, Any],
-                         cancelled: asyncio.Event, pipeline: asyncio.Task[Any]) -> None:
+    async def _heartbeat(
+        self,
+        msg: Any,
+        job_id: str,
+        latest: dict[str, Any],
+        cancelled: asyncio.Event,
+        pipeline: asyncio.Task[Any],
+    ) -> None:
         """In-progress acks, throttled progress writes and cancellation checks."""
         ack_every = max(0.2, self._settings.ack_wait_s / 3)
         last_ack = time.monotonic()
@@ -233,10 +273,19 @@ class Worker:
                 last_ack = time.monotonic()
             progress: Progress | None = latest["progress"]
             stop = False
-            emit = progress is not None and progress is not written and (
-                time.monotonic() - last_event >= 1.0 or written is None or progress.stage != written.stage)
+            emit = (
+                progress is not None
+                and progress is not written
+                and (
+                    time.monotonic() - last_event >= 1.0
+                    or written is None
+                    or progress.stage != written.stage
+                )
+            )
 
-            def change(job: pb.Job, progress: Progress | None = progress, emit: bool = emit) -> list[Any]:
+            def change(
+                job: pb.Job, progress: Progress | None = progress, emit: bool = emit
+            ) -> list[Any]:
                 nonlocal stop
                 if job.state == pb.JOB_STATE_CANCELLED:
                     stop = True
@@ -254,8 +303,11 @@ class Worker:
                     p.ClearField("eta")
                 p.update_time.FromDatetime(datetime.now(UTC))
                 if emit:
-                    return [ev.TranscodeJobProgress(meta=new_meta("transcoding"), progress=p,
-                                                    title=job.title)]
+                    return [
+                        ev.TranscodeJobProgress(
+                            meta=new_meta("transcoding"), progress=p, title=job.title
+                        )
+                    ]
                 return []
 
             try:
@@ -281,10 +333,15 @@ class Worker:
         out = work / "out"
         files = [p for p in sorted(out.rglob("*")) if p.is_file()]
         for path in files:
-            await asyncio.to_thread(self._store.put_file, staging + path.relative_to(out).as_posix(), path)
+            await asyncio.to_thread(
+                self._store.put_file, staging + path.relative_to(out).as_posix(), path
+            )
         for folder in layout.FOLDERS:
-            await asyncio.to_thread(self._store.move_prefix, f"{staging}{folder}/",
-                                    layout.published(title_id, folder, job_id))
+            await asyncio.to_thread(
+                self._store.move_prefix,
+                f"{staging}{folder}/",
+                layout.published(title_id, folder, job_id),
+            )
         now = datetime.now(UTC)
         media = pb.MediaAsset()
         media.CopyFrom(done.media_asset)
@@ -302,12 +359,17 @@ class Worker:
             job_row.media_asset.CopyFrom(media)
             job_row.end_time.FromDatetime(now)
             job_row.ClearField("error")
-            job_row.progress.CopyFrom(pb.JobProgress(
-                job=job_row.name, state=pb.JOB_STATE_SUCCEEDED, percent=100, message="ready"))
+            job_row.progress.CopyFrom(
+                pb.JobProgress(
+                    job=job_row.name, state=pb.JOB_STATE_SUCCEEDED, percent=100, message="ready"
+                )
+            )
             job_row.progress.update_time.FromDatetime(now)
             events: list[Any] = [
-                ev.RenditionReady(meta=new_meta("transcoding"), job=job_row.name, title=job_row.title,
-                                  rendition=r) for r in done.renditions
+                ev.RenditionReady(
+                    meta=new_meta("transcoding"), job=job_row.name, title=job_row.title, rendition=r
+                )
+                for r in done.renditions
             ]
             events.append(ev.TranscodeJobCompleted(meta=new_meta("transcoding"), job=job_row))
             events.append(ev.MediaReady(meta=new_meta("transcoding"), media_asset=media))
@@ -317,8 +379,9 @@ class Worker:
             await self._repo.update_job(job_id, change, media=media)
         except _Cancelled:
             for folder in layout.FOLDERS:
-                await asyncio.to_thread(self._store.delete_prefix,
-                                        layout.published(title_id, folder, job_id))
+                await asyncio.to_thread(
+                    self._store.delete_prefix, layout.published(title_id, folder, job_id)
+                )
             raise
         await asyncio.to_thread(self._store.delete_prefix, layout.staging(job_id))
 
@@ -333,7 +396,9 @@ class Worker:
             message, reason = f"{type(exc).__name__}: {exc}", "TRANSCODE_FAILED"
         final = attempt >= self._settings.max_attempts
         delay = self._settings.retry_backoff_s * (2 ** (attempt - 1))
-        _log.warning("job.attempt_failed", job=job.name, attempt=attempt, final=final, error=message[:500])
+        _log.warning(
+            "job.attempt_failed", job=job.name, attempt=attempt, final=final, error=message[:500]
+        )
 
         def change(row: pb.Job) -> list[Any]:
             if row.state != pb.JOB_STATE_RUNNING:
@@ -344,9 +409,14 @@ class Worker:
             if not final:
                 row.state = pb.JOB_STATE_QUEUED
                 row.progress.state = pb.JOB_STATE_QUEUED
-                row.progress.message = f"attempt {attempt} failed, retrying in {delay:.0f}s: {message[:200]}"
-                return [ev.TranscodeJobProgress(meta=new_meta("transcoding"), progress=row.progress,
-                                                title=row.title)]
+                row.progress.message = (
+                    f"attempt {attempt} failed, retrying in {delay:.0f}s: {message[:200]}"
+                )
+                return [
+                    ev.TranscodeJobProgress(
+                        meta=new_meta("transcoding"), progress=row.progress, title=row.title
+                    )
+                ]
             row.state = pb.JOB_STATE_FAILED
             row.end_time.FromDatetime(now)
             row.error.CopyFrom(_status(message, reason, {"attempts": str(attempt)}))
@@ -370,8 +440,11 @@ async def run_worker(settings: TranscodingSettings, stop: asyncio.Event, *, name
         await asyncio.to_thread(migrate, runtime.database_url, settings.schema, MIGRATIONS)
         engine = create_service_engine(runtime.database_url, settings.schema, pool_size=4)
         stack.push_async_callback(engine.dispose)
-        bus = await EventBus.connect(runtime.nats_url, name=f"transcode-{name or 'worker'}",
-                                     timeout_s=runtime.outbound_timeout_s)
+        bus = await EventBus.connect(
+            runtime.nats_url,
+            name=f"transcode-{name or 'worker'}",
+            timeout_s=runtime.outbound_timeout_s,
+        )
         stack.push_async_callback(bus.close)
         await bus.ensure_streams()
         relay = OutboxRelay(engine, bus)

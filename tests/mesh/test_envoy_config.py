@@ -107,9 +107,9 @@ def make_spec(descriptor: Path, grpc_service_names: list[str], **overrides: Any)
     services = tuple(
         ServiceSpec(
             # A domain with several services gets one cluster per service.
-            name=short_name(name) if domains.count(short_name(name)) == 1 else (
-                f"{short_name(name)}-{name.rsplit('.', 1)[1].lower()}"
-            ),
+            name=short_name(name)
+            if domains.count(short_name(name)) == 1
+            else (f"{short_name(name)}-{name.rsplit('.', 1)[1].lower()}"),
             grpc_service=name,
             host="127.0.0.1",
             port=50051 + index,

@@ -55,7 +55,10 @@ def test_table_lists_the_three_models_side_by_side(synthetic_results) -> None:
     lines = table.splitlines()
     assert "precision@10" in lines[1] and "NDCG@10" in lines[1] and "cold-start P@10" in lines[1]
     assert [line.split("  ")[0].strip() for line in lines[3:]] == [
-        "hybrid LightFM", "collaborative LightFM", "popularity"]
+        "hybrid LightFM",
+        "collaborative LightFM",
+        "popularity",
+    ]
 
 
 def _movielens_fixture(folder: Path) -> tuple[Path, Path]:
@@ -63,17 +66,23 @@ def _movielens_fixture(folder: Path) -> tuple[Path, Path]:
     rng = random.Random(4)
     movies = [(m, "Comedy" if m % 2 else "Documentary") for m in range(1, 61)]
     (folder / "movies.csv").write_text(
-        "movieId,title,genres\n" + "".join(f"{m},Movie {m} (2000),{g}\n" for m, g in movies))
+        "movieId,title,genres\n" + "".join(f"{m},Movie {m} (2000),{g}\n" for m, g in movies)
+    )
     ratings = []
     for user in range(1, 81):
         liked = "Comedy" if user % 2 else "Documentary"
-        picks = rng.sample([m for m, g in movies if g == liked], 14) + rng.sample([m for m, _ in movies], 3)
+        picks = rng.sample([m for m, g in movies if g == liked], 14) + rng.sample(
+            [m for m, _ in movies], 3
+        )
         for step, movie in enumerate(picks):
             genre = dict(movies)[movie]
             rating = rng.choice([4, 5]) if genre == liked else rng.choice([1, 2])
             ratings.append((user, movie, rating, 1_000_000 + user * 1000 + step))
     csv_path = folder / "ratings.csv"
-    csv_path.write_text("userId,movieId,rating,timestamp\n" + "".join(f"{u},{m},{r},{t}\n" for u, m, r, t in ratings))
+    csv_path.write_text(
+        "userId,movieId,rating,timestamp\n"
+        + "".join(f"{u},{m},{r},{t}\n" for u, m, r, t in ratings)
+    )
     tsv = folder / "u.data"
     tsv.write_text("".join(f"{u}\t{m}\t{r}\t{t}\n" for u, m, r, t in ratings))
     return csv_path, tsv
@@ -83,7 +92,9 @@ def test_movielens_csv_and_u_data_are_evaluated(tmp_path: Path) -> None:
     csv_path, tsv = _movielens_fixture(tmp_path)
     from_csv, from_tsv = movielens_dataset(csv_path), movielens_dataset(tsv)
     assert from_csv.events == from_tsv.events
-    assert len(from_csv.items) == 60 and all(e[2] >= 1.0 for e in from_csv.events)  # only ratings >= 4
+    assert len(from_csv.items) == 60 and all(
+        e[2] >= 1.0 for e in from_csv.events
+    )  # only ratings >= 4
     assert {g for item in from_csv.items for g in item.genres} == {"Comedy", "Documentary"}
     results = {r.model: r for r in evaluate(from_csv, params=TrainParams(components=8, epochs=30))}
     assert set(results) == {"hybrid LightFM", "collaborative LightFM", "popularity"}
@@ -104,8 +115,9 @@ def test_cli_evaluate_prints_the_table(tmp_path: Path, capsys: pytest.CaptureFix
     csv_path, _ = _movielens_fixture(tmp_path)
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["recs", "evaluate", "--movielens", str(csv_path), "--epochs", "5",
-                              "--components", "8"])
+    args = parser.parse_args(
+        ["recs", "evaluate", "--movielens", str(csv_path), "--epochs", "5", "--components", "8"]
+    )
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "movielens:ratings.csv" in out

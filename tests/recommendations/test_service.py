@@ -11,15 +11,15 @@ import grpc
 import nats
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
-
-from services.recommendations.cli import _train
-from tests.recommendations.conftest import SMALL_MODEL, SPECS, RecsMesh, _title
-from tests.support import details_of
 from vod.catalog.v1 import catalog_pb2 as cpb
 from vod.common.v1 import event_pb2
 from vod.events.v1 import feedback_events_pb2 as fev
 from vod.events.v1 import playback_events_pb2 as pev
 from vod.recommendations.v1 import recommendations_pb2 as pb
+
+from services.recommendations.cli import _train
+from tests.recommendations.conftest import SMALL_MODEL, SPECS, RecsMesh, _title
+from tests.support import details_of
 
 GENRE_OF = {f"titles/{s.title_id}": s.genre for s in SPECS}
 REGIONS_OF = {f"titles/{s.title_id}": s.regions for s in SPECS}
@@ -31,19 +31,44 @@ def new_profile() -> str:
     return f"users/u{uuid.uuid4().hex[:10]}/profiles/main"
 
 
-async def feedback(mesh: RecsMesh, profile: str, title: str, kind: int, fraction: float = 0.0,
-                   event_id: str | None = None) -> pb.RecordFeedbackResponse:
-    return await mesh.recs.RecordFeedback(pb.RecordFeedbackRequest(
-        profile=profile, title=title, kind=kind, watched_fraction=fraction,
-        event_id=event_id or str(uuid.uuid4()),
-    ))
+async def feedback(
+    mesh: RecsMesh,
+    profile: str,
+    title: str,
+    kind: int,
+    fraction: float = 0.0,
+    event_id: str | None = None,
+) -> pb.RecordFeedbackResponse:
+    return await mesh.recs.RecordFeedback(
+        pb.RecordFeedbackRequest(
+            profile=profile,
+            title=title,
+            kind=kind,
+            watched_fraction=fraction,
+            event_id=event_id or str(uuid.uuid4()),
+        )
+    )
 
 
-async def row(mesh: RecsMesh, profile: str, kind: int = pb.ROW_KIND_TOP_PICKS, region: str = "US",
-              size: int = 10, seed: str = "", token: str = "") -> pb.GetRecommendationsResponse:
-    return await mesh.recs.GetRecommendations(pb.GetRecommendationsRequest(
-        profile=profile, row_kind=kind, region_code=region, page_size=size, seed_title=seed, page_token=token,
-    ))
+async def row(
+    mesh: RecsMesh,
+    profile: str,
+    kind: int = pb.ROW_KIND_TOP_PICKS,
+    region: str = "US",
+    size: int = 10,
+    seed: str = "",
+    token: str = "",
+) -> pb.GetRecommendationsResponse:
+    return await mesh.recs.GetRecommendations(
+        pb.GetRecommendationsRequest(
+            profile=profile,
+            row_kind=kind,
+            region_code=region,
+            page_size=size,
+            seed_title=seed,
+            page_token=token,
+        )
+    )
 
 
 def titles(response: pb.GetRecommendationsResponse | pb.GetSimilarTitlesResponse) -> list[str]:
@@ -56,7 +81,13 @@ async def train_model(mesh: RecsMesh) -> str:
         profile = f"users/fan{n}/profiles/main"
         genre = "comedy" if n % 2 == 0 else "doc"
         for i in range(0, 12, 2 if n % 4 < 2 else 3):
-            await feedback(mesh, profile, f"titles/rt-{genre}-{(i + n) % 12:02d}", pb.FEEDBACK_KIND_COMPLETE, 1.0)
+            await feedback(
+                mesh,
+                profile,
+                f"titles/rt-{genre}-{(i + n) % 12:02d}",
+                pb.FEEDBACK_KIND_COMPLETE,
+                1.0,
+            )
     artifact = await _train(mesh.settings, SMALL_MODEL)
     assert artifact is not None
     for _ in range(200):
@@ -66,7 +97,9 @@ async def train_model(mesh: RecsMesh) -> str:
     return artifact.version
 
 
-async def test_unknown_profile_gets_a_cold_start_row_with_scores_and_reasons(recs_mesh: RecsMesh) -> None:
+async def test_unknown_profile_gets_a_cold_start_row_with_scores_and_reasons(
+    recs_mesh: RecsMesh,
+) -> None:
     response = await row(recs_mesh, new_profile())
     assert len(response.recommendations) == 10
     assert response.heading == "Top picks for you"
@@ -78,7 +111,8 @@ async def test_unknown_profile_gets_a_cold_start_row_with_scores_and_reasons(rec
 async def test_onboarding_genres_steer_the_cold_start_row(recs_mesh: RecsMesh) -> None:
     profile = new_profile()
     await recs_mesh.recs.SetProfilePreferences(
-        pb.SetProfilePreferencesRequest(profile=profile, genres=["Documentaries"]))
+        pb.SetProfilePreferencesRequest(profile=profile, genres=["Documentaries"])
+    )
     top = (await row(recs_mesh, profile, size=6)).recommendations
     docs = [r for r in top if GENRE_OF[r.title] == "Documentaries"]
     assert len(docs) >= 5, [(r.title, r.reason) for r in top]
@@ -93,8 +127,9 @@ async def test_region_availability_filters_every_row(recs_mesh: RecsMesh) -> Non
         assert us and not set(us) & jp_only
         jp = titles(await row(recs_mesh, profile, kind, "JP", size=100))
         assert set(jp) == jp_only  # only what is licensed in JP
-    similar = await recs_mesh.recs.GetSimilarTitles(pb.GetSimilarTitlesRequest(
-        title="titles/rt-comedy-00", region_code="US", page_size=100))
+    similar = await recs_mesh.recs.GetSimilarTitles(
+        pb.GetSimilarTitlesRequest(title="titles/rt-comedy-00", region_code="US", page_size=100)
+    )
     assert titles(similar) and not set(titles(similar)) & jp_only
 
 
@@ -102,15 +137,23 @@ async def test_maturity_limit_filters_rows_and_similar_titles(recs_mesh: RecsMes
     profile = new_profile()
     everything = titles(await row(recs_mesh, profile, size=100))
     assert set(everything) & RATED_R  # without a limit, R titles are eligible
-    await recs_mesh.recs.SetProfilePreferences(pb.SetProfilePreferencesRequest(
-        profile=profile, genres=["Thrillers"], max_maturity_rating=cpb.MATURITY_RATING_PG_13))
+    await recs_mesh.recs.SetProfilePreferences(
+        pb.SetProfilePreferencesRequest(
+            profile=profile, genres=["Thrillers"], max_maturity_rating=cpb.MATURITY_RATING_PG_13
+        )
+    )
     for kind in (pb.ROW_KIND_TOP_PICKS, pb.ROW_KIND_TRENDING_NOW, pb.ROW_KIND_NEW_RELEASES):
         limited = titles(await row(recs_mesh, profile, kind, size=100))
         assert limited and not set(limited) & RATED_R
-    seeded = titles(await row(recs_mesh, profile, pb.ROW_KIND_MORE_LIKE_THIS, seed="titles/rt-thriller-00", size=100))
+    seeded = titles(
+        await row(
+            recs_mesh, profile, pb.ROW_KIND_MORE_LIKE_THIS, seed="titles/rt-thriller-00", size=100
+        )
+    )
     assert seeded and not set(seeded) & RATED_R
-    similar = await recs_mesh.recs.GetSimilarTitles(pb.GetSimilarTitlesRequest(
-        title="titles/rt-thriller-01", profile=profile, page_size=100))
+    similar = await recs_mesh.recs.GetSimilarTitles(
+        pb.GetSimilarTitlesRequest(title="titles/rt-thriller-01", profile=profile, page_size=100)
+    )
     assert titles(similar) and not set(titles(similar)) & RATED_R
 
 
@@ -142,10 +185,20 @@ async def test_playback_events_from_nats_update_the_next_answer(recs_mesh: RecsM
     try:
         meta = event_pb2.EventMeta(event_id=str(uuid.uuid4()), producer="playback")
         meta.occur_time.FromDatetime(datetime.now(UTC))
-        stopped = pev.PlaybackStopped(meta=meta, session="sessions/s1", profile=profile, title=watched,
-                                      region_code="US", watched_fraction=1.0, completed=True)
-        await nc.jetstream().publish("vod.playback.stopped", stopped.SerializeToString(),
-                                     headers={"Nats-Msg-Id": meta.event_id})
+        stopped = pev.PlaybackStopped(
+            meta=meta,
+            session="sessions/s1",
+            profile=profile,
+            title=watched,
+            region_code="US",
+            watched_fraction=1.0,
+            completed=True,
+        )
+        await nc.jetstream().publish(
+            "vod.playback.stopped",
+            stopped.SerializeToString(),
+            headers={"Nats-Msg-Id": meta.event_id},
+        )
     finally:
         await nc.close()
     for _ in range(200):  # consumed asynchronously; wait for it, assert on the answer
@@ -174,7 +227,9 @@ async def test_trained_model_personalises_and_is_swapped_in(recs_mesh: RecsMesh)
     version = await train_model(recs_mesh)
     response = await row(recs_mesh, "users/fan0/profiles/main", size=5)
     assert response.model_version == version and not response.degraded
-    assert sum(GENRE_OF[t] == "Comedies" for t in titles(response)) >= 4, list(response.recommendations)
+    assert sum(GENRE_OF[t] == "Comedies" for t in titles(response)) >= 4, list(
+        response.recommendations
+    )
     assert any(r.because_of for r in response.recommendations)
     docs = await row(recs_mesh, "users/fan1/profiles/main", size=5)
     assert sum(GENRE_OF[t] == "Documentaries" for t in titles(docs)) >= 4
@@ -186,7 +241,8 @@ async def test_trained_model_personalises_and_is_swapped_in(recs_mesh: RecsMesh)
     for _ in range(200):
         try:
             similar = await recs_mesh.recs.GetSimilarTitles(
-                pb.GetSimilarTitlesRequest(title="titles/rt-comedy-late", page_size=5))
+                pb.GetSimilarTitlesRequest(title="titles/rt-comedy-late", page_size=5)
+            )
             break
         except grpc.aio.AioRpcError as exc:
             assert exc.code() == grpc.StatusCode.NOT_FOUND
@@ -210,9 +266,18 @@ async def test_trending_follows_regional_plays(recs_mesh: RecsMesh) -> None:
         for n in range(5):
             meta = event_pb2.EventMeta(event_id=str(uuid.uuid4()), producer="playback")
             meta.occur_time.FromDatetime(datetime.now(UTC))
-            started = pev.PlaybackStarted(meta=meta, session=f"sessions/t{n}", profile=f"users/gb{n}/profiles/main",
-                                          title="titles/rt-doc-11", region_code="GB")
-            await js.publish("vod.playback.started", started.SerializeToString(), headers={"Nats-Msg-Id": meta.event_id})
+            started = pev.PlaybackStarted(
+                meta=meta,
+                session=f"sessions/t{n}",
+                profile=f"users/gb{n}/profiles/main",
+                title="titles/rt-doc-11",
+                region_code="GB",
+            )
+            await js.publish(
+                "vod.playback.started",
+                started.SerializeToString(),
+                headers={"Nats-Msg-Id": meta.event_id},
+            )
     finally:
         await nc.close()
     for _ in range(200):
@@ -239,15 +304,22 @@ async def test_paging_walks_the_row_without_repeats(recs_mesh: RecsMesh) -> None
 
 async def test_duplicate_feedback_is_a_successful_no_op_published_once(recs_mesh: RecsMesh) -> None:
     profile, event_id = new_profile(), str(uuid.uuid4())
-    first = await feedback(recs_mesh, profile, "titles/rt-comedy-01", pb.FEEDBACK_KIND_LIKE, event_id=event_id)
-    again = await feedback(recs_mesh, profile, "titles/rt-comedy-01", pb.FEEDBACK_KIND_LIKE, event_id=event_id)
+    first = await feedback(
+        recs_mesh, profile, "titles/rt-comedy-01", pb.FEEDBACK_KIND_LIKE, event_id=event_id
+    )
+    again = await feedback(
+        recs_mesh, profile, "titles/rt-comedy-01", pb.FEEDBACK_KIND_LIKE, event_id=event_id
+    )
     assert (first.duplicate, again.duplicate) == (False, True)
     history = await recs_mesh.deps.domain._repo.history(profile)
     assert [h.event_id for h in history] == [event_id]
     nc = await nats.connect(recs_mesh.nats_url)
     try:
         sub = await nc.jetstream().pull_subscribe(
-            "vod.feedback.recorded", stream="VOD_FEEDBACK", config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
+            "vod.feedback.recorded",
+            stream="VOD_FEEDBACK",
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+        )
         mine: list[fev.FeedbackRecorded] = []
         for _ in range(40):
             try:
@@ -269,10 +341,14 @@ async def test_duplicate_feedback_is_a_successful_no_op_published_once(recs_mesh
 async def test_event_flood_is_throttled_and_kept_out_of_training(recs_mesh: RecsMesh) -> None:
     profile = new_profile()
     burst = recs_mesh.settings.rate_burst
-    responses = await asyncio.gather(*[
-        feedback(recs_mesh, profile, f"titles/rt-comedy-{n % 12:02d}", pb.FEEDBACK_KIND_VIEW, 0.5)
-        for n in range(burst * 3)
-    ])
+    responses = await asyncio.gather(
+        *[
+            feedback(
+                recs_mesh, profile, f"titles/rt-comedy-{n % 12:02d}", pb.FEEDBACK_KIND_VIEW, 0.5
+            )
+            for n in range(burst * 3)
+        ]
+    )
     throttled = sum(r.throttled for r in responses)
     assert throttled >= burst  # 3x the burst in a moment: most of the excess is throttled
     assert not any(r.duplicate for r in responses)
@@ -281,22 +357,45 @@ async def test_event_flood_is_throttled_and_kept_out_of_training(recs_mesh: Recs
     rows = await recs_mesh.deps.domain._repo.training_interactions()
     counted = sum(w for p, _, w in rows if p == profile)
     per_event = history[0].weight
-    assert counted == pytest.approx(per_event * (burst * 3 - throttled))  # ...but only the allowed count
+    assert counted == pytest.approx(
+        per_event * (burst * 3 - throttled)
+    )  # ...but only the allowed count
 
 
 async def test_bad_input_is_rejected_with_details(recs_mesh: RecsMesh) -> None:
     profile = new_profile()
     cases = [
         (row(recs_mesh, profile, size=5000), grpc.StatusCode.INVALID_ARGUMENT, "page_size"),
-        (recs_mesh.recs.GetRecommendations(pb.GetRecommendationsRequest(profile=profile, region_code="US")),
-         grpc.StatusCode.INVALID_ARGUMENT, "row_kind"),
+        (
+            recs_mesh.recs.GetRecommendations(
+                pb.GetRecommendationsRequest(profile=profile, region_code="US")
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "row_kind",
+        ),
         (row(recs_mesh, profile, region="usa"), grpc.StatusCode.INVALID_ARGUMENT, "region_code"),
         (row(recs_mesh, profile, token="garbage!"), grpc.StatusCode.INVALID_ARGUMENT, "page_token"),
-        (row(recs_mesh, profile, pb.ROW_KIND_BECAUSE_YOU_WATCHED), grpc.StatusCode.INVALID_ARGUMENT, "seed_title"),
-        (feedback(recs_mesh, profile, "titles/rt-comedy-01", pb.FEEDBACK_KIND_VIEW, 1.5),
-         grpc.StatusCode.INVALID_ARGUMENT, "watched_fraction"),
-        (feedback(recs_mesh, profile, "titles/rt-comedy-01", pb.FEEDBACK_KIND_VIEW, event_id="not-a-uuid"),
-         grpc.StatusCode.INVALID_ARGUMENT, "event_id"),
+        (
+            row(recs_mesh, profile, pb.ROW_KIND_BECAUSE_YOU_WATCHED),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "seed_title",
+        ),
+        (
+            feedback(recs_mesh, profile, "titles/rt-comedy-01", pb.FEEDBACK_KIND_VIEW, 1.5),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "watched_fraction",
+        ),
+        (
+            feedback(
+                recs_mesh,
+                profile,
+                "titles/rt-comedy-01",
+                pb.FEEDBACK_KIND_VIEW,
+                event_id="not-a-uuid",
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "event_id",
+        ),
     ]
     for call, code, field in cases:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -310,7 +409,9 @@ async def test_bad_input_is_rejected_with_details(recs_mesh: RecsMesh) -> None:
     assert details.code == grpc.StatusCode.NOT_FOUND
     assert details.reason == "TITLE_NOT_FOUND" and details.resource_name == "titles/no-such-title"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await recs_mesh.recs.GetSimilarTitles(pb.GetSimilarTitlesRequest(title="titles/no-such-title"))
+        await recs_mesh.recs.GetSimilarTitles(
+            pb.GetSimilarTitlesRequest(title="titles/no-such-title")
+        )
     assert details_of(caught.value).resource_name == "titles/no-such-title"
     # nothing was logged for the rejected calls
     assert await recs_mesh.deps.domain._repo.history(profile) == []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from vod.catalog.v1 import catalog_pb2 as cpb
+from vod.events.v1 import playback_events_pb2 as pev
+from vod.recommendations.v1 import recommendations_pb2 as pb
 
 from services.recommendations.features import ItemInfo
 from services.recommendations.model import ModelArtifact, TrainParams, train
@@ -14,9 +17,6 @@ from services.recommendations.signals import (
     from_playback_stopped,
     weight_of,
 )
-from vod.catalog.v1 import catalog_pb2 as cpb
-from vod.events.v1 import playback_events_pb2 as pev
-from vod.recommendations.v1 import recommendations_pb2 as pb
 
 
 def test_signal_weights_order_completion_over_start_and_negatives() -> None:
@@ -45,8 +45,15 @@ def _items() -> list[ItemInfo]:
     out = []
     for i in range(20):
         genre = "Comedies" if i % 2 else "Dramas"
-        out.append(ItemInfo(name=f"titles/t{i}", type=cpb.TITLE_TYPE_MOVIE, display_name=f"T{i}",
-                            genres=(genre,), availability=(("US", 0.0, float("inf")),)))
+        out.append(
+            ItemInfo(
+                name=f"titles/t{i}",
+                type=cpb.TITLE_TYPE_MOVIE,
+                display_name=f"T{i}",
+                genres=(genre,),
+                availability=(("US", 0.0, float("inf")),),
+            )
+        )
     return out
 
 
@@ -77,6 +84,10 @@ def test_engine_swaps_models_atomically_and_mmr_diversifies() -> None:
     # MMR: a row of ten from two genres is not one genre only
     genres = {engine.item(r.name).genres[0] for r in warm.items}
     assert genres == {"Comedies", "Dramas"}
-    engine.observe(Interaction("e1", query.profile, "titles/t3", pb.FEEDBACK_KIND_NOT_INTERESTED, -5, 0, 999.0))
+    engine.observe(
+        Interaction("e1", query.profile, "titles/t3", pb.FEEDBACK_KIND_NOT_INTERESTED, -5, 0, 999.0)
+    )
     engine.load_profile(query.profile, [])
-    assert "titles/t3" not in [r.name for r in engine.recommend(query, engine.profile(query.profile)).items]
+    assert "titles/t3" not in [
+        r.name for r in engine.recommend(query, engine.profile(query.profile)).items
+    ]

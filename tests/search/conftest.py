@@ -12,6 +12,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from vod.catalog.v1 import catalog_pb2_grpc
+from vod.search.v1 import search_pb2 as pb
+from vod.search.v1 import search_pb2_grpc
 
 from mesh.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from services.catalog.importer import ImportReport, import_csv
@@ -22,13 +25,11 @@ from services.search.config import SearchSettings
 from services.search.server import running as search_running
 from tests.catalog.conftest import catalog_settings
 from tests.conftest import DATASET
-from vod.catalog.v1 import catalog_pb2_grpc
-from vod.search.v1 import search_pb2 as pb
-from vod.search.v1 import search_pb2_grpc
 
 
-def search_settings(data_dir: Path, nats_url: str, catalog_target: str, *, durable: str,
-                    port: int = 0) -> SearchSettings:
+def search_settings(
+    data_dir: Path, nats_url: str, catalog_target: str, *, durable: str, port: int = 0
+) -> SearchSettings:
     return SearchSettings(
         runtime=RuntimeSettings(
             service="search",
@@ -67,10 +68,14 @@ class SearchProcess:
 
 
 @pytest.fixture(scope="session")
-async def search_catalog(postgres: EmbeddedPostgres, nats_server: EmbeddedNats) -> AsyncIterator[str]:
+async def search_catalog(
+    postgres: EmbeddedPostgres, nats_server: EmbeddedNats
+) -> AsyncIterator[str]:
     """Address of a catalog with its own database, feeding the shared NATS."""
     database = postgres.create_database(f"search_catalog_{uuid.uuid4().hex[:6]}")
-    async with catalog_running(catalog_settings(database, nats_server.url), serve_metrics=False) as handle:
+    async with catalog_running(
+        catalog_settings(database, nats_server.url), serve_metrics=False
+    ) as handle:
         yield f"127.0.0.1:{handle.port}"
 
 
@@ -85,8 +90,11 @@ async def search_process(
     tmp_path_factory: pytest.TempPathFactory, nats_server: EmbeddedNats, search_catalog: str
 ) -> AsyncIterator[SearchProcess]:
     settings = search_settings(
-        tmp_path_factory.mktemp("search"), nats_server.url, search_catalog,
-        durable=f"search-test-{uuid.uuid4().hex[:8]}", port=free_port(),
+        tmp_path_factory.mktemp("search"),
+        nats_server.url,
+        search_catalog,
+        durable=f"search-test-{uuid.uuid4().hex[:8]}",
+        port=free_port(),
     )
     process = SearchProcess(settings)
     await process.start()
@@ -102,8 +110,9 @@ async def search(search_process: SearchProcess) -> AsyncIterator[search_pb2_grpc
         yield search_pb2_grpc.SearchServiceStub(channel)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 20.0,
-                     interval_s: float = 0.1) -> bool:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout_s: float = 20.0, interval_s: float = 0.1
+) -> bool:
     """Poll `check` until it holds or the time is up (no timing is asserted, only the outcome)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
@@ -115,7 +124,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 20
 
 
 async def indexed_total(stub: search_pb2_grpc.SearchServiceStub, region: str = "US") -> int:
-    response = await stub.Search(pb.SearchRequest(filter=pb.SearchFilter(region_code=region), page_size=1))
+    response = await stub.Search(
+        pb.SearchRequest(filter=pb.SearchFilter(region_code=region), page_size=1)
+    )
     return response.total_size
 
 

@@ -5,7 +5,6 @@ suggestions."""
 from __future__ import annotations
 
 import pytest
-
 from vod.search.v1 import search_pb2 as pb
 
 pytestmark = pytest.mark.usefixtures("netflix")
@@ -59,7 +58,7 @@ async def test_actor_name_with_typo_finds_their_titles(search) -> None:
     credits = [h for h in response.hits[0].highlights if h.field == "credits"]
     assert credits, response.hits[0]
     snippet = credits[0].snippet
-    marked = [snippet[r.start:r.start + r.length] for r in credits[0].ranges]
+    marked = [snippet[r.start : r.start + r.length] for r in credits[0].ranges]
     assert "Adam" in marked and "Sandler" in marked
 
 
@@ -77,8 +76,13 @@ async def test_title_match_beats_synopsis_match(search) -> None:
 async def test_filters_restrict_every_hit(search) -> None:
     request = pb.SearchRequest(
         query="love",
-        filter=pb.SearchFilter(types=["movie"], genres=["Romantic Movies"], release_year_min=2015,
-                               release_year_max=2019, maturity_ratings=["TV-14", "TV-MA"]),
+        filter=pb.SearchFilter(
+            types=["movie"],
+            genres=["Romantic Movies"],
+            release_year_min=2015,
+            release_year_max=2019,
+            maturity_ratings=["TV-14", "TV-MA"],
+        ),
         page_size=100,
     )
     response = await search.Search(request)
@@ -90,14 +94,23 @@ async def test_filters_restrict_every_hit(search) -> None:
 
 
 async def test_cast_member_and_country_filters(search) -> None:
-    response = await search.Search(pb.SearchRequest(
-        filter=pb.SearchFilter(cast_member="  shah rukh   KHAN "), page_size=100))
+    response = await search.Search(
+        pb.SearchRequest(filter=pb.SearchFilter(cast_member="  shah rukh   KHAN "), page_size=100)
+    )
     assert response.total_size >= 30
-    response = await search.Search(pb.SearchRequest(
-        query="family", filter=pb.SearchFilter(country="south korea"), page_size=50))
+    response = await search.Search(
+        pb.SearchRequest(
+            query="family", filter=pb.SearchFilter(country="south korea"), page_size=50
+        )
+    )
     assert response.hits
-    korean = await search.Search(pb.SearchRequest(
-        filter=pb.SearchFilter(country="South Korea"), facets=[pb.FACET_FIELD_COUNTRY], page_size=1))
+    korean = await search.Search(
+        pb.SearchRequest(
+            filter=pb.SearchFilter(country="South Korea"),
+            facets=[pb.FACET_FIELD_COUNTRY],
+            page_size=1,
+        )
+    )
     counts = {v.value: v.count for v in korean.facets[0].values}
     assert counts["South Korea"] == korean.total_size
 
@@ -105,8 +118,13 @@ async def test_cast_member_and_country_filters(search) -> None:
 async def test_facets_count_the_matches_ignoring_their_own_filter(search) -> None:
     request = pb.SearchRequest(
         query="christmas",
-        facets=[pb.FACET_FIELD_GENRE, pb.FACET_FIELD_TYPE, pb.FACET_FIELD_DECADE,
-                pb.FACET_FIELD_MATURITY_RATING, pb.FACET_FIELD_RELEASE_YEAR],
+        facets=[
+            pb.FACET_FIELD_GENRE,
+            pb.FACET_FIELD_TYPE,
+            pb.FACET_FIELD_DECADE,
+            pb.FACET_FIELD_MATURITY_RATING,
+            pb.FACET_FIELD_RELEASE_YEAR,
+        ],
         page_size=1,
     )
     unfiltered = await search.Search(request)
@@ -124,8 +142,9 @@ async def test_facets_count_the_matches_ignoring_their_own_filter(search) -> Non
 
 
 async def test_sort_by_release_date(search) -> None:
-    response = await search.Search(pb.SearchRequest(query="love", sort=pb.SORT_ORDER_RELEASE_DATE,
-                                                     page_size=50))
+    response = await search.Search(
+        pb.SearchRequest(query="love", sort=pb.SORT_ORDER_RELEASE_DATE, page_size=50)
+    )
     years = [h.summary.release_year for h in response.hits]
     assert years == sorted(years, reverse=True) and len(years) == 50
 
@@ -152,8 +171,11 @@ async def test_suggest_titles_and_people_from_few_letters(search) -> None:
     titles = await search.Suggest(pb.SuggestRequest(prefix="stranger th"))
     first = titles.suggestions[0]
     assert (first.kind, first.text, first.title) == (
-        pb.SUGGESTION_KIND_TITLE, "Stranger Things", "titles/stranger-things-s3686")
-    assert first.text[first.match.start:first.match.start + first.match.length] == "Stranger Th"
+        pb.SUGGESTION_KIND_TITLE,
+        "Stranger Things",
+        "titles/stranger-things-s3686",
+    )
+    assert first.text[first.match.start : first.match.start + first.match.length] == "Stranger Th"
     people = await search.Suggest(pb.SuggestRequest(prefix="shah rukh", limit=5))
     persons = [s.text for s in people.suggestions if s.kind == pb.SUGGESTION_KIND_PERSON]
     assert persons[0] == "Shah Rukh Khan"

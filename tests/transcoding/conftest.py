@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from vod.transcoding.v1 import transcoding_pb2_grpc
 
 from mesh.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from services.runtime.config import RuntimeSettings
@@ -18,15 +19,19 @@ from services.transcoding.config import TranscodingSettings
 from services.transcoding.server import Running, running
 from services.transcoding.worker import run_worker
 from tests.transcoding.helpers import make_video
-from vod.transcoding.v1 import transcoding_pb2_grpc
 
 
-def transcoding_settings(database_url: str, nats_url: str, root: Path, **overrides: object) -> TranscodingSettings:
+def transcoding_settings(
+    database_url: str, nats_url: str, root: Path, **overrides: object
+) -> TranscodingSettings:
     values: dict[str, object] = dict(
         runtime=RuntimeSettings(
-            service="transcoding", grpc_address="127.0.0.1:0",
-            metrics_address=f"127.0.0.1:{free_port()}", database_url=database_url,
-            nats_url=nats_url, drain_grace_s=0.5,
+            service="transcoding",
+            grpc_address="127.0.0.1:0",
+            metrics_address=f"127.0.0.1:{free_port()}",
+            database_url=database_url,
+            nats_url=nats_url,
+            drain_grace_s=0.5,
         ),
         object_store_dir=root / "objects",
         scratch_dir=root / "scratch",

@@ -10,19 +10,34 @@ from pathlib import Path
 
 import google_crc32c
 import grpc
-
-from services.transcoding.media import ffmpeg_exe
 from vod.transcoding.v1 import transcoding_pb2 as pb
 from vod.transcoding.v1 import transcoding_pb2_grpc
+
+from services.transcoding.media import ffmpeg_exe
 
 FFMPEG = ffmpeg_exe()
 
 
-def make_video(path: Path, *, seconds: float = 6, size: str = "640x360", rate: int = 25,
-               audio: bool = True, extra: tuple[str, ...] = ()) -> Path:
+def make_video(
+    path: Path,
+    *,
+    seconds: float = 6,
+    size: str = "640x360",
+    rate: int = 25,
+    audio: bool = True,
+    extra: tuple[str, ...] = (),
+) -> Path:
     """A testsrc2 (+ sine) clip: tiny, but with motion and detail for the encoder."""
-    args = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i",
-            f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
+    args = [
+        FFMPEG,
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={rate}:duration={seconds}",
+    ]
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}:sample_rate=44100"]
     args += ["-c:v", "libx264", "-preset", "ultrafast", "-g", str(rate * 5), "-pix_fmt", "yuv420p"]
@@ -37,11 +52,21 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def header_for(path: Path, title: str, upload_id: str, content_type: str = "video/mp4",
-               sha256: str | None = None) -> pb.UploadHeader:
-    return pb.UploadHeader(title=title, file_name=path.name, size_bytes=path.stat().st_size,
-                           content_type=content_type, sha256=sha256 or sha256_of(path),
-                           upload_id=upload_id)
+def header_for(
+    path: Path,
+    title: str,
+    upload_id: str,
+    content_type: str = "video/mp4",
+    sha256: str | None = None,
+) -> pb.UploadHeader:
+    return pb.UploadHeader(
+        title=title,
+        file_name=path.name,
+        size_bytes=path.stat().st_size,
+        content_type=content_type,
+        sha256=sha256 or sha256_of(path),
+        upload_id=upload_id,
+    )
 
 
 def chunk(offset: int, data: bytes, *, crc: bool = True) -> pb.UploadRequest:
@@ -58,9 +83,16 @@ async def stream(*requests: pb.UploadRequest) -> AsyncIterator[pb.UploadRequest]
         yield r
 
 
-async def upload(stub: transcoding_pb2_grpc.TranscodingServiceStub, path: Path, title: str,
-                 upload_id: str, *, chunk_size: int = 256 * 1024, start: int = 0,
-                 stop_after: int | None = None) -> pb.Upload:
+async def upload(
+    stub: transcoding_pb2_grpc.TranscodingServiceStub,
+    path: Path,
+    title: str,
+    upload_id: str,
+    *,
+    chunk_size: int = 256 * 1024,
+    start: int = 0,
+    stop_after: int | None = None,
+) -> pb.Upload:
     data = path.read_bytes()
 
     async def requests() -> AsyncIterator[pb.UploadRequest]:
@@ -69,23 +101,29 @@ async def upload(stub: transcoding_pb2_grpc.TranscodingServiceStub, path: Path, 
         for offset in range(start, len(data), chunk_size):
             if stop_after is not None and sent >= stop_after:
                 return
-            yield chunk(offset, data[offset:offset + chunk_size])
+            yield chunk(offset, data[offset : offset + chunk_size])
             sent += 1
 
     response = await stub.Upload(requests(), timeout=60)
     return response.upload
 
 
-async def create_job(stub: transcoding_pb2_grpc.TranscodingServiceStub, upload_name: str,
-                     job_id: str, **options: object) -> pb.Job:
+async def create_job(
+    stub: transcoding_pb2_grpc.TranscodingServiceStub,
+    upload_name: str,
+    job_id: str,
+    **options: object,
+) -> pb.Job:
     opts = pb.TranscodeOptions(**options)  # type: ignore[arg-type]
-    response = await stub.CreateJob(pb.CreateJobRequest(job=pb.Job(upload=upload_name, options=opts),
-                                                        job_id=job_id), timeout=10)
+    response = await stub.CreateJob(
+        pb.CreateJobRequest(job=pb.Job(upload=upload_name, options=opts), job_id=job_id), timeout=10
+    )
     return response.job
 
 
-async def wait_job(stub: transcoding_pb2_grpc.TranscodingServiceStub, name: str,
-                   timeout: float = 120) -> tuple[pb.Job, list[pb.JobProgress]]:
+async def wait_job(
+    stub: transcoding_pb2_grpc.TranscodingServiceStub, name: str, timeout: float = 120
+) -> tuple[pb.Job, list[pb.JobProgress]]:
     seen: list[pb.JobProgress] = []
     call = stub.WatchJob(pb.WatchJobRequest(name=name), timeout=timeout)
     async for message in call:
@@ -98,5 +136,17 @@ def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
 
 
-__all__ = ["FFMPEG", "asyncio", "chunk", "create_job", "grpc", "header_for", "make_video", "run",
-           "sha256_of", "stream", "upload", "wait_job"]
+__all__ = [
+    "FFMPEG",
+    "asyncio",
+    "chunk",
+    "create_job",
+    "grpc",
+    "header_for",
+    "make_video",
+    "run",
+    "sha256_of",
+    "stream",
+    "upload",
+    "wait_job",
+]

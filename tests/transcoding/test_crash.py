@@ -10,18 +10,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vod.transcoding.v1 import transcoding_pb2 as pb
+
 from services.transcoding.config import TranscodingSettings
 from services.transcoding.server import Running
 from tests.transcoding.conftest import worker_env
 from tests.transcoding.helpers import FFMPEG, create_job, make_video, upload, wait_job
-from vod.transcoding.v1 import transcoding_pb2 as pb
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_worker(settings: TranscodingSettings, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "services.transcoding.worker"], cwd=ROOT,
-                            env=worker_env(settings), stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.transcoding.worker"],
+        cwd=ROOT,
+        env=worker_env(settings),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 async def test_sigkill_mid_job_is_redelivered_and_finished_by_another_worker(
@@ -57,6 +63,10 @@ async def test_sigkill_mid_job_is_redelivered_and_finished_by_another_worker(
         names = [k.rsplit("/", 1)[1] for k in keys if f"/{rendition.id}/" in k]
         assert names == ["init.mp4"] + [f"seg-{n:05d}.m4s" for n in range(1, 5)]  # 20 s / 6 s
     playlist = f"http://127.0.0.1:{tc_service.origin_port}/{job.media_asset.hls_manifest_uri}"
-    result = await asyncio.to_thread(subprocess.run, [FFMPEG, "-v", "error", "-i", playlist, "-map", "0",
-                                                      "-f", "null", "-"], capture_output=True, text=True)
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [FFMPEG, "-v", "error", "-i", playlist, "-map", "0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr[-2000:]

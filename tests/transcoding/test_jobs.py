@@ -10,13 +10,13 @@ from pathlib import Path
 import grpc
 import nats
 import pytest
+from vod.events.v1 import media_events_pb2 as ev
+from vod.transcoding.v1 import transcoding_pb2 as pb
 
 from services.transcoding.keys import DerivedKeyProvider
 from services.transcoding.server import Running
 from tests.support import details_of
 from tests.transcoding.helpers import FFMPEG, create_job, make_video, upload, wait_job
-from vod.events.v1 import media_events_pb2 as ev
-from vod.transcoding.v1 import transcoding_pb2 as pb
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,15 @@ async def test_per_title_ladder_aims_at_the_vmaf_target_and_publishes_events(
     tc, tc_worker, source: Path, nats_server
 ) -> None:
     up = await upload(tc, source, "titles/per-title", "per-title-1")
-    job = await create_job(tc, up.name, "per-title-1", ladder=pb.LADDER_PRESET_PER_TITLE,
-                           vmaf_target=90, segment_duration_seconds=2, keyframe_interval_seconds=2)
+    job = await create_job(
+        tc,
+        up.name,
+        "per-title-1",
+        ladder=pb.LADDER_PRESET_PER_TITLE,
+        vmaf_target=90,
+        segment_duration_seconds=2,
+        keyframe_interval_seconds=2,
+    )
     job, progress = await wait_job(tc, job.name)
     assert job.state == pb.JOB_STATE_SUCCEEDED, job.error.message
     assert pb.JOB_STAGE_ANALYZING in [p.stage for p in progress]
@@ -55,18 +62,28 @@ async def test_per_title_ladder_aims_at_the_vmaf_target_and_publishes_events(
                 if any(job.name.encode() in d for d in seen[subject]):
                     break
         ready = [ev.MediaReady.FromString(d) for d in seen["vod.media.ready"]]
-        assert any(r.media_asset.name == "media/per-title-1" and r.media_asset.renditions for r in ready)
+        assert any(
+            r.media_asset.name == "media/per-title-1" and r.media_asset.renditions for r in ready
+        )
         renditions = [ev.RenditionReady.FromString(d) for d in seen["vod.media.rendition_ready"]]
         assert len([r for r in renditions if r.job == job.name]) == len(job.renditions)
     finally:
         await nc.close()
 
 
-async def test_encrypted_output_needs_the_key(tc, tc_worker, source: Path, tc_service: Running,
-                                              tc_settings, tmp_path: Path) -> None:
+async def test_encrypted_output_needs_the_key(
+    tc, tc_worker, source: Path, tc_service: Running, tc_settings, tmp_path: Path
+) -> None:
     up = await upload(tc, source, "titles/secret", "secret-1")
-    job = await create_job(tc, up.name, "secret-1", ladder=pb.LADDER_PRESET_PREVIEW, encrypt=True,
-                           segment_duration_seconds=2, keyframe_interval_seconds=2)
+    job = await create_job(
+        tc,
+        up.name,
+        "secret-1",
+        ladder=pb.LADDER_PRESET_PREVIEW,
+        encrypt=True,
+        segment_duration_seconds=2,
+        keyframe_interval_seconds=2,
+    )
     job, _ = await wait_job(tc, job.name)
     assert job.state == pb.JOB_STATE_SUCCEEDED, job.error.message
     asset = job.media_asset
@@ -74,27 +91,39 @@ async def test_encrypted_output_needs_the_key(tc, tc_worker, source: Path, tc_se
     store = tc_service.store
     mpd = store.get_bytes("titles/secret/manifests/secret-1/manifest.mpd").decode()
     assert 'value="cenc"' in mpd and "e2719d58-a985-b3c9-781a-b030af78d30e" in mpd
-    assert "METHOD=SAMPLE-AES-CTR" in store.get_bytes("titles/secret/manifests/secret-1/240p-h264.m3u8").decode()
+    assert (
+        "METHOD=SAMPLE-AES-CTR"
+        in store.get_bytes("titles/secret/manifests/secret-1/240p-h264.m3u8").decode()
+    )
     prefix = "titles/secret/renditions/secret-1/240p-h264/"
     joined = tmp_path / "enc.mp4"
-    joined.write_bytes(b"".join(store.get_bytes(k) for k in store.list(prefix)
-                                if k.endswith("init.mp4")) +
-                       b"".join(store.get_bytes(k) for k in store.list(prefix) if k.endswith(".m4s")))
+    joined.write_bytes(
+        b"".join(store.get_bytes(k) for k in store.list(prefix) if k.endswith("init.mp4"))
+        + b"".join(store.get_bytes(k) for k in store.list(prefix) if k.endswith(".m4s"))
+    )
     init = store.get_bytes(prefix + "init.mp4")
     assert b"tenc" in init and b"encv" in init
     key = await DerivedKeyProvider(f"vodmesh-dev-keys:{tc_settings.schema}".encode()).content_key(
-        "secret-1", "all")
+        "secret-1", "all"
+    )
     assert key.key_id == asset.key_ids[0]
-    clear = subprocess.run([FFMPEG, "-v", "error", "-decryption_key", key.key, "-i", str(joined),
-                            "-f", "null", "-"], capture_output=True, text=True)
+    clear = subprocess.run(
+        [FFMPEG, "-v", "error", "-decryption_key", key.key, "-i", str(joined), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
     assert clear.returncode == 0 and clear.stderr.strip() == ""
-    garbled = subprocess.run([FFMPEG, "-v", "error", "-i", str(joined), "-f", "null", "-"],
-                             capture_output=True, text=True)
+    garbled = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(joined), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
     assert garbled.stderr.strip() != ""  # without the key the decoder sees noise
 
 
-async def test_cancel_a_running_job_discards_its_output(tc, tc_worker, tc_service: Running,
-                                                        tmp_path: Path) -> None:
+async def test_cancel_a_running_job_discards_its_output(
+    tc, tc_worker, tc_service: Running, tmp_path: Path
+) -> None:
     longer = make_video(tmp_path / "cancel.mp4", seconds=16, size="640x360")
     up = await upload(tc, longer, "titles/cancel", "cancel-1", chunk_size=1024 * 1024)
     job = await create_job(tc, up.name, "cancel-1")
@@ -121,8 +150,9 @@ async def test_cancel_a_running_job_discards_its_output(tc, tc_worker, tc_servic
     assert details_of(err.value).reason == "JOB_FINISHED"
 
 
-async def test_failing_ffmpeg_retries_then_fails_visibly(tc, tc_worker, source: Path,
-                                                         tc_service: Running) -> None:
+async def test_failing_ffmpeg_retries_then_fails_visibly(
+    tc, tc_worker, source: Path, tc_service: Running
+) -> None:
     up = await upload(tc, source, "titles/broken", "broken-1")
     # storage corruption after the upload was verified: the source loses its tail (and moov)
     key = f"titles/broken/sources/broken-1/{source.name}"

@@ -14,10 +14,10 @@ from urllib.parse import urljoin
 import m3u8
 import pytest
 from mpegdash.parser import MPEGDASHParser
+from vod.transcoding.v1 import transcoding_pb2 as pb
 
 from services.transcoding.server import Running
 from tests.transcoding.helpers import FFMPEG, create_job, make_video, upload, wait_job
-from vod.transcoding.v1 import transcoding_pb2 as pb
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
@@ -36,8 +36,25 @@ async def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, byt
 
 
 def keyframe_times(path: str) -> list[float]:
-    out = subprocess.run([FFMPEG, "-hide_banner", "-skip_frame", "nokey", "-i", path, "-map", "0:v:0",
-                          "-vf", "showinfo", "-f", "null", "-"], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            FFMPEG,
+            "-hide_banner",
+            "-skip_frame",
+            "nokey",
+            "-i",
+            path,
+            "-map",
+            "0:v:0",
+            "-vf",
+            "showinfo",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    )
     return [round(float(t), 3) for t in re.findall(r"pts_time:([\d.]+)", out.stderr)]
 
 
@@ -45,8 +62,9 @@ def keyframe_times(path: str) -> list[float]:
 async def finished(tc, tc_worker, media_dir: Path) -> pb.Job:
     up = await upload(tc, media_dir / "clip.mp4", "titles/pipeline-clip", "pipeline-clip")
     assert up.state == pb.UPLOAD_STATE_COMPLETED
-    job = await create_job(tc, up.name, "pipeline-clip", segment_duration_seconds=2,
-                           keyframe_interval_seconds=1)
+    job = await create_job(
+        tc, up.name, "pipeline-clip", segment_duration_seconds=2, keyframe_interval_seconds=1
+    )
     assert job.state == pb.JOB_STATE_QUEUED
     job, progress = await wait_job(tc, job.name)
     assert job.state == pb.JOB_STATE_SUCCEEDED, job.error.message
@@ -96,14 +114,18 @@ async def test_hls_parses_and_every_segment_is_served(finished: pb.Job, origin: 
 async def test_declared_bandwidth_matches_measured_bitrate(finished: pb.Job, origin: str) -> None:
     master_url = f"{origin}/{finished.media_asset.hls_manifest_uri}"
     master = m3u8.loads((await get(master_url))[1].decode(), uri=master_url)
-    audio = m3u8.loads((await get(master.media[0].absolute_uri))[1].decode(), uri=master.media[0].absolute_uri)
+    audio = m3u8.loads(
+        (await get(master.media[0].absolute_uri))[1].decode(), uri=master.media[0].absolute_uri
+    )
     audio_bytes = sum([len((await get(s.absolute_uri))[1]) for s in audio.segments])
     for variant in master.playlists:
         media = m3u8.loads((await get(variant.absolute_uri))[1].decode(), uri=variant.absolute_uri)
         sizes = [len((await get(s.absolute_uri))[1]) for s in media.segments]
         duration = sum(s.duration for s in media.segments)
         measured_avg = (sum(sizes) + audio_bytes) * 8 / duration
-        measured_peak = max(size * 8 / s.duration for size, s in zip(sizes, media.segments, strict=True))
+        measured_peak = max(
+            size * 8 / s.duration for size, s in zip(sizes, media.segments, strict=True)
+        )
         info = variant.stream_info
         assert abs(info.average_bandwidth - measured_avg) / measured_avg < 0.05
         assert info.bandwidth >= measured_peak  # BANDWIDTH is a true peak
@@ -125,19 +147,48 @@ async def test_dash_parses_and_references_existing_segments(finished: pb.Job, or
             for number in range(template.start_number, template.start_number + count):
                 url = urljoin(mpd_url, template.media.replace("$Number%05d$", f"{number:05d}"))
                 assert (await get(url, {"Range": "bytes=0-7"}))[0] == 206
-            assert (await get(urljoin(mpd_url, template.media.replace("$Number%05d$", f"{count + 1:05d}"))))[0] == 404
+            assert (
+                await get(
+                    urljoin(mpd_url, template.media.replace("$Number%05d$", f"{count + 1:05d}"))
+                )
+            )[0] == 404
 
 
 @pytest.mark.parametrize("manifest", ["hls", "dash"])
-async def test_ffmpeg_decodes_the_whole_presentation(finished: pb.Job, origin: str, manifest: str) -> None:
-    uri = finished.media_asset.hls_manifest_uri if manifest == "hls" else finished.media_asset.dash_manifest_uri
-    result = await asyncio.to_thread(subprocess.run, [FFMPEG, "-v", "error", "-i", f"{origin}/{uri}", "-map", "0:v", "-map",
-                             "0:a", "-f", "null", "-"], capture_output=True, text=True, timeout=120)
+async def test_ffmpeg_decodes_the_whole_presentation(
+    finished: pb.Job, origin: str, manifest: str
+) -> None:
+    uri = (
+        finished.media_asset.hls_manifest_uri
+        if manifest == "hls"
+        else finished.media_asset.dash_manifest_uri
+    )
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-i",
+            f"{origin}/{uri}",
+            "-map",
+            "0:v",
+            "-map",
+            "0:a",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr[-2000:]
 
 
-async def test_keyframes_are_aligned_across_rungs_at_the_interval(finished: pb.Job, tc_service: Running,
-                                                                  tmp_path: Path) -> None:
+async def test_keyframes_are_aligned_across_rungs_at_the_interval(
+    finished: pb.Job, tc_service: Running, tmp_path: Path
+) -> None:
     store = tc_service.store
     times = {}
     for rendition in finished.renditions:
@@ -154,8 +205,9 @@ async def test_keyframes_are_aligned_across_rungs_at_the_interval(finished: pb.J
     assert all(t == first for t in times.values())
 
 
-async def test_origin_serves_ranges_and_never_sources_or_unpublished(finished: pb.Job, origin: str,
-                                                                     tc_service: Running) -> None:
+async def test_origin_serves_ranges_and_never_sources_or_unpublished(
+    finished: pb.Job, origin: str, tc_service: Running
+) -> None:
     url = f"{origin}/titles/pipeline-clip/renditions/pipeline-clip/360p-h264/init.mp4"
     full = (await get(url))[1]
     status, part, headers = await get(url, {"Range": "bytes=4-11"})
@@ -169,10 +221,16 @@ async def test_origin_serves_ranges_and_never_sources_or_unpublished(finished: p
     assert sources
     assert (await get(f"{origin}/{sources[0]}"))[0] == 404
     # bytes under a media id that is not published (e.g. a crashed attempt) are not served
-    tc_service.store.put_bytes("titles/pipeline-clip/manifests/not-published/master.m3u8", b"#EXTM3U\n")
-    assert (await get(f"{origin}/titles/pipeline-clip/manifests/not-published/master.m3u8"))[0] == 404
+    tc_service.store.put_bytes(
+        "titles/pipeline-clip/manifests/not-published/master.m3u8", b"#EXTM3U\n"
+    )
+    assert (await get(f"{origin}/titles/pipeline-clip/manifests/not-published/master.m3u8"))[
+        0
+    ] == 404
     assert (await get(f"{origin}/uploads/pipeline-clip/data"))[0] == 404
-    assert (await get(f"{origin}/titles/pipeline-clip/renditions/pipeline-clip/../sources/x"))[0] == 404
+    assert (await get(f"{origin}/titles/pipeline-clip/renditions/pipeline-clip/../sources/x"))[
+        0
+    ] == 404
 
 
 async def test_thumbnails_and_trick_play_index(finished: pb.Job, origin: str) -> None:
@@ -187,7 +245,9 @@ async def test_thumbnails_and_trick_play_index(finished: pb.Job, origin: str) ->
     assert all([(await get(base + sheet))[0] == 200 for sheet in {c[0] for c in cues}])
 
 
-async def test_no_staging_left_and_no_duplicate_output(finished: pb.Job, tc_service: Running) -> None:
+async def test_no_staging_left_and_no_duplicate_output(
+    finished: pb.Job, tc_service: Running
+) -> None:
     store = tc_service.store
     assert store.list("staging/pipeline-clip/") == []
     keys = store.list("titles/pipeline-clip/renditions/pipeline-clip/")
@@ -200,17 +260,27 @@ async def test_no_staging_left_and_no_duplicate_output(finished: pb.Job, tc_serv
 
 
 async def test_media_asset_and_job_listing(tc, finished: pb.Job) -> None:
-    asset = (await tc.GetMediaAsset(pb.GetMediaAssetRequest(name="media/pipeline-clip"))).media_asset
+    asset = (
+        await tc.GetMediaAsset(pb.GetMediaAssetRequest(name="media/pipeline-clip"))
+    ).media_asset
     assert asset.title == "titles/pipeline-clip" and len(asset.renditions) == 2
     listed = await tc.ListJobs(pb.ListJobsRequest(title="titles/pipeline-clip"))
     assert [j.name for j in listed.jobs] == ["jobs/pipeline-clip"]
 
 
-async def test_a_longer_source_at_a_higher_resolution_gets_more_rungs(tc, tc_worker, tmp_path: Path) -> None:
+async def test_a_longer_source_at_a_higher_resolution_gets_more_rungs(
+    tc, tc_worker, tmp_path: Path
+) -> None:
     source = make_video(tmp_path / "wide.mkv", seconds=4, size="1280x720", audio=False)
     up = await upload(tc, source, "titles/wide-clip", "wide-clip", chunk_size=1024 * 1024)
-    job = await create_job(tc, up.name, "wide-clip", ladder=pb.LADDER_PRESET_PREVIEW,
-                           segment_duration_seconds=2, keyframe_interval_seconds=2)
+    job = await create_job(
+        tc,
+        up.name,
+        "wide-clip",
+        ladder=pb.LADDER_PRESET_PREVIEW,
+        segment_duration_seconds=2,
+        keyframe_interval_seconds=2,
+    )
     job, _ = await wait_job(tc, job.name)
     assert job.state == pb.JOB_STATE_SUCCEEDED, job.error.message
     assert [(r.width, r.height) for r in job.renditions] == [(854, 480), (640, 360), (426, 240)]

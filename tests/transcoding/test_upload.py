@@ -10,11 +10,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from vod.transcoding.v1 import transcoding_pb2 as pb
 
 from services.transcoding.server import Running
 from tests.support import details_of
 from tests.transcoding.helpers import chunk, header_for, make_video, stream, upload
-from vod.transcoding.v1 import transcoding_pb2 as pb
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ async def test_resume_after_a_dropped_stream(tc, clip: Path, tc_service: Running
 
     call = tc.Upload(requests())
     await queue.put(pb.UploadRequest(header=header_for(clip, "titles/resume", "resume-1")))
-    await queue.put(chunk(3 * 8192, data[3 * 8192:4 * 8192]))
+    await queue.put(chunk(3 * 8192, data[3 * 8192 : 4 * 8192]))
     for _ in range(50):
         if (await get_upload(tc, "resume-1")).committed_offset == 4 * 8192:
             break
@@ -59,7 +59,11 @@ async def test_resent_chunks_are_harmless_and_conflicting_ones_refused(tc, clip:
     data = clip.read_bytes()
     header = pb.UploadRequest(header=header_for(clip, "titles/idem", "idem-1"))
     a, b = data[:4096], data[4096:8192]
-    up = (await tc.Upload(stream(header, chunk(0, a), chunk(4096, b), chunk(4096, b), chunk(0, a, crc=False)))).upload
+    up = (
+        await tc.Upload(
+            stream(header, chunk(0, a), chunk(4096, b), chunk(4096, b), chunk(0, a, crc=False))
+        )
+    ).upload
     assert up.committed_offset == 8192
     # an overlap that carries new bytes past the committed offset commits only the new part
     up = (await tc.Upload(stream(header, chunk(4096, data[4096:12288])))).upload
@@ -128,7 +132,9 @@ async def test_header_rules_and_resume_mismatch(tc, clip: Path) -> None:
     assert d.reason == "UPLOAD_HEADER_MISMATCH" and d.preconditions == ["HEADER"]
 
 
-async def test_whole_file_checksum_mismatch_fails_the_upload(tc, clip: Path, tc_service: Running) -> None:
+async def test_whole_file_checksum_mismatch_fails_the_upload(
+    tc, clip: Path, tc_service: Running
+) -> None:
     data = clip.read_bytes()
     header = header_for(clip, "titles/shafail", "shafail-1", sha256="0" * 64)
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -142,7 +148,9 @@ async def test_whole_file_checksum_mismatch_fails_the_upload(tc, clip: Path, tc_
     assert details_of(err.value).code == grpc.StatusCode.ALREADY_EXISTS
 
 
-async def test_files_that_are_not_video_are_rejected(tc, tmp_path: Path, tc_service: Running) -> None:
+async def test_files_that_are_not_video_are_rejected(
+    tc, tmp_path: Path, tc_service: Running
+) -> None:
     text = tmp_path / "notes.mp4"
     text.write_bytes(b"these are meeting notes, not a movie\n" * 50)
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -153,6 +161,7 @@ async def test_files_that_are_not_video_are_rejected(tc, tmp_path: Path, tc_serv
 
     # a real MP4 container holding only audio: passes the sniff, fails the probe
     from tests.transcoding.helpers import FFMPEG, run
+
     audio = tmp_path / "song.mp4"
     run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(audio)])
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -169,9 +178,16 @@ async def test_job_needs_a_completed_upload(tc, clip: Path) -> None:
         await tc.CreateJob(pb.CreateJobRequest(job=pb.Job(upload="uploads/early-1")))
     assert details_of(err.value).reason == "UPLOAD_NOT_COMPLETED"
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await tc.CreateJob(pb.CreateJobRequest(job=pb.Job(
-            upload="uploads/early-1", options=pb.TranscodeOptions(segment_duration_seconds=5,
-                                                                   keyframe_interval_seconds=2))))
+        await tc.CreateJob(
+            pb.CreateJobRequest(
+                job=pb.Job(
+                    upload="uploads/early-1",
+                    options=pb.TranscodeOptions(
+                        segment_duration_seconds=5, keyframe_interval_seconds=2
+                    ),
+                )
+            )
+        )
     assert "job.options.keyframe_interval_seconds" in details_of(err.value).violations
 
 
@@ -188,20 +204,34 @@ async def test_http_put_with_content_range_resumes(tc_service: Running, clip: Pa
     data = clip.read_bytes()
     size = len(data)
     header = header_for(clip, "titles/http-up", "http-1")
-    query = (f"/upload/v1/uploads/http-1?title=titles/http-up&file_name={clip.name}&size_bytes={size}"
-             f"&content_type=video/mp4&sha256={header.sha256}")
+    query = (
+        f"/upload/v1/uploads/http-1?title=titles/http-up&file_name={clip.name}&size_bytes={size}"
+        f"&content_type=video/mp4&sha256={header.sha256}"
+    )
     half = size // 2
     status, doc, headers = await asyncio.to_thread(
-        _put, tc_service.upload_port, query, data[:half],
-        {"Content-Range": f"bytes 0-{half - 1}/{size}"})
+        _put,
+        tc_service.upload_port,
+        query,
+        data[:half],
+        {"Content-Range": f"bytes 0-{half - 1}/{size}"},
+    )
     assert status == 308 and headers["Range"] == f"bytes=0-{half - 1}"
     assert doc["state"] == "UPLOAD_STATE_UPLOADING"
     status, doc, _ = await asyncio.to_thread(
-        _put, tc_service.upload_port, query, data[half + 10:],
-        {"Content-Range": f"bytes {half + 10}-{size - 1}/{size}"})
+        _put,
+        tc_service.upload_port,
+        query,
+        data[half + 10 :],
+        {"Content-Range": f"bytes {half + 10}-{size - 1}/{size}"},
+    )
     assert status == 409 and doc["reason"] == "CHUNK_OFFSET_GAP"
     status, doc, _ = await asyncio.to_thread(
-        _put, tc_service.upload_port, query, data[half:],
-        {"Content-Range": f"bytes {half}-{size - 1}/{size}"})
+        _put,
+        tc_service.upload_port,
+        query,
+        data[half:],
+        {"Content-Range": f"bytes {half}-{size - 1}/{size}"},
+    )
     assert status == 200 and doc["state"] == "UPLOAD_STATE_COMPLETED"
     assert (await get_upload(tc, "http-1")).state == pb.UPLOAD_STATE_COMPLETED

@@ -1,0 +1,205 @@
+"""Search benchmark: prints p50/p99 latency and QPS of Search and Suggest, in-process against the
+engine and over gRPC against a running search service (`--target`, e.g. the service directly or
+Envoy), on the netflix catalog and on a generated catalog, plus index build time. Prints numbers,
+asserts nothing.
+
+    .venv/bin/python benchmarks/search_bench.py                      # in-process + own gRPC server
+    .venv/bin/python benchmarks/search_bench.py --target 127.0.0.1:8080   # also through Envoy
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
+
+import grpc  # noqa: E402
+from vod.search.v1 import search_pb2 as pb  # noqa: E402
+from vod.search.v1 import search_pb2_grpc  # noqa: E402
+
+from services.catalog.importer import read_rows, title_from_row  # noqa: E402
+from services.runtime.config import RuntimeSettings  # noqa: E402
+from services.search.config import SearchSettings  # noqa: E402
+from services.search.documents import TitleDoc, doc_from_title  # noqa: E402
+from services.search.engine import EngineQuery, Filters  # noqa: E402
+from services.search.server import running  # noqa: E402
+from services.search.tantivy_engine import TantivyEngine  # noqa: E402
+from services.search.text import words  # noqa: E402
+
+DATASET = ROOT.parent / "shared" / "datasets" / "netflix_titles.csv"
+QUERIES = [
+    "stranger thigns",
+    "adam sandlr",
+    "love",
+    "inceptoin",
+    "the crown",
+    "dark",
+    "war",
+    "christmas",
+    "leonardo dicarpio",
+    "korean drama",
+    "anime",
+    "shah rukh khan",
+]
+PREFIXES = ["s", "st", "str", "stra", "adam s", "the c", "lov", "nar", "k", "shah r"]
+
+
+def netflix_docs() -> list[TitleDoc]:
+    now = int(time.time())
+    docs = []
+    for _, row in read_rows(DATASET):
+        try:
+            title_id, title = title_from_row(row, ("US",))
+        except ValueError:
+            continue
+        title.name = f"titles/{title_id}"
+        docs.append(doc_from_title(title).at(now))
+    return docs
+
+
+def generated_docs(count: int, seed: int = 7) -> list[TitleDoc]:
+    """Titles made of words from the real catalog, with real-looking casts and genres."""
+    base = netflix_docs()
+    rng = random.Random(seed)
+    vocab = sorted({w for d in base for w in d.display_name.split()})
+    people = sorted({p for d in base for p in d.people})
+    genres = sorted({g for d in base for g in d.genres})
+    synopses = [d.synopsis for d in base]
+    now = int(time.time())
+    out = []
+    for i in range(count):
+        out.append(
+            TitleDoc(
+                id=f"gen-{i}",
+                display_name=" ".join(rng.sample(vocab, rng.randint(1, 4))),
+                type=rng.choice(["movie", "series"]),
+                release_year=rng.randint(1950, 2024),
+                maturity_rating=rng.choice(["TV-MA", "TV-14", "PG-13", "R", "TV-PG"]),
+                genres=tuple(rng.sample(genres, 2)),
+                cast=tuple(rng.sample(people, 5)),
+                directors=(rng.choice(people),),
+                countries=("United States",),
+                synopsis=rng.choice(synopses),
+                windows=(("US", 0, 2**53),),
+                popularity=rng.random() * 10,
+            ).at(now)
+        )
+    return out
+
+
+def stats(name: str, samples: list[float], elapsed: float) -> None:
+    samples.sort()
+    p50 = statistics.median(samples) * 1000
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000
+    print(f"  {name:<34} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  {len(samples) / elapsed:8.0f} QPS")
+
+
+def bench_engine(engine: TantivyEngine, rounds: int) -> None:
+    for label, texts, fields in (
+        ("Search (engine)", QUERIES, None),
+        ("Suggest (engine, 2 queries)", PREFIXES, ("title",)),
+    ):
+        samples = []
+        start = time.perf_counter()
+        for i in range(rounds):
+            terms = tuple(words(texts[i % len(texts)]))
+            t = time.perf_counter()
+            query = EngineQuery(
+                words=terms,
+                filters=Filters(region="US"),
+                limit=20,
+                facets=("genre",) if fields is None else (),
+            )
+            if fields:
+                engine.search(EngineQuery(**{**query.__dict__, "fields": fields}))
+                engine.search(EngineQuery(**{**query.__dict__, "fields": ("cast", "directors")}))
+            else:
+                engine.search(query)
+            samples.append(time.perf_counter() - t)
+        stats(label, samples, time.perf_counter() - start)
+
+
+async def bench_grpc(target: str, rounds: int, concurrency: int = 8) -> None:
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        for label, make in (
+            (
+                "Search (gRPC)",
+                lambda i: stub.Search(
+                    pb.SearchRequest(
+                        query=QUERIES[i % len(QUERIES)], facets=[pb.FACET_FIELD_GENRE]
+                    ),
+                    timeout=10,
+                ),
+            ),
+            (
+                "Suggest (gRPC)",
+                lambda i: stub.Suggest(
+                    pb.SuggestRequest(prefix=PREFIXES[i % len(PREFIXES)]), timeout=10
+                ),
+            ),
+        ):
+            samples: list[float] = []
+            counter = iter(range(rounds))
+
+            async def worker(counter=counter, make=make, samples=samples) -> None:  # type: ignore[no-untyped-def]
+                for i in counter:
+                    t = time.perf_counter()
+                    await make(i)
+                    samples.append(time.perf_counter() - t)
+
+            start = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            stats(f"{label} x{concurrency} @ {target}", samples, time.perf_counter() - start)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        help="extra gRPC address serving SearchService (e.g. Envoy); repeatable",
+    )
+    parser.add_argument(
+        "--generated", type=int, default=100_000, help="size of the generated catalog"
+    )
+    parser.add_argument("--rounds", type=int, default=500)
+    args = parser.parse_args()
+    for label, make in (
+        ("netflix", netflix_docs),
+        (f"generated {args.generated:,}", lambda: generated_docs(args.generated)),
+    ):
+        docs = make()
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = TantivyEngine(Path(tmp) / "tantivy")
+            start = time.perf_counter()
+            for i in range(0, len(docs), 5000):
+                engine.write(docs[i : i + 5000], [])
+            print(f"{label}: {len(docs):,} titles, index build {time.perf_counter() - start:.2f} s")
+            bench_engine(engine, args.rounds)
+            engine.close()
+            # the same index served by the real service (no NATS: a static index)
+            settings = SearchSettings(
+                runtime=RuntimeSettings(service="search", grpc_address="127.0.0.1:0"),
+                data_dir=Path(tmp),
+            )
+            async with running(settings, serve_metrics=False) as handle:
+                await bench_grpc(f"127.0.0.1:{handle.port}", args.rounds)
+            for target in args.target:
+                await bench_grpc(target, args.rounds)
+
+
+if __name__ == "__main__":
+    from services.runtime.logs import configure_logging
+
+    configure_logging("search-bench", "WARNING")
+    asyncio.run(main())
