@@ -15,17 +15,15 @@ from services.catalog.config import CatalogSettings, load_settings
 from services.catalog.domain import CatalogDomain
 from services.catalog.repository import PostgresTitleRepository
 from services.catalog.servicer import CatalogServicer
-from services.runtime.db import create_service_engine, migrate
-from services.runtime.events import EventBus
+from services.runtime import lifecycle
 from services.runtime.logs import configure_logging
-from services.runtime.metrics import RpcMetrics, start_metrics_server
+from services.runtime.metrics import RpcMetrics
 from services.runtime.outbox import OutboxRelay
 from services.runtime.server import (
     Registration,
     ServerHandle,
     build_server,
     drain_on_signal,
-    start,
 )
 
 __all__ = ["MIGRATIONS", "SERVICE_NAME", "CatalogDeps", "create_server", "main", "running", "serve"]
@@ -63,23 +61,9 @@ async def running(
 ) -> AsyncIterator[ServerHandle]:
     """Open the pool, NATS and the outbox relay, start the server; close all on exit."""
     runtime = settings.runtime
-    if not runtime.database_url:
-        raise SystemExit("VOD_DATABASE_URL is not set; `vod up` sets it, or point it at PostgreSQL")
     async with AsyncExitStack() as stack:
-        await asyncio.to_thread(migrate, runtime.database_url, settings.schema, MIGRATIONS)
-        engine = create_service_engine(runtime.database_url, settings.schema)
-        stack.push_async_callback(engine.dispose)
-        relay = None
-        bus = None
-        if runtime.nats_url:
-            bus = await EventBus.connect(
-                runtime.nats_url, name="catalog", timeout_s=runtime.outbound_timeout_s
-            )
-            stack.push_async_callback(bus.close)
-            await bus.ensure_streams()
-            relay = OutboxRelay(engine, bus)
-            relay.start()
-            stack.push_async_callback(relay.stop)
+        engine = await lifecycle.open_database(stack, runtime, settings.schema, MIGRATIONS)
+        bus, relay = await lifecycle.open_events(stack, runtime, "catalog", engine)
         repository = PostgresTitleRepository(
             engine, on_commit=relay.notify if relay else lambda: None
         )
@@ -92,11 +76,9 @@ async def running(
                 handler=media_events.handler(CatalogDomain(repository)),
             )
         handle, _ = create_server(settings, deps=CatalogDeps(repository, relay))
-        if serve_metrics:
-            host, port = runtime.metrics_host_port
-            start_metrics_server(handle.metrics, host, port)
-        await start(handle, handle_signals=handle_signals)
-        stack.push_async_callback(handle.server.stop, runtime.drain_grace_s)
+        await lifecycle.serve(
+            stack, handle, runtime, serve_metrics=serve_metrics, handle_signals=handle_signals
+        )
         yield handle
 
 

@@ -18,17 +18,14 @@ from services.recommendations.repository import PostgresRecsRepository
 from services.recommendations.servicer import RecommendationsServicer
 from services.recommendations.signals import RateLimiter
 from services.recommendations.trainer import ModelWatcher, TrainingScheduler
-from services.runtime.db import create_service_engine, migrate
-from services.runtime.events import EventBus
+from services.runtime import lifecycle
 from services.runtime.logs import configure_logging
-from services.runtime.metrics import RpcMetrics, start_metrics_server
-from services.runtime.outbox import OutboxRelay
+from services.runtime.metrics import RpcMetrics
 from services.runtime.server import (
     Registration,
     ServerHandle,
     build_server,
     drain_on_signal,
-    start,
 )
 
 __all__ = ["MIGRATIONS", "SERVICE_NAME", "RecsDeps", "create_server", "main", "running", "serve"]
@@ -68,22 +65,9 @@ async def running(
     server; close all on exit. `deps_out`, when given, receives the wiring (for tests and
     in-process benchmarks)."""
     runtime = settings.runtime
-    if not runtime.database_url:
-        raise SystemExit("VOD_DATABASE_URL is not set; `vod up` sets it, or point it at PostgreSQL")
     async with AsyncExitStack() as stack:
-        await asyncio.to_thread(migrate, runtime.database_url, settings.schema, MIGRATIONS)
-        db = create_service_engine(runtime.database_url, settings.schema)
-        stack.push_async_callback(db.dispose)
-        relay = None
-        if runtime.nats_url:
-            bus = await EventBus.connect(
-                runtime.nats_url, name="recommendations", timeout_s=runtime.outbound_timeout_s
-            )
-            stack.push_async_callback(bus.close)
-            await bus.ensure_streams()
-            relay = OutboxRelay(db, bus)
-            relay.start()
-            stack.push_async_callback(relay.stop)
+        db = await lifecycle.open_database(stack, runtime, settings.schema, MIGRATIONS)
+        _, relay = await lifecycle.open_events(stack, runtime, "recommendations", db)
         repo = PostgresRecsRepository(db, on_commit=relay.notify if relay else lambda: None)
         engine = Engine(realtime_window_s=settings.realtime_window_s)
         scheduler = TrainingScheduler(
@@ -115,11 +99,7 @@ async def running(
         if deps_out is not None:
             deps_out.append(deps)
         handle, _ = create_server(settings, deps=deps)
-        if serve_metrics:
-            host, port = runtime.metrics_host_port
-            start_metrics_server(handle.metrics, host, port)
-        await start(handle)
-        stack.push_async_callback(handle.server.stop, runtime.drain_grace_s)
+        await lifecycle.serve(stack, handle, runtime, serve_metrics=serve_metrics)
         yield handle
 
 

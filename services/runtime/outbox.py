@@ -74,6 +74,7 @@ class OutboxRelay:
         self._poll_s = poll_s
         self._batch = batch
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def notify(self) -> None:
@@ -82,8 +83,16 @@ class OutboxRelay:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Finish the batch in flight (never cancel mid-transaction), then stop. Rows still
+        pending stay in the outbox for the next start."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=timeout_s)
+        except TimeoutError:
             self._task.cancel()
             try:
                 await self._task
@@ -115,7 +124,7 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         backoff = self._poll_s
-        while True:
+        while not self._stopping:
             try:
                 count = await self.drain_once()
                 backoff = self._poll_s

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,13 +68,22 @@ class SearchProcess:
 
 
 @pytest.fixture(scope="session")
+def search_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    """NATS of its own: the catalog streams of other suites (the full-dataset import publishes
+    8,807 events) would otherwise sit in front of this suite's events."""
+    data = tmp_path_factory.mktemp("search-nats")
+    with EmbeddedNats(data / "js", free_port(), monitor_port=free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 async def search_catalog(
-    postgres: EmbeddedPostgres, nats_server: EmbeddedNats
+    postgres: EmbeddedPostgres, search_nats: EmbeddedNats
 ) -> AsyncIterator[str]:
     """Address of a catalog with its own database, feeding the shared NATS."""
     database = postgres.create_database(f"search_catalog_{uuid.uuid4().hex[:6]}")
     async with catalog_running(
-        catalog_settings(database, nats_server.url), serve_metrics=False
+        catalog_settings(database, search_nats.url), serve_metrics=False
     ) as handle:
         yield f"127.0.0.1:{handle.port}"
 
@@ -87,11 +96,11 @@ async def catalog_stub(search_catalog: str) -> AsyncIterator[catalog_pb2_grpc.Ca
 
 @pytest.fixture(scope="session")
 async def search_process(
-    tmp_path_factory: pytest.TempPathFactory, nats_server: EmbeddedNats, search_catalog: str
+    tmp_path_factory: pytest.TempPathFactory, search_nats: EmbeddedNats, search_catalog: str
 ) -> AsyncIterator[SearchProcess]:
     settings = search_settings(
         tmp_path_factory.mktemp("search"),
-        nats_server.url,
+        search_nats.url,
         search_catalog,
         durable=f"search-test-{uuid.uuid4().hex[:8]}",
         port=free_port(),

@@ -44,12 +44,12 @@ async def titles_of(search, suggest_prefix: str) -> list[str]:
     return [s.text for s in response.suggestions if s.kind == pb.SUGGESTION_KIND_TITLE]
 
 
-async def test_trending_counts_plays_per_region_and_drives_popularity(search, nats_server) -> None:
+async def test_trending_counts_plays_per_region_and_drives_popularity(search, search_nats) -> None:
     profile = "users/ada/profiles/main"
     # "Grown Ups" played most in the US, "Hubie Halloween" in Germany, a French-only title in FR
     plays = [(GROWN_UPS, "US", profile)] * 8 + [(HUBIE, "US", profile)] * 2
     plays += [(HUBIE, "DE", profile)] * 5 + [("titles/stranger-things-s3686", "US", profile)] * 3
-    await publish_plays(nats_server.url, plays)
+    await publish_plays(search_nats.url, plays)
     grown_ups = GROWN_UPS
 
     async def ranked() -> bool:
@@ -81,12 +81,12 @@ async def test_trending_counts_plays_per_region_and_drives_popularity(search, na
     assert await eventually(popular_first, timeout_s=10)
 
 
-async def test_preferences_reorder_but_never_bury_an_exact_title(search, nats_server) -> None:
+async def test_preferences_reorder_but_never_bury_an_exact_title(search, search_nats) -> None:
     fan = f"users/u{uuid.uuid4().hex[:8]}/profiles/kids"
     anime = await search.Search(
         pb.SearchRequest(filter=pb.SearchFilter(genres=["Anime Series"]), page_size=5)
     )
-    await publish_plays(nats_server.url, [(h.summary.title, "US", fan) for h in anime.hits] * 2)
+    await publish_plays(search_nats.url, [(h.summary.title, "US", fan) for h in anime.hits] * 2)
     anime_genres = {"Anime Series", "Anime Features"}
 
     def first_anime(response: pb.SearchResponse) -> int:

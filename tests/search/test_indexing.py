@@ -125,7 +125,7 @@ async def _is(search, query: str, region: str, names: list[str]) -> bool:
 
 
 @pytest.fixture
-def search_subprocess(tmp_path, nats_server, search_catalog):
+def search_subprocess(tmp_path, search_nats, search_catalog):
     """A search service in its own process (so a test can SIGKILL it), with its own data
     directory and durable consumer; start() may be called again after a kill."""
     port = free_port()
@@ -134,7 +134,7 @@ def search_subprocess(tmp_path, nats_server, search_catalog):
         "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
         "VOD_SEARCH_GRPC_ADDRESS": f"127.0.0.1:{port}",
         "VOD_SEARCH_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
-        "VOD_NATS_URL": nats_server.url,
+        "VOD_NATS_URL": search_nats.url,
         "VOD_CATALOG_ADDRESS": search_catalog,
         "VOD_SEARCH_DATA_DIR": str(tmp_path / "search"),
         "VOD_SEARCH_DURABLE": f"search-crash-{uuid.uuid4().hex[:8]}",
