@@ -1,7 +1,8 @@
 """Search benchmark: prints p50/p99 latency and QPS of Search and Suggest, in-process against the
 engine and over gRPC against a running search service (`--target`, e.g. the service directly or
-Envoy), on the netflix catalog and on a generated catalog, plus index build time. Prints numbers,
-asserts nothing.
+Envoy), on the netflix catalog and on a generated catalog, plus index build time. The gRPC load
+runs against the service directly and through an Envoy the benchmark starts in front of it, in the
+same run. Prints numbers, asserts nothing.
 
     .venv/bin/python benchmarks/search_bench.py                      # in-process + own gRPC server
     .venv/bin/python benchmarks/search_bench.py --target 127.0.0.1:8080   # also through Envoy
@@ -21,10 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
 
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+
 import grpc  # noqa: E402
 from vod.search.v1 import search_pb2 as pb  # noqa: E402
 from vod.search.v1 import search_pb2_grpc  # noqa: E402
 
+from mesh.embedded import EmbeddedEnvoy, free_port  # noqa: E402
+from mesh.envoy_config import render_yaml  # noqa: E402
+from mesh.spec import MeshSpec, ServiceSpec  # noqa: E402
 from services.catalog.importer import read_rows, title_from_row  # noqa: E402
 from services.runtime.config import RuntimeSettings  # noqa: E402
 from services.search.config import SearchSettings  # noqa: E402
@@ -161,6 +168,27 @@ async def bench_grpc(target: str, rounds: int, concurrency: int = 8) -> None:
             stats(f"{label} x{concurrency} @ {target}", samples, time.perf_counter() - start)
 
 
+@contextmanager
+def envoy_in_front_of(port: int, workdir: Path) -> Iterator[str]:
+    """Envoy from the mesh renderer with the search service as its only upstream; yields the
+    front address, so the same gRPC load also runs through the proxy hop."""
+    spec = MeshSpec(
+        front_host="127.0.0.1",
+        front_port=free_port(),
+        admin_host="127.0.0.1",
+        admin_port=free_port(),
+        services=(ServiceSpec("search", "vod.search.v1.SearchService", "127.0.0.1", port),),
+        descriptor_path=ROOT / "gen" / "descriptor" / "vod.binpb",
+        access_log_path=str(workdir / "access.log"),
+    )
+    config = workdir / "envoy.json"
+    config.write_text(render_yaml(spec))
+    with EmbeddedEnvoy(
+        config, f"http://127.0.0.1:{spec.admin_port}", log_path=workdir / "envoy.log"
+    ):
+        yield f"127.0.0.1:{spec.front_port}"
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -194,6 +222,8 @@ async def main() -> None:
             )
             async with running(settings, serve_metrics=False) as handle:
                 await bench_grpc(f"127.0.0.1:{handle.port}", args.rounds)
+                with envoy_in_front_of(handle.port, Path(tmp)) as front:
+                    await bench_grpc(front, args.rounds)
             for target in args.target:
                 await bench_grpc(target, args.rounds)
 
