@@ -27,7 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
 from vod.catalog.v1 import catalog_pb2 as pb  # noqa: E402
 from vod.catalog.v1 import catalog_pb2_grpc  # noqa: E402
 
-from mesh.embedded import free_port  # noqa: E402
+from mesh.embedded import free_port, free_port_block  # noqa: E402
 from mesh.launcher import LocalMesh  # noqa: E402
 from mesh.local import load_local_settings  # noqa: E402
 from services.catalog.demo import demo_titles  # noqa: E402
@@ -116,9 +116,9 @@ def main() -> None:
         load_local_settings(env={}, home=str(home)),
         gateway_port=free_port(),
         admin_port=free_port(),
-        service_base_port=free_port(),
-        metrics_base_port=free_port(),
-        http_base_port=free_port(),
+        service_base_port=free_port_block(10),
+        metrics_base_port=free_port_block(10),
+        http_base_port=free_port_block(4),
         postgres_port=free_port(),
         nats_port=free_port(),
         nats_monitor_port=free_port(),

@@ -95,6 +95,28 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_block(size: int, host: str = "127.0.0.1", attempts: int = 200) -> int:
+    """A base port such that base .. base+size-1 are all free now (for the launcher's
+    "base + offset" port layout in tests and benchmarks)."""
+    for _ in range(attempts):
+        base = free_port(host)
+        if base + size > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no block of {size} free ports found on {host}")
+
+
 def find_binary(name: str) -> Path:
     """Locate executable ``name``: next to ``sys.executable`` (the venv's bin) first, then PATH."""
     candidate = Path(sys.executable).parent / name

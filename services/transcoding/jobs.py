@@ -22,11 +22,13 @@ from services.runtime.errors import (
     Aborted,
     AlreadyExists,
     FailedPrecondition,
+    FieldViolation,
     InvalidArgument,
     NotFound,
 )
 from services.runtime.events import new_meta
 from services.transcoding.repository import JobFilter, Repository
+from services.transcoding.uploads import is_subtitle
 
 __all__ = ["TERMINAL", "JobDomain", "job_not_found"]
 
@@ -75,6 +77,13 @@ class JobDomain:
                 reason="UPLOAD_NOT_COMPLETED",
                 violations=(("STATE", upload_name, "the upload must be COMPLETED"),),
             )
+        if is_subtitle(row.upload):
+            raise InvalidArgument.for_field(
+                "job.upload",
+                "is a text/vtt subtitle sidecar; name a video upload and attach the sidecar "
+                "through options.subtitles",
+            )
+        await self._check_subtitles(options, row.upload.title)
         job_id = request.job_id or uuid.uuid4().hex[:20]
         now = datetime.now(UTC)
         job = pb.Job(
@@ -99,6 +108,46 @@ class JobDomain:
                 resource_name=f"jobs/{job_id}",
             )
         return stored
+
+    async def _check_subtitles(self, options: pb.TranscodeOptions, title: str) -> None:
+        """Every subtitle sidecar must be a COMPLETED text/vtt upload of the job's title."""
+        bad: list[FieldViolation] = []
+        pending: list[tuple[str, str, str]] = []
+        for index, spec in enumerate(options.subtitles):
+            path = f"job.options.subtitles[{index}].upload"
+            row = await self._repo.get_upload(spec.upload.removeprefix("uploads/"))
+            if row is None:
+                raise NotFound(
+                    message=f"{spec.upload} ({path}) does not exist",
+                    reason="UPLOAD_NOT_FOUND",
+                    resource_type="vod.transcoding.v1.Upload",
+                    resource_name=spec.upload,
+                )
+            if not is_subtitle(row.upload):
+                bad.append(
+                    FieldViolation(
+                        path,
+                        f"{spec.upload} is a {row.upload.content_type} upload; "
+                        "a subtitle sidecar must be uploaded as text/vtt",
+                    )
+                )
+            elif row.upload.title != title:
+                bad.append(
+                    FieldViolation(
+                        path, f"{spec.upload} belongs to {row.upload.title}, not {title}"
+                    )
+                )
+            elif row.upload.state != pb.UPLOAD_STATE_COMPLETED:
+                state = pb.UploadState.Name(row.upload.state)
+                pending.append(("STATE", spec.upload, f"{path} is {state}, not COMPLETED"))
+        if bad:
+            raise InvalidArgument.of(bad)
+        if pending:
+            raise FailedPrecondition(
+                message="a subtitle sidecar upload is not COMPLETED",
+                reason="UPLOAD_NOT_COMPLETED",
+                violations=tuple(pending),
+            )
 
     async def get(self, name: str) -> pb.Job:
         job = await self._repo.get_job(name.removeprefix("jobs/"))

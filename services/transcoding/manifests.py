@@ -4,6 +4,12 @@ SegmentTimeline) writers over one set of CMAF segments.
 Manifests live in `titles/<t>/manifests/<media>/` and point at the segments in
 `titles/<t>/renditions/<media>/<track>/` with relative URLs, so any origin or edge that keeps the
 layout serves them unchanged.
+
+Every audio stream of the source is its own rendition: one HLS `EXT-X-MEDIA` TYPE=AUDIO group
+("aud", the first DEFAULT=YES) and one DASH audio AdaptationSet per language (Role main, then
+alternate). WebVTT sidecars are published whole: an HLS SUBTITLES group ("subs") whose media
+playlists have one segment, the .vtt itself, and a DASH text/vtt AdaptationSet whose
+Representation's BaseURL is the .vtt.
 """
 
 from __future__ import annotations
@@ -11,11 +17,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from services.transcoding.cmaf import SplitResult
 
-__all__ = ["ContentProtection", "Track", "hls_master", "hls_media", "mpd"]
+__all__ = [
+    "ContentProtection",
+    "Subtitle",
+    "Track",
+    "hls_master",
+    "hls_media",
+    "hls_subtitle",
+    "mpd",
+]
 
 CLEARKEY_SYSTEM_ID = "e2719d58-a985-b3c9-781a-b030af78d30e"
 
@@ -53,6 +67,24 @@ class Track:
         )
 
 
+@dataclass(frozen=True)
+class Subtitle:
+    id: str  # "sub-0-en"
+    uri: str  # the .vtt, relative to the manifests folder
+    language: str = "und"
+    label: str = ""
+    duration: float = 0.0  # of the presentation (the single HLS segment's EXTINF)
+    size: int = 0  # bytes of the .vtt
+
+    @property
+    def name(self) -> str:
+        return self.label or self.language
+
+    @property
+    def bandwidth(self) -> int:
+        return max(1, int(math.ceil(self.size * 8 / max(self.duration, 1e-6))))
+
+
 def _fps(fps: float) -> str:
     return f"{fps:.3f}"
 
@@ -87,7 +119,28 @@ def hls_media(track: Track) -> str:
     return "\n".join(lines) + "\n"
 
 
-def hls_master(videos: Sequence[Track], audios: Sequence[Track]) -> str:
+def hls_subtitle(subtitle: Subtitle) -> str:
+    """A media playlist whose one segment is the whole WebVTT file."""
+    return (
+        "\n".join(
+            [
+                "#EXTM3U",
+                "#EXT-X-VERSION:7",
+                f"#EXT-X-TARGETDURATION:{max(1, math.ceil(subtitle.duration - 1e-3))}",
+                "#EXT-X-MEDIA-SEQUENCE:0",
+                "#EXT-X-PLAYLIST-TYPE:VOD",
+                f"#EXTINF:{subtitle.duration:.6f},",
+                subtitle.uri,
+                "#EXT-X-ENDLIST",
+            ]
+        )
+        + "\n"
+    )
+
+
+def hls_master(
+    videos: Sequence[Track], audios: Sequence[Track], subtitles: Sequence[Subtitle] = ()
+) -> str:
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for index, audio in enumerate(audios):
         default = "YES" if index == 0 else "NO"
@@ -95,6 +148,15 @@ def hls_master(videos: Sequence[Track], audios: Sequence[Track]) -> str:
             f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="{audio.language}-{index}",'
             f'LANGUAGE="{audio.language}",DEFAULT={default},AUTOSELECT=YES,'
             f'CHANNELS="{audio.channels}",URI="{audio.id}.m3u8"'
+        )
+    names: set[str] = set()
+    for index, subtitle in enumerate(subtitles):
+        name = subtitle.name if subtitle.name not in names else f"{subtitle.name} ({index + 1})"
+        names.add(name)  # NAME must be unique within the group
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{name}",'
+            f'LANGUAGE="{subtitle.language}",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,'
+            f'URI="{subtitle.id}.m3u8"'
         )
     audio_peak = max((a.peak_bps for a in audios), default=0)
     audio_avg = max((a.average_bps for a in audios), default=0)
@@ -110,6 +172,8 @@ def hls_master(videos: Sequence[Track], audios: Sequence[Track]) -> str:
         ]
         if audios:
             attrs.append('AUDIO="aud"')
+        if subtitles:
+            attrs.append('SUBTITLES="subs"')
         lines.append("#EXT-X-STREAM-INF:" + ",".join(attrs))
         lines.append(f"{video.id}.m3u8")
     return "\n".join(lines) + "\n"
@@ -182,7 +246,11 @@ def _representation(track: Track) -> list[str]:
 
 
 def mpd(
-    videos: Sequence[Track], audios: Sequence[Track], duration: float, segment_seconds: float
+    videos: Sequence[Track],
+    audios: Sequence[Track],
+    duration: float,
+    segment_seconds: float,
+    subtitles: Sequence[Subtitle] = (),
 ) -> str:
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
@@ -211,7 +279,20 @@ def mpd(
             f'lang="{audio.language}" segmentAlignment="true" startWithSAP="1">'
         )
         lines += _protection(audio, "      ")
+        role = "main" if index == 1 else "alternate"
+        lines.append(f'      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="{role}"/>')
         lines += _representation(audio)
         lines.append("    </AdaptationSet>")
+    for index, subtitle in enumerate(subtitles, start=len(audios) + 1):
+        lines += [
+            f'    <AdaptationSet id="{index}" contentType="text" mimeType="text/vtt" '
+            f"lang={quoteattr(subtitle.language)}>",
+            *([f"      <Label>{escape(subtitle.label)}</Label>"] if subtitle.label else []),
+            '      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="subtitle"/>',
+            f'      <Representation id={quoteattr(subtitle.id)} bandwidth="{subtitle.bandwidth}">',
+            f"        <BaseURL>{escape(subtitle.uri)}</BaseURL>",
+            "      </Representation>",
+            "    </AdaptationSet>",
+        ]
     lines += ["  </Period>", "</MPD>"]
     return "\n".join(lines) + "\n"

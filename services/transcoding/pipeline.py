@@ -16,7 +16,7 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,14 @@ from services.transcoding.keys import ContentKey, KeyProvider
 from services.transcoding.ladder import Rung, Trial, bitrate_for_target, plan_ladder
 from services.transcoding.media import Probe, probe, run_ffmpeg, vmaf
 
-__all__ = ["EncodeConfig", "PipelineError", "PipelineResult", "Progress", "run_pipeline"]
+__all__ = [
+    "EncodeConfig",
+    "PipelineError",
+    "PipelineResult",
+    "Progress",
+    "SubtitleSource",
+    "run_pipeline",
+]
 
 _FMP4 = ["-movflags", "+frag_keyframe+empty_moov+default_base_moof"]
 _AUDIO_BITRATE = 128_000
@@ -63,6 +70,15 @@ class Progress:
 
 
 ReportFn = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class SubtitleSource:
+    """A WebVTT sidecar to publish as is (already checked to be WebVTT)."""
+
+    data: bytes
+    language: str = "und"
+    label: str = ""
 
 
 @dataclass
@@ -454,6 +470,7 @@ async def run_pipeline(
     report: ReportFn,
     key_provider: KeyProvider | None = None,
     info: Probe | None = None,
+    subtitles: Sequence[SubtitleSource] = (),
 ) -> PipelineResult:
     """Transcode `source` into `out` (renditions/, manifests/, thumbnails/); `media` is the asset
     id used in the relative manifest URLs."""
@@ -621,12 +638,33 @@ async def run_pipeline(
             )
         )
     _verify(videos, audios, duration, keyframe_s)
+    texts: list[manifests.Subtitle] = []
+    for index, sidecar in enumerate(subtitles):
+        language = sidecar.language or "und"
+        track_id = f"sub-{index}-{language.lower()}"
+        folder = out / "renditions" / track_id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "subtitles.vtt").write_bytes(sidecar.data)
+        texts.append(
+            manifests.Subtitle(
+                track_id,
+                f"../../renditions/{media}/{track_id}/subtitles.vtt",
+                language,
+                sidecar.label,
+                duration,
+                len(sidecar.data),
+            )
+        )
     manifest_dir = out / "manifests"
     manifest_dir.mkdir(parents=True, exist_ok=True)
     for track in [*videos, *audios]:
         (manifest_dir / f"{track.id}.m3u8").write_text(manifests.hls_media(track))
-    (manifest_dir / "master.m3u8").write_text(manifests.hls_master(videos, audios))
-    (manifest_dir / "manifest.mpd").write_text(manifests.mpd(videos, audios, duration, segment_s))
+    for text in texts:
+        (manifest_dir / f"{text.id}.m3u8").write_text(manifests.hls_subtitle(text))
+    (manifest_dir / "master.m3u8").write_text(manifests.hls_master(videos, audios, texts))
+    (manifest_dir / "manifest.mpd").write_text(
+        manifests.mpd(videos, audios, duration, segment_s, texts)
+    )
     await _thumbnails(source, info, cfg, out / "thumbnails")
     timings["package"] = time.monotonic() - mark
 

@@ -6,6 +6,11 @@ disagrees with the stored bytes is refused. When the last byte arrives, the whol
 is checked by reading it back from storage and the file is probed; only then is the upload
 COMPLETED (and `vod.media.upload_completed` published). Anything else leaves it UPLOADING
 (resumable) or FAILED with its bytes discarded.
+
+Subtitle sidecars take the same path with content_type `text/vtt`: instead of the container sniff
+and probe, the first chunk must start like WebVTT and the whole file is checked to be UTF-8 text
+whose first line is a `WEBVTT` header. A job references such an upload from
+`TranscodeOptions.subtitles`.
 """
 
 from __future__ import annotations
@@ -34,9 +39,21 @@ from services.transcoding.media import NotVideoError, probe
 from services.transcoding.repository import Repository, UploadRow
 from services.transcoding.store import ObjectStore, layout
 
-__all__ = ["MAX_CHUNK", "TitleChecker", "UploadDomain", "sniff_container"]
+__all__ = [
+    "MAX_CHUNK",
+    "MAX_SUBTITLE_BYTES",
+    "SUBTITLE_CONTENT_TYPE",
+    "TitleChecker",
+    "UploadDomain",
+    "is_subtitle",
+    "sniff_container",
+    "webvtt_problem",
+]
 
 MAX_CHUNK = 4 * 1024 * 1024
+MAX_SUBTITLE_BYTES = 16 * 1024 * 1024
+SUBTITLE_CONTENT_TYPE = "text/vtt"
+_BOM = b"\xef\xbb\xbf"
 _SUPPORTED_APPLICATION = {"application/octet-stream", "application/mp4", "application/x-matroska"}
 
 TitleChecker = Callable[[str], Awaitable[bool]]
@@ -61,6 +78,36 @@ def sniff_container(head: bytes) -> str | None:
     if head.startswith(b"OggS"):
         return "ogg"
     return None
+
+
+def is_subtitle(upload: pb.Upload) -> bool:
+    """Whether the upload is a WebVTT subtitle sidecar rather than a video source."""
+    return upload.content_type == SUBTITLE_CONTENT_TYPE
+
+
+def webvtt_problem(data: bytes, *, complete: bool = True) -> str | None:
+    """Why `data` is not a WebVTT file (None when it is). With `complete=False`, `data` is only the
+    start of the file and just its signature is checked."""
+    body = data.removeprefix(_BOM)
+    if not complete and len(body) < 7:
+        return None if b"WEBVTT".startswith(body[:6]) else "does not start with WEBVTT"
+    if not body.startswith(b"WEBVTT") or (len(body) > 6 and body[6:7] not in b" \t\r\n"):
+        return "does not start with a WEBVTT header line"
+    if complete:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"is not UTF-8 text (byte {exc.start})"
+    return None
+
+
+def _not_webvtt(problem: str) -> InvalidArgument:
+    return InvalidArgument(
+        message=f"the text/vtt file {problem}; a subtitle sidecar must be WebVTT; "
+        "the upload is discarded",
+        reason="NOT_WEBVTT",
+        violations=(FieldViolation("chunk.data", f"not WebVTT: the file {problem}"),),
+    )
 
 
 def _not_found(name: str) -> NotFound:
@@ -133,6 +180,11 @@ class UploadDomain:
                         "header.content_type", "must be video/* or application/octet-stream"
                     ),
                 ),
+            )
+        if content_type == SUBTITLE_CONTENT_TYPE and header.size_bytes > MAX_SUBTITLE_BYTES:
+            raise InvalidArgument.for_field(
+                "header.size_bytes",
+                f"a text/vtt subtitle sidecar is at most {MAX_SUBTITLE_BYTES} bytes",
             )
         upload_id = header.upload_id or uuid.uuid4().hex[:20]
         existing = await self._repo.get_upload(upload_id)
@@ -247,7 +299,12 @@ class UploadDomain:
             if not data:
                 return row  # idempotent: nothing new
             digest = hashlib.sha256(data).hexdigest()
-        if offset == 0:
+        if offset == 0 and is_subtitle(upload):
+            problem = webvtt_problem(data[:16], complete=False)
+            if problem is not None:
+                await self._fail(row)
+                raise _not_webvtt(problem)
+        elif offset == 0:
             kind = sniff_container(data[:512])
             if kind is None and len(data) >= 12:
                 await self._fail(row)
@@ -348,6 +405,16 @@ class UploadDomain:
                 reason="UPLOAD_CHECKSUM_MISMATCH",
                 field="header.sha256",
             )
+        if is_subtitle(upload):
+            text = await asyncio.to_thread(self._store.get_bytes, row.source_key)
+            problem = webvtt_problem(text)
+            if problem is not None:
+                await asyncio.to_thread(self._store.delete, row.source_key)
+                await self._repo.finish_upload(upload_id, pb.UPLOAD_STATE_FAILED)
+                raise _not_webvtt(problem)
+            # no vod.media.upload_completed: a sidecar is not a new source (the catalog would
+            # mark the title PROCESSING again)
+            return await self._repo.finish_upload(upload_id, pb.UPLOAD_STATE_COMPLETED)
         try:
             url = await asyncio.to_thread(self._store.reader_url, row.source_key)
             info = await probe(self._ffmpeg, url)

@@ -40,9 +40,16 @@ from services.transcoding.deps import JOBS_SUBJECT, connect_jobs, key_provider, 
 from services.transcoding.jobs import TERMINAL
 from services.transcoding.keys import KeyProvider
 from services.transcoding.media import FfmpegError, Probe, ffmpeg_exe
-from services.transcoding.pipeline import EncodeConfig, PipelineError, Progress, run_pipeline
+from services.transcoding.pipeline import (
+    EncodeConfig,
+    PipelineError,
+    Progress,
+    SubtitleSource,
+    run_pipeline,
+)
 from services.transcoding.repository import Repository
 from services.transcoding.store import ObjectStore, layout
+from services.transcoding.uploads import is_subtitle, webvtt_problem
 
 __all__ = ["Worker", "main", "run_worker"]
 
@@ -223,6 +230,8 @@ class Worker:
             await asyncio.to_thread(self._store.download, row.source_key, local)
             source = str(local)
 
+        subtitles = [await self._sidecar(spec) for spec in job.options.subtitles]
+
         def report(progress: Progress) -> None:
             latest["progress"] = progress
 
@@ -236,6 +245,7 @@ class Worker:
             report=report,
             key_provider=self._keys,
             info=Probe.from_json(row.probe) if row.probe else None,
+            subtitles=subtitles,
         )
         job.renditions.extend(result.renditions)
         media = job.media_asset
@@ -251,6 +261,17 @@ class Worker:
         media.encrypted = result.encrypted
         media.key_ids.extend(result.key_ids)
         return job
+
+    async def _sidecar(self, spec: pb.SubtitleSpec) -> SubtitleSource:
+        """The WebVTT bytes of a subtitle upload (checked again: the job outlives the check)."""
+        row = await self._repo.get_upload(spec.upload.removeprefix("uploads/"))
+        if row is None or not is_subtitle(row.upload):
+            raise PipelineError(f"subtitle sidecar {spec.upload} no longer exists")
+        data = await asyncio.to_thread(self._store.get_bytes, row.source_key)
+        problem = webvtt_problem(data)
+        if problem is not None:
+            raise PipelineError(f"subtitle sidecar {spec.upload} {problem}")
+        return SubtitleSource(data, spec.language or "und", spec.label)
 
     async def _heartbeat(
         self,

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from mesh.embedded import free_port
+from mesh.embedded import free_port, free_port_block
 from mesh.launcher import LocalMesh
 from mesh.local import LocalSettings, load_local_settings
 from tests.conftest import scratch_dir
@@ -22,8 +22,8 @@ def local_settings(home) -> LocalSettings:  # type: ignore[no-untyped-def]
         gateway_port=free_port(),
         admin_port=free_port(),
         service_base_port=service_base,
-        metrics_base_port=free_port(),
-        http_base_port=free_port(),
+        metrics_base_port=free_port_block(10),
+        http_base_port=free_port_block(4),
         postgres_port=free_port(),
         nats_port=free_port(),
         nats_monitor_port=free_port(),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from mesh.embedded import free_port
+from mesh.embedded import free_port, free_port_block
 from tests.conftest import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,9 +40,9 @@ def _up_status_down_and_resume(home: Path) -> None:
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python")]),
         "VOD_GATEWAY_PORT": str(gateway),
         "VOD_ADMIN_PORT": str(free_port()),
-        "VOD_SERVICE_BASE_PORT": str(free_port()),
-        "VOD_METRICS_BASE_PORT": str(free_port()),
-        "VOD_HTTP_BASE_PORT": str(free_port()),
+        "VOD_SERVICE_BASE_PORT": str(free_port_block(10)),
+        "VOD_METRICS_BASE_PORT": str(free_port_block(10)),
+        "VOD_HTTP_BASE_PORT": str(free_port_block(4)),
         "VOD_POSTGRES_PORT": str(free_port()),
         "VOD_NATS_PORT": str(free_port()),
         "VOD_NATS_MONITOR_PORT": str(free_port()),

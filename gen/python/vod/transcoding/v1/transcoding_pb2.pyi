@@ -175,7 +175,7 @@ class RenditionSpec(_message.Message):
     def __init__(self, height: _Optional[int] = ..., bitrate_bps: _Optional[int] = ..., codec: _Optional[_Union[VideoCodec, str]] = ...) -> None: ...
 
 class TranscodeOptions(_message.Message):
-    __slots__ = ("ladder", "renditions", "codec", "segment_duration_seconds", "keyframe_interval_seconds", "vmaf_target", "encrypt")
+    __slots__ = ("ladder", "renditions", "codec", "segment_duration_seconds", "keyframe_interval_seconds", "vmaf_target", "encrypt", "subtitles")
     LADDER_FIELD_NUMBER: _ClassVar[int]
     RENDITIONS_FIELD_NUMBER: _ClassVar[int]
     CODEC_FIELD_NUMBER: _ClassVar[int]
@@ -183,6 +183,7 @@ class TranscodeOptions(_message.Message):
     KEYFRAME_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     VMAF_TARGET_FIELD_NUMBER: _ClassVar[int]
     ENCRYPT_FIELD_NUMBER: _ClassVar[int]
+    SUBTITLES_FIELD_NUMBER: _ClassVar[int]
     ladder: LadderPreset
     renditions: _containers.RepeatedCompositeFieldContainer[RenditionSpec]
     codec: VideoCodec
@@ -190,7 +191,18 @@ class TranscodeOptions(_message.Message):
     keyframe_interval_seconds: int
     vmaf_target: int
     encrypt: bool
-    def __init__(self, ladder: _Optional[_Union[LadderPreset, str]] = ..., renditions: _Optional[_Iterable[_Union[RenditionSpec, _Mapping]]] = ..., codec: _Optional[_Union[VideoCodec, str]] = ..., segment_duration_seconds: _Optional[int] = ..., keyframe_interval_seconds: _Optional[int] = ..., vmaf_target: _Optional[int] = ..., encrypt: _Optional[bool] = ...) -> None: ...
+    subtitles: _containers.RepeatedCompositeFieldContainer[SubtitleSpec]
+    def __init__(self, ladder: _Optional[_Union[LadderPreset, str]] = ..., renditions: _Optional[_Iterable[_Union[RenditionSpec, _Mapping]]] = ..., codec: _Optional[_Union[VideoCodec, str]] = ..., segment_duration_seconds: _Optional[int] = ..., keyframe_interval_seconds: _Optional[int] = ..., vmaf_target: _Optional[int] = ..., encrypt: _Optional[bool] = ..., subtitles: _Optional[_Iterable[_Union[SubtitleSpec, _Mapping]]] = ...) -> None: ...
+
+class SubtitleSpec(_message.Message):
+    __slots__ = ("upload", "language", "label")
+    UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    upload: str
+    language: str
+    label: str
+    def __init__(self, upload: _Optional[str] = ..., language: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("name", "upload", "title", "options", "state", "progress", "renditions", "media_asset", "error", "attempt_count", "create_time", "start_time", "end_time", "etag")
