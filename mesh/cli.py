@@ -26,7 +26,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mesh.launcher import LocalMesh, MeshState, health_through_envoy, pid_alive, read_state
+from mesh.embedded import pid_alive
+from mesh.launcher import LocalMesh, MeshState, health_through_envoy, read_state
 from mesh.local import LocalSettings, load_local_settings
 from mesh.services import SERVICES
 

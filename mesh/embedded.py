@@ -167,7 +167,7 @@ def _http_get(url: str, timeout: float = 1.0) -> tuple[int, str]:
         return 0, ""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """True if a process with ``pid`` exists."""
     try:
         os.kill(pid, 0)
@@ -487,7 +487,7 @@ def live_postmaster_pid(data_dir: Path) -> int | None:
         pid = int(first.strip())
     except (FileNotFoundError, IndexError, ValueError):
         return None
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return None
     try:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()

@@ -21,7 +21,13 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mesh.embedded import EmbeddedEnvoy, EmbeddedNats, EmbeddedPostgres, ManagedProcess
+from mesh.embedded import (
+    EmbeddedEnvoy,
+    EmbeddedNats,
+    EmbeddedPostgres,
+    ManagedProcess,
+    pid_alive,
+)
 from mesh.envoy_config import HEALTH_SERVICE_HEADER, render_yaml
 from mesh.local import LocalSettings
 from mesh.services import SERVICES, HttpExport, ServiceEntry
@@ -118,16 +124,6 @@ def read_state(settings: LocalSettings) -> MeshState | None:
         return MeshState(**json.loads(settings.state_file.read_text()))
     except (FileNotFoundError, json.JSONDecodeError, TypeError):
         return None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LocalMesh:
