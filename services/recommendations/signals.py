@@ -1,8 +1,9 @@
 """Interactions: what an event says about a profile's taste, with a weight per signal, and the
 per-profile rate limiter that keeps a flood of events from dominating training.
 
-Weights: a completion counts most, a like a lot, a view by how much was watched, a start a
-little; a dislike, a "not interested" and an abandon after a few minutes are negative.
+Weights: a completion counts most, a like a lot, a play that followed a search more than a view,
+a view by how much was watched, a start a little; a dislike, a "not interested" and an abandon
+after a few minutes are negative.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ BLOCKING_KINDS = frozenset({pb.FEEDBACK_KIND_DISLIKE, pb.FEEDBACK_KIND_NOT_INTER
 ABANDON_FRACTION = 0.15
 ABANDON_AFTER_S = 180.0
 START_WEIGHT = 0.5
+# A play the profile went looking for (search → play) says more than a start from a row.
+SEARCH_PLAY_WEIGHT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,8 @@ def weight_of(kind: int, watched_fraction: float) -> float:
         return 2.5
     if kind == pb.FEEDBACK_KIND_VIEW:
         return 1.0 + 1.5 * fraction
+    if kind == pb.FEEDBACK_KIND_SEARCH_PLAY:
+        return SEARCH_PLAY_WEIGHT
     if kind == pb.FEEDBACK_KIND_ABANDON:
         return -1.0
     if kind == pb.FEEDBACK_KIND_DISLIKE:

@@ -32,6 +32,9 @@ def test_signal_weights_order_completion_over_start_and_negatives() -> None:
     assert from_playback_stopped(stopped).weight >= 0
     done = pev.PlaybackStopped(profile="p", title="titles/a", watched_fraction=0.97, completed=True)
     assert from_playback_stopped(done).kind == pb.FEEDBACK_KIND_COMPLETE
+    # A play that followed a search is intent: above a start and a view barely begun.
+    search_play = weight_of(pb.FEEDBACK_KIND_SEARCH_PLAY, 0.0)
+    assert complete > search_play > weight_of(pb.FEEDBACK_KIND_VIEW, 0.0) > start
 
 
 def test_rate_limiter_allows_a_burst_then_the_sustained_rate() -> None:

@@ -32,6 +32,7 @@ class FeedbackKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FEEDBACK_KIND_NOT_INTERESTED: _ClassVar[FeedbackKind]
     FEEDBACK_KIND_COMPLETE: _ClassVar[FeedbackKind]
     FEEDBACK_KIND_ABANDON: _ClassVar[FeedbackKind]
+    FEEDBACK_KIND_SEARCH_PLAY: _ClassVar[FeedbackKind]
 ROW_KIND_UNSPECIFIED: RowKind
 ROW_KIND_TOP_PICKS: RowKind
 ROW_KIND_BECAUSE_YOU_WATCHED: RowKind
@@ -45,6 +46,7 @@ FEEDBACK_KIND_DISLIKE: FeedbackKind
 FEEDBACK_KIND_NOT_INTERESTED: FeedbackKind
 FEEDBACK_KIND_COMPLETE: FeedbackKind
 FEEDBACK_KIND_ABANDON: FeedbackKind
+FEEDBACK_KIND_SEARCH_PLAY: FeedbackKind
 
 class Recommendation(_message.Message):
     __slots__ = ("title", "score", "reason", "because_of")
