@@ -28,8 +28,10 @@ __all__ = [
     "STREAMS",
     "EventBus",
     "StreamSpec",
+    "meta_of",
     "new_meta",
     "subject_of",
+    "trace_headers",
 ]
 
 _log = get_logger("events")
@@ -58,6 +60,40 @@ def subject_of(event_type: type[Message] | Message) -> str:
     if not options.HasExtension(event_pb2.event_subject):
         raise TypeError(f"{event_type.DESCRIPTOR.full_name} declares no event_subject option")
     return str(options.Extensions[event_pb2.event_subject])
+
+
+TRACE_HEADER = "Vod-Trace-Id"
+REQUEST_HEADER = "Vod-Request-Id"
+
+
+def meta_of(payload: bytes) -> event_pb2.EventMeta | None:
+    """The EventMeta of a serialized event without knowing its type: every event carries it as
+    field 1, which protobuf serializes first (tag 0x0a, then a varint length)."""
+    if not payload or payload[0] != 0x0A:
+        return None
+    length, shift, index = 0, 0, 1
+    while index < len(payload):
+        byte = payload[index]
+        length |= (byte & 0x7F) << shift
+        index += 1
+        if not byte & 0x80:
+            break
+        shift += 7
+    try:
+        return event_pb2.EventMeta.FromString(payload[index : index + length])
+    except Exception:
+        return None
+
+
+def trace_headers(payload: bytes) -> dict[str, str]:
+    """NATS headers carrying the trace and request id of the request that caused the event."""
+    meta = meta_of(payload)
+    headers = {}
+    if meta is not None and meta.trace_id:
+        headers[TRACE_HEADER] = meta.trace_id
+    if meta is not None and meta.request_id:
+        headers[REQUEST_HEADER] = meta.request_id
+    return headers
 
 
 def new_meta(producer: str) -> event_pb2.EventMeta:
@@ -126,7 +162,7 @@ class EventBus:
     async def publish_raw(
         self, subject: str, payload: bytes, event_id: str, headers: dict[str, str] | None = None
     ) -> None:
-        all_headers = {"Nats-Msg-Id": event_id, **(headers or {})}
+        all_headers = {"Nats-Msg-Id": event_id, **trace_headers(payload), **(headers or {})}
         await self._js.publish(subject, payload, timeout=self._timeout_s, headers=all_headers)
 
     def consume(
@@ -176,6 +212,12 @@ class EventBus:
                 await asyncio.sleep(0.5)
                 continue
             for msg in messages:
+                received = msg.headers or {}
+                structlog.contextvars.bind_contextvars(
+                    trace_id=received.get(TRACE_HEADER, ""),
+                    request_id=received.get(REQUEST_HEADER, ""),
+                    subject=msg.subject,
+                )
                 try:
                     event = decode(msg.subject, msg.data)
                     if event is not None:

@@ -48,7 +48,10 @@ async def drain_events(
                     break
                 continue
             for msg in batch:
-                events.append((msg.subject, DECODERS[msg.subject].FromString(msg.data)))
+                event = DECODERS[msg.subject].FromString(msg.data)
+                # trace context travels in NATS headers too, for consumers' logs
+                assert (msg.headers or {}).get("Vod-Trace-Id", "") == event.meta.trace_id
+                events.append((msg.subject, event))
                 await msg.ack()
         return events
     finally:
@@ -58,7 +61,8 @@ async def drain_events(
 async def test_create_update_delete_publish_events(catalog, nats_server) -> None:
     created = (
         await catalog.CreateTitle(
-            pb.CreateTitleRequest(title=movie(f"Evented {uuid.uuid4().hex[:6]}"))
+            pb.CreateTitleRequest(title=movie(f"Evented {uuid.uuid4().hex[:6]}")),
+            metadata=(("x-request-id", "evented-req-1"),),
         )
     ).title
     await catalog.UpdateTitle(
@@ -85,6 +89,7 @@ async def test_create_update_delete_publish_events(catalog, nats_server) -> None
     published, updated, removed = (e for _, e in mine)
     assert published.title.display_name == created.display_name
     assert published.meta.producer == "catalog" and published.meta.event_id
+    assert published.meta.request_id == "evented-req-1"  # the request that caused it
     assert updated.title.synopsis == "changed" and list(updated.changed_fields) == ["synopsis"]
     assert updated.title.etag != created.etag
     assert len({published.meta.event_id, updated.meta.event_id, removed.meta.event_id}) == 3
