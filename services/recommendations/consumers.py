@@ -3,11 +3,7 @@ playback sessions and recorded feedback (the interaction log)."""
 
 from __future__ import annotations
 
-import asyncio
-
-import nats
-from google.protobuf.message import DecodeError, Message
-from nats.js import api
+from google.protobuf.message import Message
 from vod.events.v1 import catalog_events_pb2 as cev
 from vod.events.v1 import feedback_events_pb2 as fev
 from vod.events.v1 import playback_events_pb2 as pev
@@ -18,11 +14,9 @@ from services.recommendations.signals import (
     from_playback_started,
     from_playback_stopped,
 )
-from services.runtime.logs import get_logger
+from services.runtime.events import EventBus
 
 __all__ = ["DURABLES", "Consumers"]
-
-_log = get_logger("recs.consumers")
 
 _TYPES: dict[str, type[Message]] = {
     "vod.catalog.title_published": cev.TitlePublished,
@@ -42,82 +36,27 @@ DURABLES = {
 
 def decode(subject: str, payload: bytes) -> Message | None:
     event_type = _TYPES.get(subject)
-    if event_type is None:
-        return None
-    try:
-        return event_type.FromString(payload)
-    except DecodeError:
-        _log.warning("event.undecodable", subject=subject)
-        return None  # a poison message is acked and skipped, not redelivered forever
+    return event_type.FromString(payload) if event_type is not None else None
 
 
 class Consumers:
-    """Durable pull consumers on their own connection. They stop by unsubscribing and closing
-    (a drain would wait out the pending fetches of pull subscriptions)."""
+    """Durable pull consumers on the service's EventBus: catalog titles become item features,
+    playback and feedback events become interactions. The bus stops them when it closes."""
 
-    def __init__(
-        self, domain: RecommendationsDomain, *, batch: int = 128, ack_wait_s: float = 30.0
-    ) -> None:
+    def __init__(self, domain: RecommendationsDomain, *, batch: int = 128) -> None:
         self._domain = domain
         self._batch = batch
-        self._ack_wait_s = ack_wait_s
-        self._nc: nats.NATS | None = None
-        self._subs: list[object] = []
-        self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self, url: str, *, timeout_s: float) -> None:
-        self._nc = await nats.connect(
-            url,
-            name="recommendations-consumers",
-            connect_timeout=timeout_s,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-        )
-        js = self._nc.jetstream(timeout=timeout_s)
+    def start(self, bus: EventBus) -> None:
         for stream, (durable, subject) in DURABLES.items():
-            sub = await js.pull_subscribe(
-                subject,
-                durable=durable,
+            bus.consume(
                 stream=stream,
-                config=api.ConsumerConfig(ack_wait=self._ack_wait_s, max_deliver=-1),
+                durable=durable,
+                subject=subject,
+                decode=decode,
+                handler=self._handle,
+                batch=self._batch,
             )
-            self._subs.append(sub)
-            self._tasks.append(asyncio.create_task(self._loop(sub, durable)))
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-        if self._nc is not None and not self._nc.is_closed:
-            await self._nc.close()
-
-    async def _loop(self, sub: object, durable: str) -> None:
-        while True:
-            try:
-                messages = await sub.fetch(self._batch, timeout=1.0)  # type: ignore[attr-defined]
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # connection hiccups: keep consuming
-                _log.warning("consumer.fetch_failed", durable=durable, error=str(exc))
-                await asyncio.sleep(0.5)
-                continue
-            for msg in messages:
-                try:
-                    event = decode(msg.subject, msg.data)
-                    if event is not None:
-                        await self._handle(event)
-                    await msg.ack()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    _log.exception("consumer.handler_failed", durable=durable, subject=msg.subject)
-                    await msg.nak(delay=1.0)
 
     async def _handle(self, event: Message) -> None:
         domain = self._domain

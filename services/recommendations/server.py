@@ -67,7 +67,7 @@ async def running(
     runtime = settings.runtime
     async with AsyncExitStack() as stack:
         db = await lifecycle.open_database(stack, runtime, settings.schema, MIGRATIONS)
-        _, relay = await lifecycle.open_events(stack, runtime, "recommendations", db)
+        bus, relay = await lifecycle.open_events(stack, runtime, "recommendations", db)
         repo = PostgresRecsRepository(db, on_commit=relay.notify if relay else lambda: None)
         engine = Engine(realtime_window_s=settings.realtime_window_s)
         scheduler = TrainingScheduler(
@@ -91,10 +91,8 @@ async def running(
         stack.push_async_callback(_cancel, tasks)
         if settings.train_on_start and not engine.model_version:
             scheduler.notify_now()
-        if runtime.nats_url:
-            consumers = Consumers(domain)
-            stack.push_async_callback(consumers.stop)
-            await consumers.start(runtime.nats_url, timeout_s=runtime.outbound_timeout_s)
+        if bus is not None:
+            Consumers(domain).start(bus)
         deps = RecsDeps(domain, scheduler, watcher)
         if deps_out is not None:
             deps_out.append(deps)

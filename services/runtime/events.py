@@ -17,7 +17,7 @@ from typing import Any
 
 import nats
 import structlog
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 from vod.common.v1 import event_pb2
@@ -220,6 +220,11 @@ class EventBus:
                 )
                 try:
                     event = decode(msg.subject, msg.data)
+                except DecodeError:  # a poison message: ack and skip, never redeliver forever
+                    _log.warning("consumer.undecodable", durable=durable, subject=msg.subject)
+                    await msg.ack()
+                    continue
+                try:
                     if event is not None:
                         await handler(event)
                     await msg.ack()

@@ -217,3 +217,45 @@ async def test_sigterm_drains_a_real_service_process(session_database, nats_serv
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_consumers_skip_poison_messages_and_redeliver_failures(nats_server) -> None:
+    """An undecodable payload is acked once and skipped; a handler failure is redelivered."""
+    from vod.events.v1 import catalog_events_pb2 as ev
+
+    from services.runtime.events import EventBus, StreamSpec, new_meta
+
+    stream = StreamSpec("TEST_POISON", ("test.poison.>",))
+    bus = await EventBus.connect(nats_server.url, name="poison-test")
+    seen: list[str] = []
+    failed_once: set[str] = set()
+
+    async def handler(event: ev.TitleRemoved) -> None:
+        if event.name == "titles/flaky" and event.name not in failed_once:
+            failed_once.add(event.name)
+            raise RuntimeError("transient")
+        seen.append(event.name)
+
+    try:
+        await bus.ensure_streams([stream])
+        await bus.publish_raw("test.poison.x", b"\xff\xff\xff not protobuf", "poison-1")
+        for name in ("titles/good", "titles/flaky"):
+            event = ev.TitleRemoved(meta=new_meta("test"), name=name)
+            await bus.publish_raw("test.poison.x", event.SerializeToString(), event.meta.event_id)
+        bus.consume(
+            stream="TEST_POISON",
+            durable="poison-consumer",
+            subject="test.poison.>",
+            decode=lambda subject, data: ev.TitleRemoved.FromString(data),
+            handler=handler,
+        )
+        for _ in range(100):
+            if sorted(seen) == ["titles/flaky", "titles/good"]:
+                break
+            await asyncio.sleep(0.1)
+        assert sorted(seen) == ["titles/flaky", "titles/good"]
+        info = await bus._js.consumer_info("TEST_POISON", "poison-consumer")
+        assert info.num_ack_pending == 0 and info.num_pending == 0
+        assert info.num_redelivered <= 1  # only the flaky one came back, not the poison
+    finally:
+        await bus.close()
