@@ -14,7 +14,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -115,9 +115,13 @@ def is_region(code: str) -> bool:
 # Semantic validation (the proto rules already ran in the interceptor)
 
 
-def check_title(title: pb.Title, prefix: str = "title") -> pb.Title:
-    """Check a whole title (the proto rules and what they cannot express), normalised."""
-    problems: list[FieldViolation] = validation.violations(title, prefix=f"{prefix}.")
+def check_title(title: pb.Title, prefix: str = "title", *, rules_checked: bool = False) -> pb.Title:
+    """Check a whole title (the proto rules and what they cannot express), normalised. Pass
+    `rules_checked` when the interceptor already applied the proto rules to this very message
+    (creates); a merged update must be checked again in full."""
+    problems: list[FieldViolation] = (
+        [] if rules_checked else validation.violations(title, prefix=f"{prefix}.")
+    )
     for index, window in enumerate(title.availability):
         path = f"{prefix}.availability[{index}]"
         if not is_region(window.region_code):
@@ -319,7 +323,7 @@ class CatalogDomain:
                 "available_in", f"{query.region!r} is not an ISO 3166-1 region"
             )
         if query.region and query.at is None:
-            query = TitleQuery(**{**query.__dict__, "at": self.clock()})
+            query = replace(query, at=self.clock())
         cursor, offset = decode_page_token(request, query)
         limit = request.page_size or DEFAULT_PAGE_SIZE
         rows, total = await self.repository.list(query, cursor, limit + 1)
@@ -343,7 +347,7 @@ class CatalogDomain:
         for index, request in enumerate(requests):
             path = f"{prefix}[{index}]." if prefix else ""
             try:
-                title = check_title(request.title, prefix=f"{path}title")
+                title = check_title(request.title, prefix=f"{path}title", rules_checked=True)
             except InvalidArgument as exc:
                 problems.extend(exc.violations)
                 continue
