@@ -26,10 +26,11 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from vod.common.v1 import access_pb2 as vod_dot_common_dot_v1_dot_access__pb2
 from vod.common.v1 import validation_pb2 as vod_dot_common_dot_v1_dot_validation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evod/accounts/v1/accounts.proto\x12\x0fvod.accounts.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1evod/common/v1/validation.proto\"\x8d\x04\n\x04User\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x65\n\x05\x65mail\x18\x02 \x01(\tBO\xca\xf3\x18K\x08\x01\x18\xfe\x01\"\x1a^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$*(an email address such as ada@example.comR\x05\x65mail\x12+\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x08\xca\xf3\x18\x04\x08\x01\x18\x64R\x0b\x64isplayName\x12\x61\n\x04plan\x18\x04 \x01(\tBM\xca\xf3\x18I\x08\x01\x18P\"\x1f^plans/[a-z0-9][a-z0-9-]{0,62}$*\"a plan name such as plans/standardR\x04plan\x12Z\n\x0bhome_region\x18\x05 \x01(\tB9\xca\xf3\x18\x35\x08\x01\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nhomeRegion\x12\x41\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12\x12\n\x04\x65tag\x18\x08 \x01(\tR\x04\x65tag\"\xe9\x04\n\x07Profile\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12+\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x08\xca\xf3\x18\x04\x08\x01\x18\x32R\x0b\x64isplayName\x12M\n\x0ematurity_limit\x18\x03 \x01(\x0e\x32\x1e.vod.accounts.v1.MaturityLimitB\x06\xca\xf3\x18\x02@\x01R\rmaturityLimit\x12o\n\x08language\x18\x04 \x01(\tBS\xca\xf3\x18O\x18#\" ^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$*)a BCP 47 language tag such as en or pt-BRR\x08language\x12\x35\n\x10preferred_genres\x18\x05 \x03(\tB\n\xca\xf3\x18\x06\x10\x01\x18\x64H\x14R\x0fpreferredGenres\x12R\n\navatar_uri\x18\x06 \x01(\tB3\xca\xf3\x18/\x18\x80\x10\"\x11^https?://[^\\s]+$*\x17\x61n absolute http(s) URLR\tavatarUri\x12\x32\n\x15\x61utoplay_next_episode\x18\x07 \x01(\x08R\x13\x61utoplayNextEpisode\x12\x41\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12\x12\n\x04\x65tag\x18\n \x01(\tR\x04\x65tag\"\xe0\x01\n\x04Plan\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x1f\n\x0bmax_streams\x18\x03 \x01(\x05R\nmaxStreams\x12%\n\x0emax_resolution\x18\x04 \x01(\x05R\rmaxResolution\x12.\n\x13monthly_price_minor\x18\x05 \x01(\x03R\x11monthlyPriceMinor\x12#\n\rcurrency_code\x18\x06 \x01(\tR\x0c\x63urrencyCode\"\xfe\x02\n\x06\x44\x65vice\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12i\n\tdevice_id\x18\x02 \x01(\tBL\xca\xf3\x18H\x08\x01\x18\x80\x01\"#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$*\x1cletters, digits, and _ . : -R\x08\x64\x65viceId\x12\x39\n\x04type\x18\x03 \x01(\x0e\x32\x1b.vod.accounts.v1.DeviceTypeB\x08\xca\xf3\x18\x04\x08\x01@\x01R\x04type\x12)\n\x0c\x64isplay_name\x18\x04 \x01(\tB\x06\xca\xf3\x18\x02\x18\x64R\x0b\x64isplayName\x12\x41\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x46\n\x0elast_seen_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x0clastSeenTime\"\x8e\x02\n\x06Tokens\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12\x1d\n\ntoken_type\x18\x02 \x01(\tR\ttokenType\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12#\n\rrefresh_token\x18\x04 \x01(\tR\x0crefreshToken\x12J\n\x13refresh_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x11refreshExpireTime\x12\x14\n\x05scope\x18\x06 \x01(\tR\x05scope\"\x9e\x01\n\nJsonWebKey\x12\x10\n\x03kty\x18\x01 \x01(\tR\x03kty\x12\x10\n\x03kid\x18\x02 \x01(\tR\x03kid\x12\x10\n\x03use\x18\x03 \x01(\tR\x03use\x12\x10\n\x03\x61lg\x18\x04 \x01(\tR\x03\x61lg\x12\x0c\n\x01n\x18\x05 \x01(\tR\x01n\x12\x0c\n\x01\x65\x18\x06 \x01(\tR\x01\x65\x12\x10\n\x03\x63rv\x18\x07 \x01(\tR\x03\x63rv\x12\x0c\n\x01x\x18\x08 \x01(\tR\x01x\x12\x0c\n\x01y\x18\t \x01(\tR\x01y\"\xc7\x01\n\x0cLoginRequest\x12#\n\x05\x65mail\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xca\xf3\x18\x05\x08\x01\x18\xfe\x01R\x05\x65mail\x12)\n\x08password\x18\x02 \x01(\tB\r\xe2\x41\x01\x02\xca\xf3\x18\x05\x08\x01\x18\x80\x08R\x08password\x12g\n\tdevice_id\x18\x03 \x01(\tBJ\xca\xf3\x18\x46\x18\x80\x01\"#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$*\x1cletters, digits, and _ . : -R\x08\x64\x65viceId\"k\n\rLoginResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserR\x04user\x12/\n\x06tokens\x18\x02 \x01(\x0b\x32\x17.vod.accounts.v1.TokensR\x06tokens\"\x8c\x02\n\x11IssueTokenRequest\x12\x99\x01\n\x07profile\x18\x01 \x01(\tB\x7f\xe2\x41\x01\x02\xca\xf3\x18w\x08\x01\x18\xa0\x01\"@^users/[a-z0-9][a-z0-9-]{0,62}/profiles/[a-z0-9][a-z0-9-]{0,62}$*.a profile name such as users/ada/profiles/mainR\x07profile\x12[\n\x06scopes\x18\x02 \x03(\tBC\xca\xf3\x18?\x18@\"\x14^[a-z][a-z0-9_.:-]*$*#a lower-case scope such as playbackH\x14R\x06scopes\"E\n\x12IssueTokenResponse\x12/\n\x06tokens\x18\x01 \x01(\x0b\x32\x17.vod.accounts.v1.TokensR\x06tokens\"I\n\x13RefreshTokenRequest\x12\x32\n\rrefresh_token\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xca\xf3\x18\x05\x08\x01\x18\x80 R\x0crefreshToken\"G\n\x14RefreshTokenResponse\x12/\n\x06tokens\x18\x01 \x01(\x0b\x32\x17.vod.accounts.v1.TokensR\x06tokens\"\x10\n\x0eGetJwksRequest\"B\n\x0fGetJwksResponse\x12/\n\x04keys\x18\x01 \x03(\x0b\x32\x1b.vod.accounts.v1.JsonWebKeyR\x04keys\"r\n\x0eGetUserRequest\x12`\n\x04name\x18\x01 \x01(\tBL\xe2\x41\x01\x02\xca\xf3\x18\x44\x08\x01\x18P\"\x1f^users/[a-z0-9][a-z0-9-]{0,62}$*\x1d\x61 user name such as users/adaR\x04name\"<\n\x0fGetUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserR\x04user\"\xfd\x01\n\x11\x43reateUserRequest\x12\x35\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserB\n\xe2\x41\x01\x02\xca\xf3\x18\x02\x08\x01R\x04user\x12\x83\x01\n\x07user_id\x18\x02 \x01(\tBj\xca\xf3\x18\x66\x18?\"\x19^[a-z0-9][a-z0-9-]{0,62}$*Glower-case letters, digits and hyphens, starting with a letter or digitR\x06userId\x12+\n\x08password\x18\x03 \x01(\tB\x0f\xe2\x41\x01\x02\xca\xf3\x18\x07\x08\x01\x10\x08\x18\x80\x08R\x08password\"s\n\x12\x43reateUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserR\x04user\x12\x32\n\x07profile\x18\x02 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileR\x07profile\"\x89\x01\n\x11UpdateUserRequest\x12\x37\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserB\x0c\xe2\x41\x01\x02\xca\xf3\x18\x04\x08\x01P\x01R\x04user\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"?\n\x12UpdateUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserR\x04user\"\x12\n\x10ListPlansRequest\"@\n\x11ListPlansResponse\x12+\n\x05plans\x18\x01 \x03(\x0b\x32\x15.vod.accounts.v1.PlanR\x05plans\"\xc8\x02\n\x14\x43reateProfileRequest\x12\x64\n\x06parent\x18\x01 \x01(\tBL\xe2\x41\x01\x02\xca\xf3\x18\x44\x08\x01\x18P\"\x1f^users/[a-z0-9][a-z0-9-]{0,62}$*\x1d\x61 user name such as users/adaR\x06parent\x12>\n\x07profile\x18\x02 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileB\n\xe2\x41\x01\x02\xca\xf3\x18\x02\x08\x01R\x07profile\x12\x89\x01\n\nprofile_id\x18\x03 \x01(\tBj\xca\xf3\x18\x66\x18?\"\x19^[a-z0-9][a-z0-9-]{0,62}$*Glower-case letters, digits and hyphens, starting with a letter or digitR\tprofileId\"K\n\x15\x43reateProfileResponse\x12\x32\n\x07profile\x18\x01 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileR\x07profile\"\xa9\x01\n\x11GetProfileRequest\x12\x93\x01\n\x04name\x18\x01 \x01(\tB\x7f\xe2\x41\x01\x02\xca\xf3\x18w\x08\x01\x18\xa0\x01\"@^users/[a-z0-9][a-z0-9-]{0,62}/profiles/[a-z0-9][a-z0-9-]{0,62}$*.a profile name such as users/ada/profiles/mainR\x04name\"H\n\x12GetProfileResponse\x12\x32\n\x07profile\x18\x01 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileR\x07profile\"\xcb\x01\n\x13ListProfilesRequest\x12\x64\n\x06parent\x18\x01 \x01(\tBL\xe2\x41\x01\x02\xca\xf3\x18\x44\x08\x01\x18P\"\x1f^users/[a-z0-9][a-z0-9-]{0,62}$*\x1d\x61 user name such as users/adaR\x06parent\x12&\n\tpage_size\x18\x02 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x03 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\"t\n\x14ListProfilesResponse\x12\x34\n\x08profiles\x18\x01 \x03(\x0b\x32\x18.vod.accounts.v1.ProfileR\x08profiles\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x95\x01\n\x14UpdateProfileRequest\x12@\n\x07profile\x18\x01 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileB\x0c\xe2\x41\x01\x02\xca\xf3\x18\x04\x08\x01P\x01R\x07profile\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"K\n\x15UpdateProfileResponse\x12\x32\n\x07profile\x18\x01 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileR\x07profile\"\xc8\x01\n\x14\x44\x65leteProfileRequest\x12\x93\x01\n\x04name\x18\x01 \x01(\tB\x7f\xe2\x41\x01\x02\xca\xf3\x18w\x08\x01\x18\xa0\x01\"@^users/[a-z0-9][a-z0-9-]{0,62}/profiles/[a-z0-9][a-z0-9-]{0,62}$*.a profile name such as users/ada/profiles/mainR\x04name\x12\x1a\n\x04\x65tag\x18\x02 \x01(\tB\x06\xca\xf3\x18\x02\x18\x64R\x04\x65tag\"\x17\n\x15\x44\x65leteProfileResponse\"\xba\x01\n\x15RegisterDeviceRequest\x12\x64\n\x06parent\x18\x01 \x01(\tBL\xe2\x41\x01\x02\xca\xf3\x18\x44\x08\x01\x18P\"\x1f^users/[a-z0-9][a-z0-9-]{0,62}$*\x1d\x61 user name such as users/adaR\x06parent\x12;\n\x06\x64\x65vice\x18\x02 \x01(\x0b\x32\x17.vod.accounts.v1.DeviceB\n\xe2\x41\x01\x02\xca\xf3\x18\x02\x08\x01R\x06\x64\x65vice\"I\n\x16RegisterDeviceResponse\x12/\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x17.vod.accounts.v1.DeviceR\x06\x64\x65vice\"\xca\x01\n\x12ListDevicesRequest\x12\x64\n\x06parent\x18\x01 \x01(\tBL\xe2\x41\x01\x02\xca\xf3\x18\x44\x08\x01\x18P\"\x1f^users/[a-z0-9][a-z0-9-]{0,62}$*\x1d\x61 user name such as users/adaR\x06parent\x12&\n\tpage_size\x18\x02 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x03 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\"p\n\x13ListDevicesResponse\x12\x31\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x17.vod.accounts.v1.DeviceR\x07\x64\x65vices\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb3\x01\n\x13\x44\x65leteDeviceRequest\x12\x9b\x01\n\x04name\x18\x01 \x01(\tB\x86\x01\xe2\x41\x01\x02\xca\xf3\x18~\x08\x01\x18\xa0\x01\"?^users/[a-z0-9][a-z0-9-]{0,62}/devices/[a-z0-9][a-z0-9-]{0,62}$*6a device name such as users/ada/devices/living-room-tvR\x04name\"\x16\n\x14\x44\x65leteDeviceResponse*\xa0\x01\n\rMaturityLimit\x12\x1e\n\x1aMATURITY_LIMIT_UNSPECIFIED\x10\x00\x12\x1e\n\x1aMATURITY_LIMIT_LITTLE_KIDS\x10\x01\x12\x1d\n\x19MATURITY_LIMIT_OLDER_KIDS\x10\x02\x12\x18\n\x14MATURITY_LIMIT_TEENS\x10\x03\x12\x16\n\x12MATURITY_LIMIT_ALL\x10\x04*\x9b\x01\n\nDeviceType\x12\x1b\n\x17\x44\x45VICE_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x45VICE_TYPE_WEB\x10\x01\x12\x12\n\x0e\x44\x45VICE_TYPE_TV\x10\x02\x12\x16\n\x12\x44\x45VICE_TYPE_MOBILE\x10\x03\x12\x16\n\x12\x44\x45VICE_TYPE_TABLET\x10\x04\x12\x17\n\x13\x44\x45VICE_TYPE_CONSOLE\x10\x05\x32\x8f\x10\n\x0f\x41\x63\x63ountsService\x12\x61\n\x05Login\x12\x1d.vod.accounts.v1.LoginRequest\x1a\x1e.vod.accounts.v1.LoginResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth:login:\x01*\x12\x8d\x01\n\nIssueToken\x12\".vod.accounts.v1.IssueTokenRequest\x1a#.vod.accounts.v1.IssueTokenResponse\"6\x82\xd3\xe4\x93\x02\x30\"+/v1/{profile=users/*/profiles/*}:issueToken:\x01*\x12x\n\x0cRefreshToken\x12$.vod.accounts.v1.RefreshTokenRequest\x1a%.vod.accounts.v1.RefreshTokenResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth:refresh:\x01*\x12o\n\x07GetJwks\x12\x1f.vod.accounts.v1.GetJwksRequest\x1a .vod.accounts.v1.GetJwksResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12k\n\x07GetUser\x12\x1f.vod.accounts.v1.GetUserRequest\x1a .vod.accounts.v1.GetUserResponse\"\x1d\x90\x02\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12k\n\nCreateUser\x12\".vod.accounts.v1.CreateUserRequest\x1a#.vod.accounts.v1.CreateUserResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/v1/users:\x01*\x12|\n\nUpdateUser\x12\".vod.accounts.v1.UpdateUserRequest\x1a#.vod.accounts.v1.UpdateUserResponse\"%\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{user.name=users/*}:\x04user\x12h\n\tListPlans\x12!.vod.accounts.v1.ListPlansRequest\x1a\".vod.accounts.v1.ListPlansResponse\"\x14\x90\x02\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/plans\x12\x8e\x01\n\rCreateProfile\x12%.vod.accounts.v1.CreateProfileRequest\x1a&.vod.accounts.v1.CreateProfileResponse\".\x82\xd3\xe4\x93\x02(\"\x1d/v1/{parent=users/*}/profiles:\x07profile\x12\x7f\n\nGetProfile\x12\".vod.accounts.v1.GetProfileRequest\x1a#.vod.accounts.v1.GetProfileResponse\"(\x90\x02\x01\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=users/*/profiles/*}\x12\x85\x01\n\x0cListProfiles\x12$.vod.accounts.v1.ListProfilesRequest\x1a%.vod.accounts.v1.ListProfilesResponse\"(\x90\x02\x01\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=users/*}/profiles\x12\x96\x01\n\rUpdateProfile\x12%.vod.accounts.v1.UpdateProfileRequest\x1a&.vod.accounts.v1.UpdateProfileResponse\"6\x82\xd3\xe4\x93\x02\x30\x32%/v1/{profile.name=users/*/profiles/*}:\x07profile\x12\x88\x01\n\rDeleteProfile\x12%.vod.accounts.v1.DeleteProfileRequest\x1a&.vod.accounts.v1.DeleteProfileResponse\"(\x90\x02\x02\x82\xd3\xe4\x93\x02\x1f*\x1d/v1/{name=users/*/profiles/*}\x12\x92\x01\n\x0eRegisterDevice\x12&.vod.accounts.v1.RegisterDeviceRequest\x1a\'.vod.accounts.v1.RegisterDeviceResponse\"/\x90\x02\x02\x82\xd3\xe4\x93\x02&\"\x1c/v1/{parent=users/*}/devices:\x06\x64\x65vice\x12\x81\x01\n\x0bListDevices\x12#.vod.accounts.v1.ListDevicesRequest\x1a$.vod.accounts.v1.ListDevicesResponse\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=users/*}/devices\x12\x84\x01\n\x0c\x44\x65leteDevice\x12$.vod.accounts.v1.DeleteDeviceRequest\x1a%.vod.accounts.v1.DeleteDeviceResponse\"\'\x90\x02\x02\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=users/*/devices/*}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evod/accounts/v1/accounts.proto\x12\x0fvod.accounts.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avod/common/v1/access.proto\x1a\x1evod/common/v1/validation.proto\"\xe2\x04\n\x04User\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x65\n\x05\x65mail\x18\x02 \x01(\tBO\xca\xf3\x18K\x08\x01\x18\xfe\x01\"\x1a^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$*(an email address such as ada@example.comR\x05\x65mail\x12+\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x08\xca\xf3\x18\x04\x08\x01\x18\x64R\x0b\x64isplayName\x12\x61\n\x04plan\x18\x04 \x01(\tBM\xca\xf3\x18I\x08\x01\x18P\"\x1f^plans/[a-z0-9][a-z0-9-]{0,62}$*\"a plan name such as plans/standardR\x04plan\x12Z\n\x0bhome_region\x18\x05 \x01(\tB9\xca\xf3\x18\x35\x08\x01\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nhomeRegion\x12\x41\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12\x12\n\x04\x65tag\x18\x08 \x01(\tR\x04\x65tag\x12S\n\x05roles\x18\t \x03(\tB=\xca\xf3\x18\x39\x18 \"\x12^[a-z][a-z0-9_-]*$*\x1f\x61 lower-case role such as adminH\nR\x05roles\"\xe9\x04\n\x07Profile\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12+\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x08\xca\xf3\x18\x04\x08\x01\x18\x32R\x0b\x64isplayName\x12M\n\x0ematurity_limit\x18\x03 \x01(\x0e\x32\x1e.vod.accounts.v1.MaturityLimitB\x06\xca\xf3\x18\x02@\x01R\rmaturityLimit\x12o\n\x08language\x18\x04 \x01(\tBS\xca\xf3\x18O\x18#\" ^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$*)a BCP 47 language tag such as en or pt-BRR\x08language\x12\x35\n\x10preferred_genres\x18\x05 \x03(\tB\n\xca\xf3\x18\x06\x10\x01\x18\x64H\x14R\x0fpreferredGenres\x12R\n\navatar_uri\x18\x06 \x01(\tB3\xca\xf3\x18/\x18\x80\x10\"\x11^https?://[^\\s]+$*\x17\x61n absolute http(s) URLR\tavatarUri\x12\x32\n\x15\x61utoplay_next_episode\x18\x07 \x01(\x08R\x13\x61utoplayNextEpisode\x12\x41\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12\x12\n\x04\x65tag\x18\n \x01(\tR\x04\x65tag\"\xe0\x01\n\x04Plan\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x1f\n\x0bmax_streams\x18\x03 \x01(\x05R\nmaxStreams\x12%\n\x0emax_resolution\x18\x04 \x01(\x05R\rmaxResolution\x12.\n\x13monthly_price_minor\x18\x05 \x01(\x03R\x11monthlyPriceMinor\x12#\n\rcurrency_code\x18\x06 \x01(\tR\x0c\x63urrencyCode\"\xfe\x02\n\x06\x44\x65vice\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12i\n\tdevice_id\x18\x02 \x01(\tBL\xca\xf3\x18H\x08\x01\x18\x80\x01\"#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$*\x1cletters, digits, and _ . : -R\x08\x64\x65viceId\x12\x39\n\x04type\x18\x03 \x01(\x0e\x32\x1b.vod.accounts.v1.DeviceTypeB\x08\xca\xf3\x18\x04\x08\x01@\x01R\x04type\x12)\n\x0c\x64isplay_name\x18\x04 \x01(\tB\x06\xca\xf3\x18\x02\x18\x64R\x0b\x64isplayName\x12\x41\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x46\n\x0elast_seen_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x0clastSeenTime\"\x8e\x02\n\x06Tokens\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12\x1d\n\ntoken_type\x18\x02 \x01(\tR\ttokenType\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12#\n\rrefresh_token\x18\x04 \x01(\tR\x0crefreshToken\x12J\n\x13refresh_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x11refreshExpireTime\x12\x14\n\x05scope\x18\x06 \x01(\tR\x05scope\"\x9e\x01\n\nJsonWebKey\x12\x10\n\x03kty\x18\x01 \x01(\tR\x03kty\x12\x10\n\x03kid\x18\x02 \x01(\tR\x03kid\x12\x10\n\x03use\x18\x03 \x01(\tR\x03use\x12\x10\n\x03\x61lg\x18\x04 \x01(\tR\x03\x61lg\x12\x0c\n\x01n\x18\x05 \x01(\tR\x01n\x12\x0c\n\x01\x65\x18\x06 \x01(\tR\x01\x65\x12\x10\n\x03\x63rv\x18\x07 \x01(\tR\x03\x63rv\x12\x0c\n\x01x\x18\x08 \x01(\tR\x01x\x12\x0c\n\x01y\x18\t \x01(\tR\x01y\"\xc7\x01\n\x0cLoginRequest\x12#\n\x05\x65mail\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xca\xf3\x18\x05\x08\x01\x18\xfe\x01R\x05\x65mail\x12)\n\x08password\x18\x02 \x01(\tB\r\xe2\x41\x01\x02\xca\xf3\x18\x05\x08\x01\x18\x80\x08R\x08password\x12g\n\tdevice_id\x18\x03 \x01(\tBJ\xca\xf3\x18\x46\x18\x80\x01\"#^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$*\x1cletters, digits, and _ . : -R\x08\x64\x65viceId\"k\n\rLoginResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserR\x04user\x12/\n\x06tokens\x18\x02 \x01(\x0b\x32\x17.vod.accounts.v1.TokensR\x06tokens\"\x8c\x02\n\x11IssueTokenRequest\x12\x99\x01\n\x07profile\x18\x01 \x01(\tB\x7f\xe2\x41\x01\x02\xca\xf3\x18w\x08\x01\x18\xa0\x01\"@^users/[a-z0-9][a-z0-9-]{0,62}/profiles/[a-z0-9][a-z0-9-]{0,62}$*.a profile name such as users/ada/profiles/mainR\x07profile\x12[\n\x06scopes\x18\x02 \x03(\tBC\xca\xf3\x18?\x18@\"\x14^[a-z][a-z0-9_.:-]*$*#a lower-case scope such as playbackH\x14R\x06scopes\"E\n\x12IssueTokenResponse\x12/\n\x06tokens\x18\x01 \x01(\x0b\x32\x17.vod.accounts.v1.TokensR\x06tokens\"I\n\x13RefreshTokenRequest\x12\x32\n\rrefresh_token\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xca\xf3\x18\x05\x08\x01\x18\x80 R\x0crefreshToken\"G\n\x14RefreshTokenResponse\x12/\n\x06tokens\x18\x01 \x01(\x0b\x32\x17.vod.accounts.v1.TokensR\x06tokens\"\x10\n\x0eGetJwksRequest\"B\n\x0fGetJwksResponse\x12/\n\x04keys\x18\x01 \x03(\x0b\x32\x1b.vod.accounts.v1.JsonWebKeyR\x04keys\"r\n\x0eGetUserRequest\x12`\n\x04name\x18\x01 \x01(\tBL\xe2\x41\x01\x02\xca\xf3\x18\x44\x08\x01\x18P\"\x1f^users/[a-z0-9][a-z0-9-]{0,62}$*\x1d\x61 user name such as users/adaR\x04name\"<\n\x0fGetUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserR\x04user\"\xfd\x01\n\x11\x43reateUserRequest\x12\x35\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserB\n\xe2\x41\x01\x02\xca\xf3\x18\x02\x08\x01R\x04user\x12\x83\x01\n\x07user_id\x18\x02 \x01(\tBj\xca\xf3\x18\x66\x18?\"\x19^[a-z0-9][a-z0-9-]{0,62}$*Glower-case letters, digits and hyphens, starting with a letter or digitR\x06userId\x12+\n\x08password\x18\x03 \x01(\tB\x0f\xe2\x41\x01\x02\xca\xf3\x18\x07\x08\x01\x10\x08\x18\x80\x08R\x08password\"s\n\x12\x43reateUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserR\x04user\x12\x32\n\x07profile\x18\x02 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileR\x07profile\"\x89\x01\n\x11UpdateUserRequest\x12\x37\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserB\x0c\xe2\x41\x01\x02\xca\xf3\x18\x04\x08\x01P\x01R\x04user\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"?\n\x12UpdateUserResponse\x12)\n\x04user\x18\x01 \x01(\x0b\x32\x15.vod.accounts.v1.UserR\x04user\"\x12\n\x10ListPlansRequest\"@\n\x11ListPlansResponse\x12+\n\x05plans\x18\x01 \x03(\x0b\x32\x15.vod.accounts.v1.PlanR\x05plans\"\xc8\x02\n\x14\x43reateProfileRequest\x12\x64\n\x06parent\x18\x01 \x01(\tBL\xe2\x41\x01\x02\xca\xf3\x18\x44\x08\x01\x18P\"\x1f^users/[a-z0-9][a-z0-9-]{0,62}$*\x1d\x61 user name such as users/adaR\x06parent\x12>\n\x07profile\x18\x02 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileB\n\xe2\x41\x01\x02\xca\xf3\x18\x02\x08\x01R\x07profile\x12\x89\x01\n\nprofile_id\x18\x03 \x01(\tBj\xca\xf3\x18\x66\x18?\"\x19^[a-z0-9][a-z0-9-]{0,62}$*Glower-case letters, digits and hyphens, starting with a letter or digitR\tprofileId\"K\n\x15\x43reateProfileResponse\x12\x32\n\x07profile\x18\x01 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileR\x07profile\"\xa9\x01\n\x11GetProfileRequest\x12\x93\x01\n\x04name\x18\x01 \x01(\tB\x7f\xe2\x41\x01\x02\xca\xf3\x18w\x08\x01\x18\xa0\x01\"@^users/[a-z0-9][a-z0-9-]{0,62}/profiles/[a-z0-9][a-z0-9-]{0,62}$*.a profile name such as users/ada/profiles/mainR\x04name\"H\n\x12GetProfileResponse\x12\x32\n\x07profile\x18\x01 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileR\x07profile\"\xcb\x01\n\x13ListProfilesRequest\x12\x64\n\x06parent\x18\x01 \x01(\tBL\xe2\x41\x01\x02\xca\xf3\x18\x44\x08\x01\x18P\"\x1f^users/[a-z0-9][a-z0-9-]{0,62}$*\x1d\x61 user name such as users/adaR\x06parent\x12&\n\tpage_size\x18\x02 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x03 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\"t\n\x14ListProfilesResponse\x12\x34\n\x08profiles\x18\x01 \x03(\x0b\x32\x18.vod.accounts.v1.ProfileR\x08profiles\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x95\x01\n\x14UpdateProfileRequest\x12@\n\x07profile\x18\x01 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileB\x0c\xe2\x41\x01\x02\xca\xf3\x18\x04\x08\x01P\x01R\x07profile\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"K\n\x15UpdateProfileResponse\x12\x32\n\x07profile\x18\x01 \x01(\x0b\x32\x18.vod.accounts.v1.ProfileR\x07profile\"\xc8\x01\n\x14\x44\x65leteProfileRequest\x12\x93\x01\n\x04name\x18\x01 \x01(\tB\x7f\xe2\x41\x01\x02\xca\xf3\x18w\x08\x01\x18\xa0\x01\"@^users/[a-z0-9][a-z0-9-]{0,62}/profiles/[a-z0-9][a-z0-9-]{0,62}$*.a profile name such as users/ada/profiles/mainR\x04name\x12\x1a\n\x04\x65tag\x18\x02 \x01(\tB\x06\xca\xf3\x18\x02\x18\x64R\x04\x65tag\"\x17\n\x15\x44\x65leteProfileResponse\"\xba\x01\n\x15RegisterDeviceRequest\x12\x64\n\x06parent\x18\x01 \x01(\tBL\xe2\x41\x01\x02\xca\xf3\x18\x44\x08\x01\x18P\"\x1f^users/[a-z0-9][a-z0-9-]{0,62}$*\x1d\x61 user name such as users/adaR\x06parent\x12;\n\x06\x64\x65vice\x18\x02 \x01(\x0b\x32\x17.vod.accounts.v1.DeviceB\n\xe2\x41\x01\x02\xca\xf3\x18\x02\x08\x01R\x06\x64\x65vice\"I\n\x16RegisterDeviceResponse\x12/\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x17.vod.accounts.v1.DeviceR\x06\x64\x65vice\"\xca\x01\n\x12ListDevicesRequest\x12\x64\n\x06parent\x18\x01 \x01(\tBL\xe2\x41\x01\x02\xca\xf3\x18\x44\x08\x01\x18P\"\x1f^users/[a-z0-9][a-z0-9-]{0,62}$*\x1d\x61 user name such as users/adaR\x06parent\x12&\n\tpage_size\x18\x02 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x03 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\"p\n\x13ListDevicesResponse\x12\x31\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x17.vod.accounts.v1.DeviceR\x07\x64\x65vices\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb3\x01\n\x13\x44\x65leteDeviceRequest\x12\x9b\x01\n\x04name\x18\x01 \x01(\tB\x86\x01\xe2\x41\x01\x02\xca\xf3\x18~\x08\x01\x18\xa0\x01\"?^users/[a-z0-9][a-z0-9-]{0,62}/devices/[a-z0-9][a-z0-9-]{0,62}$*6a device name such as users/ada/devices/living-room-tvR\x04name\"\x16\n\x14\x44\x65leteDeviceResponse*\xa0\x01\n\rMaturityLimit\x12\x1e\n\x1aMATURITY_LIMIT_UNSPECIFIED\x10\x00\x12\x1e\n\x1aMATURITY_LIMIT_LITTLE_KIDS\x10\x01\x12\x1d\n\x19MATURITY_LIMIT_OLDER_KIDS\x10\x02\x12\x18\n\x14MATURITY_LIMIT_TEENS\x10\x03\x12\x16\n\x12MATURITY_LIMIT_ALL\x10\x04*\x9b\x01\n\nDeviceType\x12\x1b\n\x17\x44\x45VICE_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x45VICE_TYPE_WEB\x10\x01\x12\x12\n\x0e\x44\x45VICE_TYPE_TV\x10\x02\x12\x16\n\x12\x44\x45VICE_TYPE_MOBILE\x10\x03\x12\x16\n\x12\x44\x45VICE_TYPE_TABLET\x10\x04\x12\x17\n\x13\x44\x45VICE_TYPE_CONSOLE\x10\x05\x32\xd1\x10\n\x0f\x41\x63\x63ountsService\x12\x65\n\x05Login\x12\x1d.vod.accounts.v1.LoginRequest\x1a\x1e.vod.accounts.v1.LoginResponse\"\x1d\xd8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth:login:\x01*\x12\x91\x01\n\nIssueToken\x12\".vod.accounts.v1.IssueTokenRequest\x1a#.vod.accounts.v1.IssueTokenResponse\":\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x30\"+/v1/{profile=users/*/profiles/*}:issueToken:\x01*\x12|\n\x0cRefreshToken\x12$.vod.accounts.v1.RefreshTokenRequest\x1a%.vod.accounts.v1.RefreshTokenResponse\"\x1f\xd8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth:refresh:\x01*\x12s\n\x07GetJwks\x12\x1f.vod.accounts.v1.GetJwksRequest\x1a .vod.accounts.v1.GetJwksResponse\"%\x90\x02\x01\xd8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12o\n\x07GetUser\x12\x1f.vod.accounts.v1.GetUserRequest\x1a .vod.accounts.v1.GetUserResponse\"!\x90\x02\x01\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12o\n\nCreateUser\x12\".vod.accounts.v1.CreateUserRequest\x1a#.vod.accounts.v1.CreateUserResponse\"\x18\xd8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0e\"\t/v1/users:\x01*\x12\x80\x01\n\nUpdateUser\x12\".vod.accounts.v1.UpdateUserRequest\x1a#.vod.accounts.v1.UpdateUserResponse\")\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{user.name=users/*}:\x04user\x12l\n\tListPlans\x12!.vod.accounts.v1.ListPlansRequest\x1a\".vod.accounts.v1.ListPlansResponse\"\x18\x90\x02\x01\xd8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/plans\x12\x92\x01\n\rCreateProfile\x12%.vod.accounts.v1.CreateProfileRequest\x1a&.vod.accounts.v1.CreateProfileResponse\"2\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02(\"\x1d/v1/{parent=users/*}/profiles:\x07profile\x12\x83\x01\n\nGetProfile\x12\".vod.accounts.v1.GetProfileRequest\x1a#.vod.accounts.v1.GetProfileResponse\",\x90\x02\x01\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=users/*/profiles/*}\x12\x89\x01\n\x0cListProfiles\x12$.vod.accounts.v1.ListProfilesRequest\x1a%.vod.accounts.v1.ListProfilesResponse\",\x90\x02\x01\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=users/*}/profiles\x12\x9a\x01\n\rUpdateProfile\x12%.vod.accounts.v1.UpdateProfileRequest\x1a&.vod.accounts.v1.UpdateProfileResponse\":\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x30\x32%/v1/{profile.name=users/*/profiles/*}:\x07profile\x12\x8c\x01\n\rDeleteProfile\x12%.vod.accounts.v1.DeleteProfileRequest\x1a&.vod.accounts.v1.DeleteProfileResponse\",\x90\x02\x02\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1f*\x1d/v1/{name=users/*/profiles/*}\x12\x96\x01\n\x0eRegisterDevice\x12&.vod.accounts.v1.RegisterDeviceRequest\x1a\'.vod.accounts.v1.RegisterDeviceResponse\"3\x90\x02\x02\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02&\"\x1c/v1/{parent=users/*}/devices:\x06\x64\x65vice\x12\x85\x01\n\x0bListDevices\x12#.vod.accounts.v1.ListDevicesRequest\x1a$.vod.accounts.v1.ListDevicesResponse\"+\x90\x02\x01\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=users/*}/devices\x12\x88\x01\n\x0c\x44\x65leteDevice\x12$.vod.accounts.v1.DeleteDeviceRequest\x1a%.vod.accounts.v1.DeleteDeviceResponse\"+\x90\x02\x02\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=users/*/devices/*}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,6 +51,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USER'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_USER'].fields_by_name['update_time']._loaded_options = None
   _globals['_USER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['roles']._loaded_options = None
+  _globals['_USER'].fields_by_name['roles']._serialized_options = b'\312\363\0309\030 \"\022^[a-z][a-z0-9_-]*$*\037a lower-case role such as adminH\n'
   _globals['_PROFILE'].fields_by_name['name']._loaded_options = None
   _globals['_PROFILE'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_PROFILE'].fields_by_name['display_name']._loaded_options = None
@@ -135,117 +138,117 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEDEVICEREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_DELETEDEVICEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\312\363\030~\010\001\030\240\001\"?^users/[a-z0-9][a-z0-9-]{0,62}/devices/[a-z0-9][a-z0-9-]{0,62}$*6a device name such as users/ada/devices/living-room-tv'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['Login']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['Login']._serialized_options = b'\202\323\344\223\002\023\"\016/v1/auth:login:\001*'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['Login']._serialized_options = b'\330\363\030\001\202\323\344\223\002\023\"\016/v1/auth:login:\001*'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['IssueToken']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['IssueToken']._serialized_options = b'\202\323\344\223\0020\"+/v1/{profile=users/*/profiles/*}:issueToken:\001*'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['IssueToken']._serialized_options = b'\330\363\030\002\202\323\344\223\0020\"+/v1/{profile=users/*/profiles/*}:issueToken:\001*'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['RefreshToken']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['RefreshToken']._serialized_options = b'\202\323\344\223\002\025\"\020/v1/auth:refresh:\001*'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['RefreshToken']._serialized_options = b'\330\363\030\001\202\323\344\223\002\025\"\020/v1/auth:refresh:\001*'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['GetJwks']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\220\002\001\202\323\344\223\002\030\022\026/.well-known/jwks.json'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\220\002\001\330\363\030\001\202\323\344\223\002\030\022\026/.well-known/jwks.json'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['GetUser']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['GetUser']._serialized_options = b'\220\002\001\202\323\344\223\002\024\022\022/v1/{name=users/*}'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['GetUser']._serialized_options = b'\220\002\001\330\363\030\002\202\323\344\223\002\024\022\022/v1/{name=users/*}'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['CreateUser']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['CreateUser']._serialized_options = b'\202\323\344\223\002\016\"\t/v1/users:\001*'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['CreateUser']._serialized_options = b'\330\363\030\001\202\323\344\223\002\016\"\t/v1/users:\001*'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['UpdateUser']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['UpdateUser']._serialized_options = b'\202\323\344\223\002\0372\027/v1/{user.name=users/*}:\004user'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['UpdateUser']._serialized_options = b'\330\363\030\002\202\323\344\223\002\0372\027/v1/{user.name=users/*}:\004user'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['ListPlans']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['ListPlans']._serialized_options = b'\220\002\001\202\323\344\223\002\013\022\t/v1/plans'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['ListPlans']._serialized_options = b'\220\002\001\330\363\030\001\202\323\344\223\002\013\022\t/v1/plans'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['CreateProfile']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['CreateProfile']._serialized_options = b'\202\323\344\223\002(\"\035/v1/{parent=users/*}/profiles:\007profile'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['CreateProfile']._serialized_options = b'\330\363\030\002\202\323\344\223\002(\"\035/v1/{parent=users/*}/profiles:\007profile'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['GetProfile']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['GetProfile']._serialized_options = b'\220\002\001\202\323\344\223\002\037\022\035/v1/{name=users/*/profiles/*}'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['GetProfile']._serialized_options = b'\220\002\001\330\363\030\002\202\323\344\223\002\037\022\035/v1/{name=users/*/profiles/*}'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['ListProfiles']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['ListProfiles']._serialized_options = b'\220\002\001\202\323\344\223\002\037\022\035/v1/{parent=users/*}/profiles'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['ListProfiles']._serialized_options = b'\220\002\001\330\363\030\002\202\323\344\223\002\037\022\035/v1/{parent=users/*}/profiles'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['UpdateProfile']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['UpdateProfile']._serialized_options = b'\202\323\344\223\00202%/v1/{profile.name=users/*/profiles/*}:\007profile'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['UpdateProfile']._serialized_options = b'\330\363\030\002\202\323\344\223\00202%/v1/{profile.name=users/*/profiles/*}:\007profile'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['DeleteProfile']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['DeleteProfile']._serialized_options = b'\220\002\002\202\323\344\223\002\037*\035/v1/{name=users/*/profiles/*}'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['DeleteProfile']._serialized_options = b'\220\002\002\330\363\030\002\202\323\344\223\002\037*\035/v1/{name=users/*/profiles/*}'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['RegisterDevice']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['RegisterDevice']._serialized_options = b'\220\002\002\202\323\344\223\002&\"\034/v1/{parent=users/*}/devices:\006device'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['RegisterDevice']._serialized_options = b'\220\002\002\330\363\030\002\202\323\344\223\002&\"\034/v1/{parent=users/*}/devices:\006device'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['ListDevices']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['ListDevices']._serialized_options = b'\220\002\001\202\323\344\223\002\036\022\034/v1/{parent=users/*}/devices'
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['ListDevices']._serialized_options = b'\220\002\001\330\363\030\002\202\323\344\223\002\036\022\034/v1/{parent=users/*}/devices'
   _globals['_ACCOUNTSSERVICE'].methods_by_name['DeleteDevice']._loaded_options = None
-  _globals['_ACCOUNTSSERVICE'].methods_by_name['DeleteDevice']._serialized_options = b'\220\002\002\202\323\344\223\002\036*\034/v1/{name=users/*/devices/*}'
-  _globals['_MATURITYLIMIT']._serialized_start=6361
-  _globals['_MATURITYLIMIT']._serialized_end=6521
-  _globals['_DEVICETYPE']._serialized_start=6524
-  _globals['_DEVICETYPE']._serialized_end=6679
-  _globals['_USER']._serialized_start=214
-  _globals['_USER']._serialized_end=739
-  _globals['_PROFILE']._serialized_start=742
-  _globals['_PROFILE']._serialized_end=1359
-  _globals['_PLAN']._serialized_start=1362
-  _globals['_PLAN']._serialized_end=1586
-  _globals['_DEVICE']._serialized_start=1589
-  _globals['_DEVICE']._serialized_end=1971
-  _globals['_TOKENS']._serialized_start=1974
-  _globals['_TOKENS']._serialized_end=2244
-  _globals['_JSONWEBKEY']._serialized_start=2247
-  _globals['_JSONWEBKEY']._serialized_end=2405
-  _globals['_LOGINREQUEST']._serialized_start=2408
-  _globals['_LOGINREQUEST']._serialized_end=2607
-  _globals['_LOGINRESPONSE']._serialized_start=2609
-  _globals['_LOGINRESPONSE']._serialized_end=2716
-  _globals['_ISSUETOKENREQUEST']._serialized_start=2719
-  _globals['_ISSUETOKENREQUEST']._serialized_end=2987
-  _globals['_ISSUETOKENRESPONSE']._serialized_start=2989
-  _globals['_ISSUETOKENRESPONSE']._serialized_end=3058
-  _globals['_REFRESHTOKENREQUEST']._serialized_start=3060
-  _globals['_REFRESHTOKENREQUEST']._serialized_end=3133
-  _globals['_REFRESHTOKENRESPONSE']._serialized_start=3135
-  _globals['_REFRESHTOKENRESPONSE']._serialized_end=3206
-  _globals['_GETJWKSREQUEST']._serialized_start=3208
-  _globals['_GETJWKSREQUEST']._serialized_end=3224
-  _globals['_GETJWKSRESPONSE']._serialized_start=3226
-  _globals['_GETJWKSRESPONSE']._serialized_end=3292
-  _globals['_GETUSERREQUEST']._serialized_start=3294
-  _globals['_GETUSERREQUEST']._serialized_end=3408
-  _globals['_GETUSERRESPONSE']._serialized_start=3410
-  _globals['_GETUSERRESPONSE']._serialized_end=3470
-  _globals['_CREATEUSERREQUEST']._serialized_start=3473
-  _globals['_CREATEUSERREQUEST']._serialized_end=3726
-  _globals['_CREATEUSERRESPONSE']._serialized_start=3728
-  _globals['_CREATEUSERRESPONSE']._serialized_end=3843
-  _globals['_UPDATEUSERREQUEST']._serialized_start=3846
-  _globals['_UPDATEUSERREQUEST']._serialized_end=3983
-  _globals['_UPDATEUSERRESPONSE']._serialized_start=3985
-  _globals['_UPDATEUSERRESPONSE']._serialized_end=4048
-  _globals['_LISTPLANSREQUEST']._serialized_start=4050
-  _globals['_LISTPLANSREQUEST']._serialized_end=4068
-  _globals['_LISTPLANSRESPONSE']._serialized_start=4070
-  _globals['_LISTPLANSRESPONSE']._serialized_end=4134
-  _globals['_CREATEPROFILEREQUEST']._serialized_start=4137
-  _globals['_CREATEPROFILEREQUEST']._serialized_end=4465
-  _globals['_CREATEPROFILERESPONSE']._serialized_start=4467
-  _globals['_CREATEPROFILERESPONSE']._serialized_end=4542
-  _globals['_GETPROFILEREQUEST']._serialized_start=4545
-  _globals['_GETPROFILEREQUEST']._serialized_end=4714
-  _globals['_GETPROFILERESPONSE']._serialized_start=4716
-  _globals['_GETPROFILERESPONSE']._serialized_end=4788
-  _globals['_LISTPROFILESREQUEST']._serialized_start=4791
-  _globals['_LISTPROFILESREQUEST']._serialized_end=4994
-  _globals['_LISTPROFILESRESPONSE']._serialized_start=4996
-  _globals['_LISTPROFILESRESPONSE']._serialized_end=5112
-  _globals['_UPDATEPROFILEREQUEST']._serialized_start=5115
-  _globals['_UPDATEPROFILEREQUEST']._serialized_end=5264
-  _globals['_UPDATEPROFILERESPONSE']._serialized_start=5266
-  _globals['_UPDATEPROFILERESPONSE']._serialized_end=5341
-  _globals['_DELETEPROFILEREQUEST']._serialized_start=5344
-  _globals['_DELETEPROFILEREQUEST']._serialized_end=5544
-  _globals['_DELETEPROFILERESPONSE']._serialized_start=5546
-  _globals['_DELETEPROFILERESPONSE']._serialized_end=5569
-  _globals['_REGISTERDEVICEREQUEST']._serialized_start=5572
-  _globals['_REGISTERDEVICEREQUEST']._serialized_end=5758
-  _globals['_REGISTERDEVICERESPONSE']._serialized_start=5760
-  _globals['_REGISTERDEVICERESPONSE']._serialized_end=5833
-  _globals['_LISTDEVICESREQUEST']._serialized_start=5836
-  _globals['_LISTDEVICESREQUEST']._serialized_end=6038
-  _globals['_LISTDEVICESRESPONSE']._serialized_start=6040
-  _globals['_LISTDEVICESRESPONSE']._serialized_end=6152
-  _globals['_DELETEDEVICEREQUEST']._serialized_start=6155
-  _globals['_DELETEDEVICEREQUEST']._serialized_end=6334
-  _globals['_DELETEDEVICERESPONSE']._serialized_start=6336
-  _globals['_DELETEDEVICERESPONSE']._serialized_end=6358
-  _globals['_ACCOUNTSSERVICE']._serialized_start=6682
-  _globals['_ACCOUNTSSERVICE']._serialized_end=8745
+  _globals['_ACCOUNTSSERVICE'].methods_by_name['DeleteDevice']._serialized_options = b'\220\002\002\330\363\030\002\202\323\344\223\002\036*\034/v1/{name=users/*/devices/*}'
+  _globals['_MATURITYLIMIT']._serialized_start=6474
+  _globals['_MATURITYLIMIT']._serialized_end=6634
+  _globals['_DEVICETYPE']._serialized_start=6637
+  _globals['_DEVICETYPE']._serialized_end=6792
+  _globals['_USER']._serialized_start=242
+  _globals['_USER']._serialized_end=852
+  _globals['_PROFILE']._serialized_start=855
+  _globals['_PROFILE']._serialized_end=1472
+  _globals['_PLAN']._serialized_start=1475
+  _globals['_PLAN']._serialized_end=1699
+  _globals['_DEVICE']._serialized_start=1702
+  _globals['_DEVICE']._serialized_end=2084
+  _globals['_TOKENS']._serialized_start=2087
+  _globals['_TOKENS']._serialized_end=2357
+  _globals['_JSONWEBKEY']._serialized_start=2360
+  _globals['_JSONWEBKEY']._serialized_end=2518
+  _globals['_LOGINREQUEST']._serialized_start=2521
+  _globals['_LOGINREQUEST']._serialized_end=2720
+  _globals['_LOGINRESPONSE']._serialized_start=2722
+  _globals['_LOGINRESPONSE']._serialized_end=2829
+  _globals['_ISSUETOKENREQUEST']._serialized_start=2832
+  _globals['_ISSUETOKENREQUEST']._serialized_end=3100
+  _globals['_ISSUETOKENRESPONSE']._serialized_start=3102
+  _globals['_ISSUETOKENRESPONSE']._serialized_end=3171
+  _globals['_REFRESHTOKENREQUEST']._serialized_start=3173
+  _globals['_REFRESHTOKENREQUEST']._serialized_end=3246
+  _globals['_REFRESHTOKENRESPONSE']._serialized_start=3248
+  _globals['_REFRESHTOKENRESPONSE']._serialized_end=3319
+  _globals['_GETJWKSREQUEST']._serialized_start=3321
+  _globals['_GETJWKSREQUEST']._serialized_end=3337
+  _globals['_GETJWKSRESPONSE']._serialized_start=3339
+  _globals['_GETJWKSRESPONSE']._serialized_end=3405
+  _globals['_GETUSERREQUEST']._serialized_start=3407
+  _globals['_GETUSERREQUEST']._serialized_end=3521
+  _globals['_GETUSERRESPONSE']._serialized_start=3523
+  _globals['_GETUSERRESPONSE']._serialized_end=3583
+  _globals['_CREATEUSERREQUEST']._serialized_start=3586
+  _globals['_CREATEUSERREQUEST']._serialized_end=3839
+  _globals['_CREATEUSERRESPONSE']._serialized_start=3841
+  _globals['_CREATEUSERRESPONSE']._serialized_end=3956
+  _globals['_UPDATEUSERREQUEST']._serialized_start=3959
+  _globals['_UPDATEUSERREQUEST']._serialized_end=4096
+  _globals['_UPDATEUSERRESPONSE']._serialized_start=4098
+  _globals['_UPDATEUSERRESPONSE']._serialized_end=4161
+  _globals['_LISTPLANSREQUEST']._serialized_start=4163
+  _globals['_LISTPLANSREQUEST']._serialized_end=4181
+  _globals['_LISTPLANSRESPONSE']._serialized_start=4183
+  _globals['_LISTPLANSRESPONSE']._serialized_end=4247
+  _globals['_CREATEPROFILEREQUEST']._serialized_start=4250
+  _globals['_CREATEPROFILEREQUEST']._serialized_end=4578
+  _globals['_CREATEPROFILERESPONSE']._serialized_start=4580
+  _globals['_CREATEPROFILERESPONSE']._serialized_end=4655
+  _globals['_GETPROFILEREQUEST']._serialized_start=4658
+  _globals['_GETPROFILEREQUEST']._serialized_end=4827
+  _globals['_GETPROFILERESPONSE']._serialized_start=4829
+  _globals['_GETPROFILERESPONSE']._serialized_end=4901
+  _globals['_LISTPROFILESREQUEST']._serialized_start=4904
+  _globals['_LISTPROFILESREQUEST']._serialized_end=5107
+  _globals['_LISTPROFILESRESPONSE']._serialized_start=5109
+  _globals['_LISTPROFILESRESPONSE']._serialized_end=5225
+  _globals['_UPDATEPROFILEREQUEST']._serialized_start=5228
+  _globals['_UPDATEPROFILEREQUEST']._serialized_end=5377
+  _globals['_UPDATEPROFILERESPONSE']._serialized_start=5379
+  _globals['_UPDATEPROFILERESPONSE']._serialized_end=5454
+  _globals['_DELETEPROFILEREQUEST']._serialized_start=5457
+  _globals['_DELETEPROFILEREQUEST']._serialized_end=5657
+  _globals['_DELETEPROFILERESPONSE']._serialized_start=5659
+  _globals['_DELETEPROFILERESPONSE']._serialized_end=5682
+  _globals['_REGISTERDEVICEREQUEST']._serialized_start=5685
+  _globals['_REGISTERDEVICEREQUEST']._serialized_end=5871
+  _globals['_REGISTERDEVICERESPONSE']._serialized_start=5873
+  _globals['_REGISTERDEVICERESPONSE']._serialized_end=5946
+  _globals['_LISTDEVICESREQUEST']._serialized_start=5949
+  _globals['_LISTDEVICESREQUEST']._serialized_end=6151
+  _globals['_LISTDEVICESRESPONSE']._serialized_start=6153
+  _globals['_LISTDEVICESRESPONSE']._serialized_end=6265
+  _globals['_DELETEDEVICEREQUEST']._serialized_start=6268
+  _globals['_DELETEDEVICEREQUEST']._serialized_end=6447
+  _globals['_DELETEDEVICERESPONSE']._serialized_start=6449
+  _globals['_DELETEDEVICERESPONSE']._serialized_end=6471
+  _globals['_ACCOUNTSSERVICE']._serialized_start=6795
+  _globals['_ACCOUNTSSERVICE']._serialized_end=8924
 # @@protoc_insertion_point(module_scope)

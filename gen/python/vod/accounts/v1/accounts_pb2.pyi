@@ -4,6 +4,7 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from vod.common.v1 import access_pb2 as _access_pb2
 from vod.common.v1 import validation_pb2 as _validation_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -43,7 +44,7 @@ DEVICE_TYPE_TABLET: DeviceType
 DEVICE_TYPE_CONSOLE: DeviceType
 
 class User(_message.Message):
-    __slots__ = ("name", "email", "display_name", "plan", "home_region", "create_time", "update_time", "etag")
+    __slots__ = ("name", "email", "display_name", "plan", "home_region", "create_time", "update_time", "etag", "roles")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +53,7 @@ class User(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
     name: str
     email: str
     display_name: str
@@ -60,7 +62,8 @@ class User(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., plan: _Optional[str] = ..., home_region: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., plan: _Optional[str] = ..., home_region: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Profile(_message.Message):
     __slots__ = ("name", "display_name", "maturity_limit", "language", "preferred_genres", "avatar_uri", "autoplay_next_episode", "create_time", "update_time", "etag")

@@ -27,10 +27,11 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from vod.common.v1 import access_pb2 as vod_dot_common_dot_v1_dot_access__pb2
 from vod.common.v1 import validation_pb2 as vod_dot_common_dot_v1_dot_validation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n vod/licensing/v1/licensing.proto\x12\x10vod.licensing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1evod/common/v1/validation.proto\"\xc8\x03\n\nContentKey\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1b\n\x06key_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x05keyId\x12\x85\x01\n\x0bmedia_asset\x18\x03 \x01(\tBd\xe2\x41\x01\x02\xca\xf3\x18\\\x08\x01\x18P\"\x1f^media/[a-z0-9][a-z0-9-]{0,62}$*5a media asset name such as media/stranger-things-s1e1R\nmediaAsset\x12\x42\n\ntrack_type\x18\x04 \x01(\x0e\x32\x1b.vod.licensing.v1.TrackTypeB\x06\xca\xf3\x18\x02@\x01R\ttrackType\x12\x46\n\x0bkey_systems\x18\x05 \x03(\x0e\x32\x1b.vod.licensing.v1.KeySystemB\x08\xca\xf3\x18\x04@\x01H\x04R\nkeySystems\x12\x16\n\x03key\x18\x06 \x01(\x0c\x42\x04\xe2\x41\x01\x03R\x03key\x12\x14\n\x02iv\x18\x07 \x01(\x0c\x42\x04\xe2\x41\x01\x03R\x02iv\x12\x41\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\xcc\x01\n\rLicensePolicy\x12\x44\n\x10license_duration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0flicenseDuration\x12;\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12\x18\n\x07session\x18\x03 \x01(\tR\x07session\x12\x1e\n\npersistent\x18\x04 \x01(\x08R\npersistent\"F\n\x12\x43learKeyJsonWebKey\x12\x10\n\x03kty\x18\x01 \x01(\tR\x03kty\x12\x10\n\x03kid\x18\x02 \x01(\tR\x03kid\x12\x0c\n\x01k\x18\x03 \x01(\tR\x01k\"\xd7\x01\n\x16\x43learKeyLicenseRequest\x12^\n\x04kids\x18\x01 \x03(\tBJ\xca\xf3\x18\x46\"\x13^[A-Za-z0-9_-]{22}$*-a 16-byte key id in base64url without paddingH\x10R\x04kids\x12]\n\x04type\x18\x02 \x01(\tBI\xca\xf3\x18\x45\x18 \" ^(temporary|persistent-license)$*\x1ftemporary or persistent-licenseR\x04type\"d\n\x17\x43reateContentKeyRequest\x12I\n\x0b\x63ontent_key\x18\x01 \x01(\x0b\x32\x1c.vod.licensing.v1.ContentKeyB\n\xe2\x41\x01\x02\xca\xf3\x18\x02\x08\x01R\ncontentKey\"Y\n\x18\x43reateContentKeyResponse\x12=\n\x0b\x63ontent_key\x18\x01 \x01(\x0b\x32\x1c.vod.licensing.v1.ContentKeyR\ncontentKey\"\xea\x01\n\x15GetContentKeysRequest\x12\x85\x01\n\x0bmedia_asset\x18\x01 \x01(\tBd\xe2\x41\x01\x02\xca\xf3\x18\\\x08\x01\x18P\"\x1f^media/[a-z0-9][a-z0-9-]{0,62}$*5a media asset name such as media/stranger-things-s1e1R\nmediaAsset\x12I\n\x07key_ids\x18\x02 \x03(\tB0\xca\xf3\x18,\"\x0e^[0-9a-f]{32}$*\x18\x33\x32 lower-case hex digitsH\x10R\x06keyIds\"Y\n\x16GetContentKeysResponse\x12?\n\x0c\x63ontent_keys\x18\x01 \x03(\x0b\x32\x1c.vod.licensing.v1.ContentKeyR\x0b\x63ontentKeys\"\xe9\x01\n\x16ListContentKeysRequest\x12&\n\tpage_size\x18\x01 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x02 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\x12\x7f\n\x0bmedia_asset\x18\x03 \x01(\tB^\xca\xf3\x18Z\x18P\"\x1f^media/[a-z0-9][a-z0-9-]{0,62}$*5a media asset name such as media/stranger-things-s1e1R\nmediaAsset\"\x82\x01\n\x17ListContentKeysResponse\x12?\n\x0c\x63ontent_keys\x18\x01 \x03(\x0b\x32\x1c.vod.licensing.v1.ContentKeyR\x0b\x63ontentKeys\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb2\x01\n\x1d\x41\x63quireClearKeyLicenseRequest\x12\x32\n\rsession_token\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xca\xf3\x18\x05\x08\x01\x18\x80 R\x0csessionToken\x12]\n\x0flicense_request\x18\x02 \x01(\x0b\x32(.vod.licensing.v1.ClearKeyLicenseRequestB\n\xe2\x41\x01\x02\xca\xf3\x18\x02\x08\x01R\x0elicenseRequest\"\xa7\x01\n\x1e\x41\x63quireClearKeyLicenseResponse\x12\x38\n\x04keys\x18\x01 \x03(\x0b\x32$.vod.licensing.v1.ClearKeyJsonWebKeyR\x04keys\x12\x12\n\x04type\x18\x02 \x01(\tR\x04type\x12\x37\n\x06policy\x18\x03 \x01(\x0b\x32\x1f.vod.licensing.v1.LicensePolicyR\x06policy\"\x93\x01\n\x10GetHlsKeyRequest\x12K\n\x06key_id\x18\x01 \x01(\tB4\xe2\x41\x01\x02\xca\xf3\x18,\x08\x01\"\x0e^[0-9a-f]{32}$*\x18\x33\x32 lower-case hex digitsR\x05keyId\x12\x32\n\rsession_token\x18\x02 \x01(\tB\r\xe2\x41\x01\x02\xca\xf3\x18\x05\x08\x01\x18\x80 R\x0csessionToken\"t\n\x11GetHlsKeyResponse\x12&\n\x03key\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x03key\x12\x37\n\x06policy\x18\x02 \x01(\x0b\x32\x1f.vod.licensing.v1.LicensePolicyR\x06policy*\\\n\tKeySystem\x12\x1a\n\x16KEY_SYSTEM_UNSPECIFIED\x10\x00\x12\x17\n\x13KEY_SYSTEM_CLEARKEY\x10\x01\x12\x1a\n\x16KEY_SYSTEM_HLS_AES_128\x10\x02*g\n\tTrackType\x12\x1a\n\x16TRACK_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eTRACK_TYPE_ALL\x10\x01\x12\x14\n\x10TRACK_TYPE_VIDEO\x10\x02\x12\x14\n\x10TRACK_TYPE_AUDIO\x10\x03\x32\x81\x05\n\x10LicensingService\x12i\n\x10\x43reateContentKey\x12).vod.licensing.v1.CreateContentKeyRequest\x1a*.vod.licensing.v1.CreateContentKeyResponse\x12h\n\x0eGetContentKeys\x12\'.vod.licensing.v1.GetContentKeysRequest\x1a(.vod.licensing.v1.GetContentKeysResponse\"\x03\x90\x02\x01\x12k\n\x0fListContentKeys\x12(.vod.licensing.v1.ListContentKeysRequest\x1a).vod.licensing.v1.ListContentKeysResponse\"\x03\x90\x02\x01\x12\xae\x01\n\x16\x41\x63quireClearKeyLicense\x12/.vod.licensing.v1.AcquireClearKeyLicenseRequest\x1a\x30.vod.licensing.v1.AcquireClearKeyLicenseResponse\"1\x90\x02\x02\x82\xd3\xe4\x93\x02(\"\x15/v1/licenses/clearkey:\x0flicense_request\x12z\n\tGetHlsKey\x12\".vod.licensing.v1.GetHlsKeyRequest\x1a#.vod.licensing.v1.GetHlsKeyResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x14/v1/hlsKeys/{key_id}b\x03keyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n vod/licensing/v1/licensing.proto\x12\x10vod.licensing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avod/common/v1/access.proto\x1a\x1evod/common/v1/validation.proto\"\xc8\x03\n\nContentKey\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1b\n\x06key_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x05keyId\x12\x85\x01\n\x0bmedia_asset\x18\x03 \x01(\tBd\xe2\x41\x01\x02\xca\xf3\x18\\\x08\x01\x18P\"\x1f^media/[a-z0-9][a-z0-9-]{0,62}$*5a media asset name such as media/stranger-things-s1e1R\nmediaAsset\x12\x42\n\ntrack_type\x18\x04 \x01(\x0e\x32\x1b.vod.licensing.v1.TrackTypeB\x06\xca\xf3\x18\x02@\x01R\ttrackType\x12\x46\n\x0bkey_systems\x18\x05 \x03(\x0e\x32\x1b.vod.licensing.v1.KeySystemB\x08\xca\xf3\x18\x04@\x01H\x04R\nkeySystems\x12\x16\n\x03key\x18\x06 \x01(\x0c\x42\x04\xe2\x41\x01\x03R\x03key\x12\x14\n\x02iv\x18\x07 \x01(\x0c\x42\x04\xe2\x41\x01\x03R\x02iv\x12\x41\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\xcc\x01\n\rLicensePolicy\x12\x44\n\x10license_duration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0flicenseDuration\x12;\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12\x18\n\x07session\x18\x03 \x01(\tR\x07session\x12\x1e\n\npersistent\x18\x04 \x01(\x08R\npersistent\"F\n\x12\x43learKeyJsonWebKey\x12\x10\n\x03kty\x18\x01 \x01(\tR\x03kty\x12\x10\n\x03kid\x18\x02 \x01(\tR\x03kid\x12\x0c\n\x01k\x18\x03 \x01(\tR\x01k\"\xd7\x01\n\x16\x43learKeyLicenseRequest\x12^\n\x04kids\x18\x01 \x03(\tBJ\xca\xf3\x18\x46\"\x13^[A-Za-z0-9_-]{22}$*-a 16-byte key id in base64url without paddingH\x10R\x04kids\x12]\n\x04type\x18\x02 \x01(\tBI\xca\xf3\x18\x45\x18 \" ^(temporary|persistent-license)$*\x1ftemporary or persistent-licenseR\x04type\"d\n\x17\x43reateContentKeyRequest\x12I\n\x0b\x63ontent_key\x18\x01 \x01(\x0b\x32\x1c.vod.licensing.v1.ContentKeyB\n\xe2\x41\x01\x02\xca\xf3\x18\x02\x08\x01R\ncontentKey\"Y\n\x18\x43reateContentKeyResponse\x12=\n\x0b\x63ontent_key\x18\x01 \x01(\x0b\x32\x1c.vod.licensing.v1.ContentKeyR\ncontentKey\"\xea\x01\n\x15GetContentKeysRequest\x12\x85\x01\n\x0bmedia_asset\x18\x01 \x01(\tBd\xe2\x41\x01\x02\xca\xf3\x18\\\x08\x01\x18P\"\x1f^media/[a-z0-9][a-z0-9-]{0,62}$*5a media asset name such as media/stranger-things-s1e1R\nmediaAsset\x12I\n\x07key_ids\x18\x02 \x03(\tB0\xca\xf3\x18,\"\x0e^[0-9a-f]{32}$*\x18\x33\x32 lower-case hex digitsH\x10R\x06keyIds\"Y\n\x16GetContentKeysResponse\x12?\n\x0c\x63ontent_keys\x18\x01 \x03(\x0b\x32\x1c.vod.licensing.v1.ContentKeyR\x0b\x63ontentKeys\"\xe9\x01\n\x16ListContentKeysRequest\x12&\n\tpage_size\x18\x01 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x02 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\x12\x7f\n\x0bmedia_asset\x18\x03 \x01(\tB^\xca\xf3\x18Z\x18P\"\x1f^media/[a-z0-9][a-z0-9-]{0,62}$*5a media asset name such as media/stranger-things-s1e1R\nmediaAsset\"\x82\x01\n\x17ListContentKeysResponse\x12?\n\x0c\x63ontent_keys\x18\x01 \x03(\x0b\x32\x1c.vod.licensing.v1.ContentKeyR\x0b\x63ontentKeys\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb2\x01\n\x1d\x41\x63quireClearKeyLicenseRequest\x12\x32\n\rsession_token\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xca\xf3\x18\x05\x08\x01\x18\x80 R\x0csessionToken\x12]\n\x0flicense_request\x18\x02 \x01(\x0b\x32(.vod.licensing.v1.ClearKeyLicenseRequestB\n\xe2\x41\x01\x02\xca\xf3\x18\x02\x08\x01R\x0elicenseRequest\"\xa7\x01\n\x1e\x41\x63quireClearKeyLicenseResponse\x12\x38\n\x04keys\x18\x01 \x03(\x0b\x32$.vod.licensing.v1.ClearKeyJsonWebKeyR\x04keys\x12\x12\n\x04type\x18\x02 \x01(\tR\x04type\x12\x37\n\x06policy\x18\x03 \x01(\x0b\x32\x1f.vod.licensing.v1.LicensePolicyR\x06policy\"\x93\x01\n\x10GetHlsKeyRequest\x12K\n\x06key_id\x18\x01 \x01(\tB4\xe2\x41\x01\x02\xca\xf3\x18,\x08\x01\"\x0e^[0-9a-f]{32}$*\x18\x33\x32 lower-case hex digitsR\x05keyId\x12\x32\n\rsession_token\x18\x02 \x01(\tB\r\xe2\x41\x01\x02\xca\xf3\x18\x05\x08\x01\x18\x80 R\x0csessionToken\"t\n\x11GetHlsKeyResponse\x12&\n\x03key\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x03key\x12\x37\n\x06policy\x18\x02 \x01(\x0b\x32\x1f.vod.licensing.v1.LicensePolicyR\x06policy*\\\n\tKeySystem\x12\x1a\n\x16KEY_SYSTEM_UNSPECIFIED\x10\x00\x12\x17\n\x13KEY_SYSTEM_CLEARKEY\x10\x01\x12\x1a\n\x16KEY_SYSTEM_HLS_AES_128\x10\x02*g\n\tTrackType\x12\x1a\n\x16TRACK_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eTRACK_TYPE_ALL\x10\x01\x12\x14\n\x10TRACK_TYPE_VIDEO\x10\x02\x12\x14\n\x10TRACK_TYPE_AUDIO\x10\x03\x32\x97\x05\n\x10LicensingService\x12o\n\x10\x43reateContentKey\x12).vod.licensing.v1.CreateContentKeyRequest\x1a*.vod.licensing.v1.CreateContentKeyResponse\"\x04\xd8\xf3\x18\x04\x12l\n\x0eGetContentKeys\x12\'.vod.licensing.v1.GetContentKeysRequest\x1a(.vod.licensing.v1.GetContentKeysResponse\"\x07\x90\x02\x01\xd8\xf3\x18\x04\x12o\n\x0fListContentKeys\x12(.vod.licensing.v1.ListContentKeysRequest\x1a).vod.licensing.v1.ListContentKeysResponse\"\x07\x90\x02\x01\xd8\xf3\x18\x04\x12\xb2\x01\n\x16\x41\x63quireClearKeyLicense\x12/.vod.licensing.v1.AcquireClearKeyLicenseRequest\x1a\x30.vod.licensing.v1.AcquireClearKeyLicenseResponse\"5\x90\x02\x02\xd8\xf3\x18\x01\x82\xd3\xe4\x93\x02(\"\x15/v1/licenses/clearkey:\x0flicense_request\x12~\n\tGetHlsKey\x12\".vod.licensing.v1.GetHlsKeyRequest\x1a#.vod.licensing.v1.GetHlsKeyResponse\"(\x90\x02\x01\xd8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x1b\x12\x14/v1/hlsKeys/{key_id}b\x03keyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -77,46 +78,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETHLSKEYREQUEST'].fields_by_name['key_id']._serialized_options = b'\342A\001\002\312\363\030,\010\001\"\016^[0-9a-f]{32}$*\03032 lower-case hex digits'
   _globals['_GETHLSKEYREQUEST'].fields_by_name['session_token']._loaded_options = None
   _globals['_GETHLSKEYREQUEST'].fields_by_name['session_token']._serialized_options = b'\342A\001\002\312\363\030\005\010\001\030\200 '
+  _globals['_LICENSINGSERVICE'].methods_by_name['CreateContentKey']._loaded_options = None
+  _globals['_LICENSINGSERVICE'].methods_by_name['CreateContentKey']._serialized_options = b'\330\363\030\004'
   _globals['_LICENSINGSERVICE'].methods_by_name['GetContentKeys']._loaded_options = None
-  _globals['_LICENSINGSERVICE'].methods_by_name['GetContentKeys']._serialized_options = b'\220\002\001'
+  _globals['_LICENSINGSERVICE'].methods_by_name['GetContentKeys']._serialized_options = b'\220\002\001\330\363\030\004'
   _globals['_LICENSINGSERVICE'].methods_by_name['ListContentKeys']._loaded_options = None
-  _globals['_LICENSINGSERVICE'].methods_by_name['ListContentKeys']._serialized_options = b'\220\002\001'
+  _globals['_LICENSINGSERVICE'].methods_by_name['ListContentKeys']._serialized_options = b'\220\002\001\330\363\030\004'
   _globals['_LICENSINGSERVICE'].methods_by_name['AcquireClearKeyLicense']._loaded_options = None
-  _globals['_LICENSINGSERVICE'].methods_by_name['AcquireClearKeyLicense']._serialized_options = b'\220\002\002\202\323\344\223\002(\"\025/v1/licenses/clearkey:\017license_request'
+  _globals['_LICENSINGSERVICE'].methods_by_name['AcquireClearKeyLicense']._serialized_options = b'\220\002\002\330\363\030\001\202\323\344\223\002(\"\025/v1/licenses/clearkey:\017license_request'
   _globals['_LICENSINGSERVICE'].methods_by_name['GetHlsKey']._loaded_options = None
-  _globals['_LICENSINGSERVICE'].methods_by_name['GetHlsKey']._serialized_options = b'\220\002\001\202\323\344\223\002\033\022\024/v1/hlsKeys/{key_id}b\003key'
-  _globals['_KEYSYSTEM']._serialized_start=2706
-  _globals['_KEYSYSTEM']._serialized_end=2798
-  _globals['_TRACKTYPE']._serialized_start=2800
-  _globals['_TRACKTYPE']._serialized_end=2903
-  _globals['_CONTENTKEY']._serialized_start=242
-  _globals['_CONTENTKEY']._serialized_end=698
-  _globals['_LICENSEPOLICY']._serialized_start=701
-  _globals['_LICENSEPOLICY']._serialized_end=905
-  _globals['_CLEARKEYJSONWEBKEY']._serialized_start=907
-  _globals['_CLEARKEYJSONWEBKEY']._serialized_end=977
-  _globals['_CLEARKEYLICENSEREQUEST']._serialized_start=980
-  _globals['_CLEARKEYLICENSEREQUEST']._serialized_end=1195
-  _globals['_CREATECONTENTKEYREQUEST']._serialized_start=1197
-  _globals['_CREATECONTENTKEYREQUEST']._serialized_end=1297
-  _globals['_CREATECONTENTKEYRESPONSE']._serialized_start=1299
-  _globals['_CREATECONTENTKEYRESPONSE']._serialized_end=1388
-  _globals['_GETCONTENTKEYSREQUEST']._serialized_start=1391
-  _globals['_GETCONTENTKEYSREQUEST']._serialized_end=1625
-  _globals['_GETCONTENTKEYSRESPONSE']._serialized_start=1627
-  _globals['_GETCONTENTKEYSRESPONSE']._serialized_end=1716
-  _globals['_LISTCONTENTKEYSREQUEST']._serialized_start=1719
-  _globals['_LISTCONTENTKEYSREQUEST']._serialized_end=1952
-  _globals['_LISTCONTENTKEYSRESPONSE']._serialized_start=1955
-  _globals['_LISTCONTENTKEYSRESPONSE']._serialized_end=2085
-  _globals['_ACQUIRECLEARKEYLICENSEREQUEST']._serialized_start=2088
-  _globals['_ACQUIRECLEARKEYLICENSEREQUEST']._serialized_end=2266
-  _globals['_ACQUIRECLEARKEYLICENSERESPONSE']._serialized_start=2269
-  _globals['_ACQUIRECLEARKEYLICENSERESPONSE']._serialized_end=2436
-  _globals['_GETHLSKEYREQUEST']._serialized_start=2439
-  _globals['_GETHLSKEYREQUEST']._serialized_end=2586
-  _globals['_GETHLSKEYRESPONSE']._serialized_start=2588
-  _globals['_GETHLSKEYRESPONSE']._serialized_end=2704
-  _globals['_LICENSINGSERVICE']._serialized_start=2906
-  _globals['_LICENSINGSERVICE']._serialized_end=3547
+  _globals['_LICENSINGSERVICE'].methods_by_name['GetHlsKey']._serialized_options = b'\220\002\001\330\363\030\001\202\323\344\223\002\033\022\024/v1/hlsKeys/{key_id}b\003key'
+  _globals['_KEYSYSTEM']._serialized_start=2734
+  _globals['_KEYSYSTEM']._serialized_end=2826
+  _globals['_TRACKTYPE']._serialized_start=2828
+  _globals['_TRACKTYPE']._serialized_end=2931
+  _globals['_CONTENTKEY']._serialized_start=270
+  _globals['_CONTENTKEY']._serialized_end=726
+  _globals['_LICENSEPOLICY']._serialized_start=729
+  _globals['_LICENSEPOLICY']._serialized_end=933
+  _globals['_CLEARKEYJSONWEBKEY']._serialized_start=935
+  _globals['_CLEARKEYJSONWEBKEY']._serialized_end=1005
+  _globals['_CLEARKEYLICENSEREQUEST']._serialized_start=1008
+  _globals['_CLEARKEYLICENSEREQUEST']._serialized_end=1223
+  _globals['_CREATECONTENTKEYREQUEST']._serialized_start=1225
+  _globals['_CREATECONTENTKEYREQUEST']._serialized_end=1325
+  _globals['_CREATECONTENTKEYRESPONSE']._serialized_start=1327
+  _globals['_CREATECONTENTKEYRESPONSE']._serialized_end=1416
+  _globals['_GETCONTENTKEYSREQUEST']._serialized_start=1419
+  _globals['_GETCONTENTKEYSREQUEST']._serialized_end=1653
+  _globals['_GETCONTENTKEYSRESPONSE']._serialized_start=1655
+  _globals['_GETCONTENTKEYSRESPONSE']._serialized_end=1744
+  _globals['_LISTCONTENTKEYSREQUEST']._serialized_start=1747
+  _globals['_LISTCONTENTKEYSREQUEST']._serialized_end=1980
+  _globals['_LISTCONTENTKEYSRESPONSE']._serialized_start=1983
+  _globals['_LISTCONTENTKEYSRESPONSE']._serialized_end=2113
+  _globals['_ACQUIRECLEARKEYLICENSEREQUEST']._serialized_start=2116
+  _globals['_ACQUIRECLEARKEYLICENSEREQUEST']._serialized_end=2294
+  _globals['_ACQUIRECLEARKEYLICENSERESPONSE']._serialized_start=2297
+  _globals['_ACQUIRECLEARKEYLICENSERESPONSE']._serialized_end=2464
+  _globals['_GETHLSKEYREQUEST']._serialized_start=2467
+  _globals['_GETHLSKEYREQUEST']._serialized_end=2614
+  _globals['_GETHLSKEYRESPONSE']._serialized_start=2616
+  _globals['_GETHLSKEYRESPONSE']._serialized_end=2732
+  _globals['_LICENSINGSERVICE']._serialized_start=2934
+  _globals['_LICENSINGSERVICE']._serialized_end=3597
 # @@protoc_insertion_point(module_scope)

@@ -4,6 +4,7 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from vod.common.v1 import access_pb2 as _access_pb2
 from vod.common.v1 import validation_pb2 as _validation_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -207,3 +208,29 @@ class GetResumePointResponse(_message.Message):
     RESUME_POINT_FIELD_NUMBER: _ClassVar[int]
     resume_point: ResumePoint
     def __init__(self, resume_point: _Optional[_Union[ResumePoint, _Mapping]] = ...) -> None: ...
+
+class PrewarmTitleRequest(_message.Message):
+    __slots__ = ("title", "region_codes")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    REGION_CODES_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    region_codes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, title: _Optional[str] = ..., region_codes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EdgeWarmResult(_message.Message):
+    __slots__ = ("region_code", "objects", "already_cached", "bytes")
+    REGION_CODE_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_CACHED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    region_code: str
+    objects: int
+    already_cached: int
+    bytes: int
+    def __init__(self, region_code: _Optional[str] = ..., objects: _Optional[int] = ..., already_cached: _Optional[int] = ..., bytes: _Optional[int] = ...) -> None: ...
+
+class PrewarmTitleResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[EdgeWarmResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[EdgeWarmResult, _Mapping]]] = ...) -> None: ...

@@ -64,6 +64,11 @@ class PlaybackServiceStub:
                 request_serializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointRequest.SerializeToString,
                 response_deserializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointResponse.FromString,
                 _registered_method=True)
+        self.PrewarmTitle = channel.unary_unary(
+                '/vod.playback.v1.PlaybackService/PrewarmTitle',
+                request_serializer=vod_dot_playback_dot_v1_dot_playback__pb2.PrewarmTitleRequest.SerializeToString,
+                response_deserializer=vod_dot_playback_dot_v1_dot_playback__pb2.PrewarmTitleResponse.FromString,
+                _registered_method=True)
 
 
 class PlaybackServiceServicer:
@@ -124,6 +129,16 @@ class PlaybackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PrewarmTitle(self, request, context):
+        """Pre-warms the edges with a title: fetches every segment of its media through each region's
+        edge so the first viewers hit the cache. Returns NOT_FOUND if the title does not exist,
+        FAILED_PRECONDITION if it has no ready media, INVALID_ARGUMENT for malformed fields or unknown
+        regions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlaybackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -151,6 +166,11 @@ def add_PlaybackServiceServicer_to_server(servicer, server):
                     servicer.GetResumePoint,
                     request_deserializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointRequest.FromString,
                     response_serializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointResponse.SerializeToString,
+            ),
+            'PrewarmTitle': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrewarmTitle,
+                    request_deserializer=vod_dot_playback_dot_v1_dot_playback__pb2.PrewarmTitleRequest.FromString,
+                    response_serializer=vod_dot_playback_dot_v1_dot_playback__pb2.PrewarmTitleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -293,6 +313,33 @@ class PlaybackService:
             '/vod.playback.v1.PlaybackService/GetResumePoint',
             vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointRequest.SerializeToString,
             vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrewarmTitle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vod.playback.v1.PlaybackService/PrewarmTitle',
+            vod_dot_playback_dot_v1_dot_playback__pb2.PrewarmTitleRequest.SerializeToString,
+            vod_dot_playback_dot_v1_dot_playback__pb2.PrewarmTitleResponse.FromString,
             options,
             channel_credentials,
             insecure,

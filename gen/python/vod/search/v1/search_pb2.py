@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from vod.common.v1 import access_pb2 as vod_dot_common_dot_v1_dot_access__pb2
 from vod.common.v1 import validation_pb2 as vod_dot_common_dot_v1_dot_validation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avod/search/v1/search.proto\x12\rvod.search.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1evod/common/v1/validation.proto\"\xa6\x04\n\x0cSearchFilter\x12\x64\n\x05types\x18\x01 \x03(\tBN\xca\xf3\x18J\"\x1f^(movie|series|season|episode)$*%one of movie, series, season, episodeH\x04R\x05types\x12\"\n\x06genres\x18\x02 \x03(\tB\n\xca\xf3\x18\x06\x10\x01\x18\x64H\x14R\x06genres\x12\x33\n\x10release_year_min\x18\x03 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xb4\x10R\x0ereleaseYearMin\x12\x33\n\x10release_year_max\x18\x04 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xb4\x10R\x0ereleaseYearMax\x12|\n\x10maturity_ratings\x18\x05 \x03(\tBQ\xca\xf3\x18M\x18\n\"\x18^[A-Z0-9][A-Z0-9-]{0,9}$*-a rating as displayed, such as TV-MA or PG-13H\x14R\x0fmaturityRatings\x12(\n\x0b\x63\x61st_member\x18\x06 \x01(\tB\x07\xca\xf3\x18\x03\x18\xc8\x01R\ncastMember\x12 \n\x07\x63ountry\x18\x07 \x01(\tB\x06\xca\xf3\x18\x02\x18\x64R\x07\x63ountry\x12X\n\x0bregion_code\x18\x08 \x01(\tB7\xca\xf3\x18\x33\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nregionCode\"\xe4\x01\n\x0cTitleSummary\x12\x14\n\x05title\x18\x01 \x01(\tR\x05title\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12!\n\x0crelease_year\x18\x04 \x01(\x05R\x0breleaseYear\x12\'\n\x0fmaturity_rating\x18\x05 \x01(\tR\x0ematurityRating\x12\x16\n\x06genres\x18\x06 \x03(\tR\x06genres\x12#\n\rthumbnail_uri\x18\x07 \x01(\tR\x0cthumbnailUri\">\n\x0eHighlightRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x16\n\x06length\x18\x02 \x01(\x05R\x06length\"r\n\tHighlight\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x18\n\x07snippet\x18\x02 \x01(\tR\x07snippet\x12\x35\n\x06ranges\x18\x03 \x03(\x0b\x32\x1d.vod.search.v1.HighlightRangeR\x06ranges\"\x92\x01\n\tSearchHit\x12\x35\n\x07summary\x18\x01 \x01(\x0b\x32\x1b.vod.search.v1.TitleSummaryR\x07summary\x12\x14\n\x05score\x18\x02 \x01(\x02R\x05score\x12\x38\n\nhighlights\x18\x03 \x03(\x0b\x32\x18.vod.search.v1.HighlightR\nhighlights\"8\n\nFacetValue\x12\x14\n\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n\x05\x63ount\x18\x02 \x01(\x05R\x05\x63ount\"k\n\x05\x46\x61\x63\x65t\x12/\n\x05\x66ield\x18\x01 \x01(\x0e\x32\x19.vod.search.v1.FacetFieldR\x05\x66ield\x12\x31\n\x06values\x18\x02 \x03(\x0b\x32\x19.vod.search.v1.FacetValueR\x06values\"\xbc\x03\n\rSearchRequest\x12\x1d\n\x05query\x18\x01 \x01(\tB\x07\xca\xf3\x18\x03\x18\xc8\x01R\x05query\x12\x33\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1b.vod.search.v1.SearchFilterR\x06\x66ilter\x12;\n\x06\x66\x61\x63\x65ts\x18\x03 \x03(\x0e\x32\x19.vod.search.v1.FacetFieldB\x08\xca\xf3\x18\x04@\x01H\x05R\x06\x66\x61\x63\x65ts\x12\x34\n\x04sort\x18\x04 \x01(\x0e\x32\x18.vod.search.v1.SortOrderB\x06\xca\xf3\x18\x02@\x01R\x04sort\x12\x93\x01\n\x07profile\x18\x05 \x01(\tBy\xca\xf3\x18u\x18\xa0\x01\"@^users/[a-z0-9][a-z0-9-]{0,62}/profiles/[a-z0-9][a-z0-9-]{0,62}$*.a profile name such as users/ada/profiles/mainR\x07profile\x12&\n\tpage_size\x18\x06 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x07 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\"\xdc\x01\n\x0eSearchResponse\x12,\n\x04hits\x18\x01 \x03(\x0b\x32\x18.vod.search.v1.SearchHitR\x04hits\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x05R\ttotalSize\x12,\n\x06\x66\x61\x63\x65ts\x18\x04 \x03(\x0b\x32\x14.vod.search.v1.FacetR\x06\x66\x61\x63\x65ts\x12\'\n\x0f\x63orrected_query\x18\x05 \x01(\tR\x0e\x63orrectedQuery\"\xb0\x01\n\x0eSuggestRequest\x12$\n\x06prefix\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xca\xf3\x18\x04\x08\x01\x18\x64R\x06prefix\x12X\n\x0bregion_code\x18\x02 \x01(\tB7\xca\xf3\x18\x33\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nregionCode\x12\x1e\n\x05limit\x18\x03 \x01(\x05\x42\x08\xca\xf3\x18\x04\x30\x00\x38\x14R\x05limit\"\xb4\x01\n\nSuggestion\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.vod.search.v1.SuggestionKindR\x04kind\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\x14\n\x05title\x18\x03 \x01(\tR\x05title\x12\x33\n\x05match\x18\x04 \x01(\x0b\x32\x1d.vod.search.v1.HighlightRangeR\x05match\x12\x14\n\x05score\x18\x05 \x01(\x02R\x05score\"N\n\x0fSuggestResponse\x12;\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x19.vod.search.v1.SuggestionR\x0bsuggestions\"\x80\x02\n\x0fTrendingRequest\x12^\n\x0bregion_code\x18\x01 \x01(\tB=\xe2\x41\x01\x02\xca\xf3\x18\x35\x08\x01\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nregionCode\x12=\n\x06window\x18\x02 \x01(\x0e\x32\x1d.vod.search.v1.TrendingWindowB\x06\xca\xf3\x18\x02@\x01R\x06window\x12&\n\tpage_size\x18\x03 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x04 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\"p\n\rTrendingTitle\x12\x35\n\x07summary\x18\x01 \x01(\x0b\x32\x1b.vod.search.v1.TitleSummaryR\x07summary\x12\x12\n\x04rank\x18\x02 \x01(\x05R\x04rank\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05score\"p\n\x10TrendingResponse\x12\x34\n\x06titles\x18\x01 \x03(\x0b\x32\x1c.vod.search.v1.TrendingTitleR\x06titles\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc4\x01\n\x12NewReleasesRequest\x12^\n\x0bregion_code\x18\x01 \x01(\tB=\xe2\x41\x01\x02\xca\xf3\x18\x35\x08\x01\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nregionCode\x12&\n\tpage_size\x18\x02 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x03 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\"\x86\x01\n\nNewRelease\x12\x35\n\x07summary\x18\x01 \x01(\x0b\x32\x1b.vod.search.v1.TitleSummaryR\x07summary\x12\x41\n\x0e\x61vailable_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ravailableTime\"t\n\x13NewReleasesResponse\x12\x35\n\x08releases\x18\x01 \x03(\x0b\x32\x19.vod.search.v1.NewReleaseR\x08releases\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x10\n\x0eReindexRequest\"\x86\x01\n\x0fReindexResponse\x12#\n\rindexed_count\x18\x01 \x01(\x05R\x0cindexedCount\x12#\n\rskipped_count\x18\x02 \x01(\x05R\x0cskippedCount\x12)\n\x10\x64uration_seconds\x18\x03 \x01(\x01R\x0f\x64urationSeconds*y\n\tSortOrder\x12\x1a\n\x16SORT_ORDER_UNSPECIFIED\x10\x00\x12\x18\n\x14SORT_ORDER_RELEVANCE\x10\x01\x12\x19\n\x15SORT_ORDER_POPULARITY\x10\x02\x12\x1b\n\x17SORT_ORDER_RELEASE_DATE\x10\x03*\xc6\x01\n\nFacetField\x12\x1b\n\x17\x46\x41\x43\x45T_FIELD_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46\x41\x43\x45T_FIELD_TYPE\x10\x01\x12\x15\n\x11\x46\x41\x43\x45T_FIELD_GENRE\x10\x02\x12\x1c\n\x18\x46\x41\x43\x45T_FIELD_RELEASE_YEAR\x10\x03\x12\x1f\n\x1b\x46\x41\x43\x45T_FIELD_MATURITY_RATING\x10\x04\x12\x17\n\x13\x46\x41\x43\x45T_FIELD_COUNTRY\x10\x05\x12\x16\n\x12\x46\x41\x43\x45T_FIELD_DECADE\x10\x06*h\n\x0eSuggestionKind\x12\x1f\n\x1bSUGGESTION_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15SUGGESTION_KIND_TITLE\x10\x01\x12\x1a\n\x16SUGGESTION_KIND_PERSON\x10\x02*d\n\x0eTrendingWindow\x12\x1f\n\x1bTRENDING_WINDOW_UNSPECIFIED\x10\x00\x12\x17\n\x13TRENDING_WINDOW_DAY\x10\x01\x12\x18\n\x14TRENDING_WINDOW_WEEK\x10\x02\x32\xfa\x03\n\rSearchService\x12\\\n\x06Search\x12\x1c.vod.search.v1.SearchRequest\x1a\x1d.vod.search.v1.SearchResponse\"\x15\x90\x02\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/search\x12g\n\x07Suggest\x12\x1d.vod.search.v1.SuggestRequest\x1a\x1e.vod.search.v1.SuggestResponse\"\x1d\x90\x02\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/search:suggest\x12\x64\n\x08Trending\x12\x1e.vod.search.v1.TrendingRequest\x1a\x1f.vod.search.v1.TrendingResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/trending\x12p\n\x0bNewReleases\x12!.vod.search.v1.NewReleasesRequest\x1a\".vod.search.v1.NewReleasesResponse\"\x1a\x90\x02\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/newReleases\x12J\n\x07Reindex\x12\x1d.vod.search.v1.ReindexRequest\x1a\x1e.vod.search.v1.ReindexResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avod/search/v1/search.proto\x12\rvod.search.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1avod/common/v1/access.proto\x1a\x1evod/common/v1/validation.proto\"\xa6\x04\n\x0cSearchFilter\x12\x64\n\x05types\x18\x01 \x03(\tBN\xca\xf3\x18J\"\x1f^(movie|series|season|episode)$*%one of movie, series, season, episodeH\x04R\x05types\x12\"\n\x06genres\x18\x02 \x03(\tB\n\xca\xf3\x18\x06\x10\x01\x18\x64H\x14R\x06genres\x12\x33\n\x10release_year_min\x18\x03 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xb4\x10R\x0ereleaseYearMin\x12\x33\n\x10release_year_max\x18\x04 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xb4\x10R\x0ereleaseYearMax\x12|\n\x10maturity_ratings\x18\x05 \x03(\tBQ\xca\xf3\x18M\x18\n\"\x18^[A-Z0-9][A-Z0-9-]{0,9}$*-a rating as displayed, such as TV-MA or PG-13H\x14R\x0fmaturityRatings\x12(\n\x0b\x63\x61st_member\x18\x06 \x01(\tB\x07\xca\xf3\x18\x03\x18\xc8\x01R\ncastMember\x12 \n\x07\x63ountry\x18\x07 \x01(\tB\x06\xca\xf3\x18\x02\x18\x64R\x07\x63ountry\x12X\n\x0bregion_code\x18\x08 \x01(\tB7\xca\xf3\x18\x33\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nregionCode\"\xe4\x01\n\x0cTitleSummary\x12\x14\n\x05title\x18\x01 \x01(\tR\x05title\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12!\n\x0crelease_year\x18\x04 \x01(\x05R\x0breleaseYear\x12\'\n\x0fmaturity_rating\x18\x05 \x01(\tR\x0ematurityRating\x12\x16\n\x06genres\x18\x06 \x03(\tR\x06genres\x12#\n\rthumbnail_uri\x18\x07 \x01(\tR\x0cthumbnailUri\">\n\x0eHighlightRange\x12\x14\n\x05start\x18\x01 \x01(\x05R\x05start\x12\x16\n\x06length\x18\x02 \x01(\x05R\x06length\"r\n\tHighlight\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x18\n\x07snippet\x18\x02 \x01(\tR\x07snippet\x12\x35\n\x06ranges\x18\x03 \x03(\x0b\x32\x1d.vod.search.v1.HighlightRangeR\x06ranges\"\x92\x01\n\tSearchHit\x12\x35\n\x07summary\x18\x01 \x01(\x0b\x32\x1b.vod.search.v1.TitleSummaryR\x07summary\x12\x14\n\x05score\x18\x02 \x01(\x02R\x05score\x12\x38\n\nhighlights\x18\x03 \x03(\x0b\x32\x18.vod.search.v1.HighlightR\nhighlights\"8\n\nFacetValue\x12\x14\n\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n\x05\x63ount\x18\x02 \x01(\x05R\x05\x63ount\"k\n\x05\x46\x61\x63\x65t\x12/\n\x05\x66ield\x18\x01 \x01(\x0e\x32\x19.vod.search.v1.FacetFieldR\x05\x66ield\x12\x31\n\x06values\x18\x02 \x03(\x0b\x32\x19.vod.search.v1.FacetValueR\x06values\"\xbc\x03\n\rSearchRequest\x12\x1d\n\x05query\x18\x01 \x01(\tB\x07\xca\xf3\x18\x03\x18\xc8\x01R\x05query\x12\x33\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1b.vod.search.v1.SearchFilterR\x06\x66ilter\x12;\n\x06\x66\x61\x63\x65ts\x18\x03 \x03(\x0e\x32\x19.vod.search.v1.FacetFieldB\x08\xca\xf3\x18\x04@\x01H\x05R\x06\x66\x61\x63\x65ts\x12\x34\n\x04sort\x18\x04 \x01(\x0e\x32\x18.vod.search.v1.SortOrderB\x06\xca\xf3\x18\x02@\x01R\x04sort\x12\x93\x01\n\x07profile\x18\x05 \x01(\tBy\xca\xf3\x18u\x18\xa0\x01\"@^users/[a-z0-9][a-z0-9-]{0,62}/profiles/[a-z0-9][a-z0-9-]{0,62}$*.a profile name such as users/ada/profiles/mainR\x07profile\x12&\n\tpage_size\x18\x06 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x07 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\"\xdc\x01\n\x0eSearchResponse\x12,\n\x04hits\x18\x01 \x03(\x0b\x32\x18.vod.search.v1.SearchHitR\x04hits\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x05R\ttotalSize\x12,\n\x06\x66\x61\x63\x65ts\x18\x04 \x03(\x0b\x32\x14.vod.search.v1.FacetR\x06\x66\x61\x63\x65ts\x12\'\n\x0f\x63orrected_query\x18\x05 \x01(\tR\x0e\x63orrectedQuery\"\xb0\x01\n\x0eSuggestRequest\x12$\n\x06prefix\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xca\xf3\x18\x04\x08\x01\x18\x64R\x06prefix\x12X\n\x0bregion_code\x18\x02 \x01(\tB7\xca\xf3\x18\x33\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nregionCode\x12\x1e\n\x05limit\x18\x03 \x01(\x05\x42\x08\xca\xf3\x18\x04\x30\x00\x38\x14R\x05limit\"\xb4\x01\n\nSuggestion\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.vod.search.v1.SuggestionKindR\x04kind\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\x14\n\x05title\x18\x03 \x01(\tR\x05title\x12\x33\n\x05match\x18\x04 \x01(\x0b\x32\x1d.vod.search.v1.HighlightRangeR\x05match\x12\x14\n\x05score\x18\x05 \x01(\x02R\x05score\"N\n\x0fSuggestResponse\x12;\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x19.vod.search.v1.SuggestionR\x0bsuggestions\"\x80\x02\n\x0fTrendingRequest\x12^\n\x0bregion_code\x18\x01 \x01(\tB=\xe2\x41\x01\x02\xca\xf3\x18\x35\x08\x01\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nregionCode\x12=\n\x06window\x18\x02 \x01(\x0e\x32\x1d.vod.search.v1.TrendingWindowB\x06\xca\xf3\x18\x02@\x01R\x06window\x12&\n\tpage_size\x18\x03 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x04 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\"p\n\rTrendingTitle\x12\x35\n\x07summary\x18\x01 \x01(\x0b\x32\x1b.vod.search.v1.TitleSummaryR\x07summary\x12\x12\n\x04rank\x18\x02 \x01(\x05R\x04rank\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05score\"p\n\x10TrendingResponse\x12\x34\n\x06titles\x18\x01 \x03(\x0b\x32\x1c.vod.search.v1.TrendingTitleR\x06titles\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc4\x01\n\x12NewReleasesRequest\x12^\n\x0bregion_code\x18\x01 \x01(\tB=\xe2\x41\x01\x02\xca\xf3\x18\x35\x08\x01\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nregionCode\x12&\n\tpage_size\x18\x02 \x01(\x05\x42\t\xca\xf3\x18\x05\x30\x00\x38\xe8\x07R\x08pageSize\x12&\n\npage_token\x18\x03 \x01(\tB\x07\xca\xf3\x18\x03\x18\x80\x08R\tpageToken\"\x86\x01\n\nNewRelease\x12\x35\n\x07summary\x18\x01 \x01(\x0b\x32\x1b.vod.search.v1.TitleSummaryR\x07summary\x12\x41\n\x0e\x61vailable_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ravailableTime\"t\n\x13NewReleasesResponse\x12\x35\n\x08releases\x18\x01 \x03(\x0b\x32\x19.vod.search.v1.NewReleaseR\x08releases\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x10\n\x0eReindexRequest\"\x86\x01\n\x0fReindexResponse\x12#\n\rindexed_count\x18\x01 \x01(\x05R\x0cindexedCount\x12#\n\rskipped_count\x18\x02 \x01(\x05R\x0cskippedCount\x12)\n\x10\x64uration_seconds\x18\x03 \x01(\x01R\x0f\x64urationSeconds*y\n\tSortOrder\x12\x1a\n\x16SORT_ORDER_UNSPECIFIED\x10\x00\x12\x18\n\x14SORT_ORDER_RELEVANCE\x10\x01\x12\x19\n\x15SORT_ORDER_POPULARITY\x10\x02\x12\x1b\n\x17SORT_ORDER_RELEASE_DATE\x10\x03*\xc6\x01\n\nFacetField\x12\x1b\n\x17\x46\x41\x43\x45T_FIELD_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46\x41\x43\x45T_FIELD_TYPE\x10\x01\x12\x15\n\x11\x46\x41\x43\x45T_FIELD_GENRE\x10\x02\x12\x1c\n\x18\x46\x41\x43\x45T_FIELD_RELEASE_YEAR\x10\x03\x12\x1f\n\x1b\x46\x41\x43\x45T_FIELD_MATURITY_RATING\x10\x04\x12\x17\n\x13\x46\x41\x43\x45T_FIELD_COUNTRY\x10\x05\x12\x16\n\x12\x46\x41\x43\x45T_FIELD_DECADE\x10\x06*h\n\x0eSuggestionKind\x12\x1f\n\x1bSUGGESTION_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15SUGGESTION_KIND_TITLE\x10\x01\x12\x1a\n\x16SUGGESTION_KIND_PERSON\x10\x02*d\n\x0eTrendingWindow\x12\x1f\n\x1bTRENDING_WINDOW_UNSPECIFIED\x10\x00\x12\x17\n\x13TRENDING_WINDOW_DAY\x10\x01\x12\x18\n\x14TRENDING_WINDOW_WEEK\x10\x02\x32\x8e\x04\n\rSearchService\x12`\n\x06Search\x12\x1c.vod.search.v1.SearchRequest\x1a\x1d.vod.search.v1.SearchResponse\"\x19\x90\x02\x01\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/search\x12k\n\x07Suggest\x12\x1d.vod.search.v1.SuggestRequest\x1a\x1e.vod.search.v1.SuggestResponse\"!\x90\x02\x01\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/search:suggest\x12h\n\x08Trending\x12\x1e.vod.search.v1.TrendingRequest\x1a\x1f.vod.search.v1.TrendingResponse\"\x1b\x90\x02\x01\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/trending\x12t\n\x0bNewReleases\x12!.vod.search.v1.NewReleasesRequest\x1a\".vod.search.v1.NewReleasesResponse\"\x1e\x90\x02\x01\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/newReleases\x12N\n\x07Reindex\x12\x1d.vod.search.v1.ReindexRequest\x1a\x1e.vod.search.v1.ReindexResponse\"\x04\xd8\xf3\x18\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -84,61 +85,63 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NEWRELEASESREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_NEWRELEASESREQUEST'].fields_by_name['page_token']._serialized_options = b'\312\363\030\003\030\200\010'
   _globals['_SEARCHSERVICE'].methods_by_name['Search']._loaded_options = None
-  _globals['_SEARCHSERVICE'].methods_by_name['Search']._serialized_options = b'\220\002\001\202\323\344\223\002\014\022\n/v1/search'
+  _globals['_SEARCHSERVICE'].methods_by_name['Search']._serialized_options = b'\220\002\001\330\363\030\002\202\323\344\223\002\014\022\n/v1/search'
   _globals['_SEARCHSERVICE'].methods_by_name['Suggest']._loaded_options = None
-  _globals['_SEARCHSERVICE'].methods_by_name['Suggest']._serialized_options = b'\220\002\001\202\323\344\223\002\024\022\022/v1/search:suggest'
+  _globals['_SEARCHSERVICE'].methods_by_name['Suggest']._serialized_options = b'\220\002\001\330\363\030\002\202\323\344\223\002\024\022\022/v1/search:suggest'
   _globals['_SEARCHSERVICE'].methods_by_name['Trending']._loaded_options = None
-  _globals['_SEARCHSERVICE'].methods_by_name['Trending']._serialized_options = b'\220\002\001\202\323\344\223\002\016\022\014/v1/trending'
+  _globals['_SEARCHSERVICE'].methods_by_name['Trending']._serialized_options = b'\220\002\001\330\363\030\002\202\323\344\223\002\016\022\014/v1/trending'
   _globals['_SEARCHSERVICE'].methods_by_name['NewReleases']._loaded_options = None
-  _globals['_SEARCHSERVICE'].methods_by_name['NewReleases']._serialized_options = b'\220\002\001\202\323\344\223\002\021\022\017/v1/newReleases'
-  _globals['_SORTORDER']._serialized_start=3661
-  _globals['_SORTORDER']._serialized_end=3782
-  _globals['_FACETFIELD']._serialized_start=3785
-  _globals['_FACETFIELD']._serialized_end=3983
-  _globals['_SUGGESTIONKIND']._serialized_start=3985
-  _globals['_SUGGESTIONKIND']._serialized_end=4089
-  _globals['_TRENDINGWINDOW']._serialized_start=4091
-  _globals['_TRENDINGWINDOW']._serialized_end=4191
-  _globals['_SEARCHFILTER']._serialized_start=174
-  _globals['_SEARCHFILTER']._serialized_end=724
-  _globals['_TITLESUMMARY']._serialized_start=727
-  _globals['_TITLESUMMARY']._serialized_end=955
-  _globals['_HIGHLIGHTRANGE']._serialized_start=957
-  _globals['_HIGHLIGHTRANGE']._serialized_end=1019
-  _globals['_HIGHLIGHT']._serialized_start=1021
-  _globals['_HIGHLIGHT']._serialized_end=1135
-  _globals['_SEARCHHIT']._serialized_start=1138
-  _globals['_SEARCHHIT']._serialized_end=1284
-  _globals['_FACETVALUE']._serialized_start=1286
-  _globals['_FACETVALUE']._serialized_end=1342
-  _globals['_FACET']._serialized_start=1344
-  _globals['_FACET']._serialized_end=1451
-  _globals['_SEARCHREQUEST']._serialized_start=1454
-  _globals['_SEARCHREQUEST']._serialized_end=1898
-  _globals['_SEARCHRESPONSE']._serialized_start=1901
-  _globals['_SEARCHRESPONSE']._serialized_end=2121
-  _globals['_SUGGESTREQUEST']._serialized_start=2124
-  _globals['_SUGGESTREQUEST']._serialized_end=2300
-  _globals['_SUGGESTION']._serialized_start=2303
-  _globals['_SUGGESTION']._serialized_end=2483
-  _globals['_SUGGESTRESPONSE']._serialized_start=2485
-  _globals['_SUGGESTRESPONSE']._serialized_end=2563
-  _globals['_TRENDINGREQUEST']._serialized_start=2566
-  _globals['_TRENDINGREQUEST']._serialized_end=2822
-  _globals['_TRENDINGTITLE']._serialized_start=2824
-  _globals['_TRENDINGTITLE']._serialized_end=2936
-  _globals['_TRENDINGRESPONSE']._serialized_start=2938
-  _globals['_TRENDINGRESPONSE']._serialized_end=3050
-  _globals['_NEWRELEASESREQUEST']._serialized_start=3053
-  _globals['_NEWRELEASESREQUEST']._serialized_end=3249
-  _globals['_NEWRELEASE']._serialized_start=3252
-  _globals['_NEWRELEASE']._serialized_end=3386
-  _globals['_NEWRELEASESRESPONSE']._serialized_start=3388
-  _globals['_NEWRELEASESRESPONSE']._serialized_end=3504
-  _globals['_REINDEXREQUEST']._serialized_start=3506
-  _globals['_REINDEXREQUEST']._serialized_end=3522
-  _globals['_REINDEXRESPONSE']._serialized_start=3525
-  _globals['_REINDEXRESPONSE']._serialized_end=3659
-  _globals['_SEARCHSERVICE']._serialized_start=4194
-  _globals['_SEARCHSERVICE']._serialized_end=4700
+  _globals['_SEARCHSERVICE'].methods_by_name['NewReleases']._serialized_options = b'\220\002\001\330\363\030\002\202\323\344\223\002\021\022\017/v1/newReleases'
+  _globals['_SEARCHSERVICE'].methods_by_name['Reindex']._loaded_options = None
+  _globals['_SEARCHSERVICE'].methods_by_name['Reindex']._serialized_options = b'\330\363\030\003'
+  _globals['_SORTORDER']._serialized_start=3689
+  _globals['_SORTORDER']._serialized_end=3810
+  _globals['_FACETFIELD']._serialized_start=3813
+  _globals['_FACETFIELD']._serialized_end=4011
+  _globals['_SUGGESTIONKIND']._serialized_start=4013
+  _globals['_SUGGESTIONKIND']._serialized_end=4117
+  _globals['_TRENDINGWINDOW']._serialized_start=4119
+  _globals['_TRENDINGWINDOW']._serialized_end=4219
+  _globals['_SEARCHFILTER']._serialized_start=202
+  _globals['_SEARCHFILTER']._serialized_end=752
+  _globals['_TITLESUMMARY']._serialized_start=755
+  _globals['_TITLESUMMARY']._serialized_end=983
+  _globals['_HIGHLIGHTRANGE']._serialized_start=985
+  _globals['_HIGHLIGHTRANGE']._serialized_end=1047
+  _globals['_HIGHLIGHT']._serialized_start=1049
+  _globals['_HIGHLIGHT']._serialized_end=1163
+  _globals['_SEARCHHIT']._serialized_start=1166
+  _globals['_SEARCHHIT']._serialized_end=1312
+  _globals['_FACETVALUE']._serialized_start=1314
+  _globals['_FACETVALUE']._serialized_end=1370
+  _globals['_FACET']._serialized_start=1372
+  _globals['_FACET']._serialized_end=1479
+  _globals['_SEARCHREQUEST']._serialized_start=1482
+  _globals['_SEARCHREQUEST']._serialized_end=1926
+  _globals['_SEARCHRESPONSE']._serialized_start=1929
+  _globals['_SEARCHRESPONSE']._serialized_end=2149
+  _globals['_SUGGESTREQUEST']._serialized_start=2152
+  _globals['_SUGGESTREQUEST']._serialized_end=2328
+  _globals['_SUGGESTION']._serialized_start=2331
+  _globals['_SUGGESTION']._serialized_end=2511
+  _globals['_SUGGESTRESPONSE']._serialized_start=2513
+  _globals['_SUGGESTRESPONSE']._serialized_end=2591
+  _globals['_TRENDINGREQUEST']._serialized_start=2594
+  _globals['_TRENDINGREQUEST']._serialized_end=2850
+  _globals['_TRENDINGTITLE']._serialized_start=2852
+  _globals['_TRENDINGTITLE']._serialized_end=2964
+  _globals['_TRENDINGRESPONSE']._serialized_start=2966
+  _globals['_TRENDINGRESPONSE']._serialized_end=3078
+  _globals['_NEWRELEASESREQUEST']._serialized_start=3081
+  _globals['_NEWRELEASESREQUEST']._serialized_end=3277
+  _globals['_NEWRELEASE']._serialized_start=3280
+  _globals['_NEWRELEASE']._serialized_end=3414
+  _globals['_NEWRELEASESRESPONSE']._serialized_start=3416
+  _globals['_NEWRELEASESRESPONSE']._serialized_end=3532
+  _globals['_REINDEXREQUEST']._serialized_start=3534
+  _globals['_REINDEXREQUEST']._serialized_end=3550
+  _globals['_REINDEXRESPONSE']._serialized_start=3553
+  _globals['_REINDEXRESPONSE']._serialized_end=3687
+  _globals['_SEARCHSERVICE']._serialized_start=4222
+  _globals['_SEARCHSERVICE']._serialized_end=4748
 # @@protoc_insertion_point(module_scope)
