@@ -101,7 +101,15 @@ from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
 from envoy_data_plane.envoy.type.matcher.v3 import RegexMatcher, StringMatcher
 from envoy_data_plane.google.protobuf import Any, Struct
 
-from mesh.spec import HttpUpstreamSpec, MeshSpec, MethodInfo, ServiceSpec, describe_methods
+from mesh import front_door
+from mesh.spec import (
+    ACCESS_CLASSES,
+    HttpUpstreamSpec,
+    MeshSpec,
+    MethodInfo,
+    ServiceSpec,
+    describe_methods,
+)
 
 __all__ = [
     "ACCESS_LOG_FORMAT",
@@ -126,10 +134,15 @@ RETRY_ON = "unavailable,resource-exhausted,reset,connect-failure,refused-stream"
 
 HTTP_FILTERS = (
     "envoy.filters.http.cors",
+    "envoy.filters.http.header_mutation",
     "envoy.filters.http.grpc_web",
     "envoy.filters.http.grpc_json_transcoder",
+    "envoy.filters.http.jwt_authn",
+    "envoy.filters.http.rbac",
     "envoy.filters.http.router",
 )
+"""The front listeners' filter chain in order (jwt_authn and rbac only when the spec has auth);
+see `mesh.front_door` for why identity filters sit after the transcoder."""
 
 # One JSON object per request. REST requests keep their original path in X-ENVOY-ORIGINAL-PATH
 # (the transcoder rewrites :path to the gRPC method), so that is logged first.
@@ -254,8 +267,13 @@ def _http_filters(spec: MeshSpec) -> list[HttpFilter]:
         "envoy.filters.http.grpc_web": GrpcWeb(),
         "envoy.filters.http.grpc_json_transcoder": _transcoder(spec),
         "envoy.filters.http.router": Router(),
+        **front_door.filter_configs(spec.auth),
     }
-    return [HttpFilter(name=name, typed_config=Any.pack(configs[name])) for name in HTTP_FILTERS]
+    return [
+        HttpFilter(name=name, typed_config=Any.pack(configs[name]))
+        for name in HTTP_FILTERS
+        if name in configs
+    ]
 
 
 def _unary_action(service: ServiceSpec, *, retry: bool) -> RouteAction:
@@ -289,20 +307,30 @@ def _retry_policy(service: ServiceSpec) -> RetryPolicy:
     )
 
 
-def _method_routes(service: ServiceSpec, methods: dict[str, MethodInfo]) -> list[Route]:
+def _method_routes(
+    service: ServiceSpec, methods: dict[str, MethodInfo], *, auth: bool
+) -> list[Route]:
+    """One route per method the outside may call, carrying its access class; internal methods
+    (and unknown ones) have no route and answer 404."""
     routes: list[Route] = []
     for method in methods.values():
+        if method.access not in ACCESS_CLASSES:
+            raise ValueError(
+                f"{service.grpc_service}/{method.name} declares no access class: add "
+                "`option (vod.common.v1.access) = ACCESS_CLASS_...;` to the RPC"
+            )
+        if method.access == "internal":
+            continue
         if method.streaming:
             action = _streaming_action(service)
-        elif method.retry_safe and service.num_retries > 0:
-            action = _unary_action(service, retry=True)
         else:
-            continue  # served by the service's prefix route
+            action = _unary_action(service, retry=method.retry_safe and service.num_retries > 0)
         routes.append(
             Route(
                 name=f"{service.name}.{method.name}",
                 match=RouteMatch(path=method.path(service.grpc_service)),
                 route=action,
+                typed_per_filter_config=front_door.route_auth(method.access, enabled=auth),
             )
         )
     return routes
@@ -344,25 +372,18 @@ def _health_routes(spec: MeshSpec) -> list[Route]:
 
 
 def _routes(spec: MeshSpec) -> list[Route]:
+    auth = spec.auth is not None
     per_method: list[Route] = []
-    per_service: list[Route] = []
     for service in spec.services:
         per_method += _method_routes(
-            service, describe_methods(spec.descriptor_path, service.grpc_service)
+            service, describe_methods(spec.descriptor_path, service.grpc_service), auth=auth
         )
-        per_service.append(
-            Route(
-                name=service.name,
-                match=RouteMatch(prefix=f"/{service.grpc_service}/"),
-                route=_unary_action(service, retry=False),
-            )
-        )
-    http = [_http_route(upstream) for upstream in spec.http_upstreams]
+    http = [_http_route(upstream, auth=auth) for upstream in spec.http_upstreams]
     tail = [_preflight_route(spec), _not_found_route()]
-    return per_method + per_service + http + _health_routes(spec) + tail
+    return per_method + http + _health_routes(spec) + tail
 
 
-def _http_route(upstream: HttpUpstreamSpec) -> Route:
+def _http_route(upstream: HttpUpstreamSpec, *, auth: bool) -> Route:
     return Route(
         name=upstream.name,
         match=RouteMatch(prefix=upstream.prefix),
@@ -374,6 +395,7 @@ def _http_route(upstream: HttpUpstreamSpec) -> Route:
                 retry_on="connect-failure,refused-stream,reset", num_retries=2
             ),
         ),
+        typed_per_filter_config=front_door.route_auth(upstream.access, enabled=auth),
     )
 
 
@@ -433,9 +455,11 @@ def _not_found_route() -> Route:
     )
 
 
-def _front_listener(spec: MeshSpec) -> Listener:
+def _front_listener(
+    spec: MeshSpec, name: str, host: str, port: int, region: str, routes: list[Route]
+) -> Listener:
     hcm = HttpConnectionManager(
-        stat_prefix="front",
+        stat_prefix=name,
         codec_type=HttpConnectionManagerCodecType.AUTO,  # HTTP/1.1 REST + HTTP/2 gRPC
         generate_request_id=True,
         always_set_request_id_in_response=True,
@@ -456,18 +480,19 @@ def _front_listener(spec: MeshSpec) -> Listener:
                 VirtualHost(
                     name="vod",
                     domains=["*"],
-                    routes=_routes(spec),
+                    routes=routes,
                     typed_per_filter_config={
                         "envoy.filters.http.cors": Any.pack(_cors_policy(spec)),
                     },
+                    request_headers_to_add=front_door.region_headers(region),
                 )
             ],
         ),
         http_filters=_http_filters(spec),
     )
     return Listener(
-        name=FRONT_LISTENER_NAME,
-        address=_address(spec.front_host, spec.front_port),
+        name=name,
+        address=_address(host, port),
         filter_chains=[
             FilterChain(
                 filters=[
@@ -552,14 +577,26 @@ def render_bootstrap(spec: MeshSpec) -> Bootstrap:
 
     Raises `ValueError` if a service is missing from `spec.descriptor_path`.
     """
+    routes = _routes(spec)
+    listeners = [
+        _front_listener(
+            spec, FRONT_LISTENER_NAME, spec.front_host, spec.front_port, spec.front_region, routes
+        )
+    ]
+    listeners += [
+        _front_listener(
+            spec, f"{FRONT_LISTENER_NAME}_{f.region.lower()}", f.host, f.port, f.region, routes
+        )
+        for f in spec.regional_fronts
+    ]
+    clusters = [_cluster(service) for service in spec.services]
+    clusters += [_http_cluster(upstream) for upstream in spec.http_upstreams]
+    if spec.auth is not None:
+        clusters.append(front_door.jwks_cluster(spec.auth, static=_is_ip(spec.auth.jwks_host)))
     return Bootstrap(
         node=Node(id="vod-front", cluster="vodmesh"),
         admin=Admin(address=_address(spec.admin_host, spec.admin_port)),
-        static_resources=BootstrapStaticResources(
-            listeners=[_front_listener(spec)],
-            clusters=[_cluster(service) for service in spec.services]
-            + [_http_cluster(upstream) for upstream in spec.http_upstreams],
-        ),
+        static_resources=BootstrapStaticResources(listeners=listeners, clusters=clusters),
     )
 
 

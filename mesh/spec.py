@@ -17,9 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
+from vod.common.v1 import access_pb2
 
 __all__ = [
+    "ACCESS_CLASSES",
+    "AuthSpec",
     "HttpUpstreamSpec",
+    "RegionalFront",
     "MeshSpec",
     "MethodInfo",
     "ServiceSpec",
@@ -31,6 +35,16 @@ __all__ = [
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 # A fully-qualified protobuf service name: dotted identifiers, e.g. vod.catalog.v1.CatalogService.
 _GRPC_SERVICE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+ACCESS_CLASSES = ("public", "viewer", "admin", "internal")
+"""Who may call a route from outside: see `vod.common.v1.AccessClass`."""
+
+_ACCESS_NAMES = {
+    access_pb2.ACCESS_CLASS_PUBLIC: "public",
+    access_pb2.ACCESS_CLASS_VIEWER: "viewer",
+    access_pb2.ACCESS_CLASS_ADMIN: "admin",
+    access_pb2.ACCESS_CLASS_INTERNAL: "internal",
+}
 
 _RETRY_SAFE_LEVELS = frozenset(
     {
@@ -141,8 +155,15 @@ class HttpUpstreamSpec:
     port: int
     rewrite: str = "/"
     timeout_s: float = 30.0
+    access: str = "public"
+    """Access class at the front door: public, viewer or admin (internal ones are not routed)."""
 
     def __post_init__(self) -> None:
+        if self.access not in ACCESS_CLASSES or self.access == "internal":
+            raise ValueError(
+                f"http upstream {self.name!r}: access must be public, viewer or admin, "
+                f"got {self.access!r} (internal upstreams are simply not listed)"
+            )
         if not _NAME_RE.fullmatch(self.name):
             raise ValueError(f"http upstream name {self.name!r} must match {_NAME_RE.pattern}")
         if not (self.prefix.startswith("/") and self.prefix.endswith("/")):
@@ -157,6 +178,54 @@ class HttpUpstreamSpec:
     @property
     def cluster_name(self) -> str:
         return f"http_{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSpec:
+    """Token verification at the front door: Envoy's jwt_authn checks access tokens against the
+    JWKS the accounts service publishes over plain HTTP at http://jwks_host:jwks_port/jwks_path
+    (fetched and cached by Envoy; no Python call per request)."""
+
+    jwks_host: str
+    jwks_port: int
+    issuer: str
+    audiences: tuple[str, ...]
+    jwks_path: str = "/.well-known/jwks.json"
+    jwks_cache_s: float = 60.0
+    """How long Envoy keeps fetched keys; a rotated-in key is picked up within this time (accounts
+    publishes new keys before signing with them)."""
+
+    def __post_init__(self) -> None:
+        _check_host("auth.jwks_host", self.jwks_host)
+        _check_port("auth.jwks_port", self.jwks_port)
+        if not self.issuer:
+            raise ValueError("auth.issuer must be set")
+        if not isinstance(self.audiences, tuple):
+            object.__setattr__(self, "audiences", tuple(self.audiences))
+        if not self.audiences:
+            raise ValueError("auth.audiences must name at least one audience")
+        if not self.jwks_path.startswith("/"):
+            raise ValueError(f"auth.jwks_path must start with '/', got {self.jwks_path!r}")
+        _check_positive("auth.jwks_cache_s", self.jwks_cache_s)
+
+
+_REGION_RE = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RegionalFront:
+    """A front listener standing in for GeoIP: requests arriving here are served in `region`
+    (Envoy sets `x-vod-region`, overwriting anything the client sent)."""
+
+    region: str
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.region, str) or not _REGION_RE.match(self.region):
+            raise ValueError(f"region must be an ISO 3166-1 alpha-2 code, got {self.region!r}")
+        _check_host(f"front {self.region}: host", self.host)
+        _check_port(f"front {self.region}: port", self.port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +246,12 @@ class MeshSpec:
     """File for JSON access logs; `None` logs to Envoy's stdout."""
     cors_allowed_origins: tuple[str, ...] = ("*",)
     http_upstreams: tuple[HttpUpstreamSpec, ...] = ()
+    auth: AuthSpec | None = None
+    """Token verification; without it every routed method is open (tests of the proxy alone)."""
+    front_region: str = ""
+    """The region the main front listener (front_host:front_port) serves; empty sets none."""
+    regional_fronts: tuple[RegionalFront, ...] = ()
+    """More front listeners, one per further simulated region."""
 
     def __post_init__(self) -> None:
         _check_host("front_host", self.front_host)
@@ -224,6 +299,24 @@ class MeshSpec:
         for origin in self.cors_allowed_origins:
             if not isinstance(origin, str) or not origin:
                 raise ValueError(f"CORS origins must be non-empty strings, got {origin!r}")
+        if self.front_region and not _REGION_RE.match(self.front_region):
+            raise ValueError(
+                f"front_region must be an ISO 3166-1 alpha-2 code or empty, got "
+                f"{self.front_region!r}"
+            )
+        if not isinstance(self.regional_fronts, tuple):
+            object.__setattr__(self, "regional_fronts", tuple(self.regional_fronts))
+        listeners = [(self.front_host, self.front_port), (self.admin_host, self.admin_port)]
+        regions = [self.front_region] if self.front_region else []
+        for front in self.regional_fronts:
+            if (front.host, front.port) in listeners:
+                raise ValueError(f"front {front.region} reuses {front.host}:{front.port}")
+            if front.region in regions:
+                raise ValueError(f"region {front.region} has two front listeners")
+            listeners.append((front.host, front.port))
+            regions.append(front.region)
+        if self.regional_fronts and not self.front_region:
+            raise ValueError("regional_fronts need front_region for the main listener too")
 
     def service(self, name: str) -> ServiceSpec:
         """The service called `name`; raises `KeyError` if there is none."""
@@ -242,6 +335,8 @@ class MethodInfo:
     """`idempotency_level` is NO_SIDE_EFFECTS or IDEMPOTENT."""
     client_streaming: bool
     server_streaming: bool
+    access: str = ""
+    """`(vod.common.v1.access)` as public/viewer/admin/internal; empty when undeclared."""
 
     @property
     def streaming(self) -> bool:
@@ -304,6 +399,7 @@ def describe_methods(descriptor_path: Path | str, grpc_service: str) -> dict[str
             retry_safe=method.options.idempotency_level in _RETRY_SAFE_LEVELS,
             client_streaming=method.client_streaming,
             server_streaming=method.server_streaming,
+            access=_ACCESS_NAMES.get(method.options.Extensions[access_pb2.access], ""),
         )
         for method in service.method
     }

@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from vod.common.v1 import access_pb2
 
 from mesh.envoy_config import HEALTH_SERVICE_HEADER, HTTP_FILTERS, render_bootstrap, render_yaml
 from mesh.spec import (
@@ -85,11 +86,11 @@ def write_descriptor_with_echo(path: Path) -> Path:
         )
     service = echo.service.add(name="EchoService")
     levels = descriptor_pb2.MethodOptions
-    for name, level, server_streaming in (
-        ("Echo", levels.NO_SIDE_EFFECTS, False),
-        ("Shout", levels.IDEMPOTENCY_UNKNOWN, False),
-        ("Forget", levels.IDEMPOTENT, False),
-        ("WatchEcho", levels.NO_SIDE_EFFECTS, True),
+    for name, level, server_streaming, access in (
+        ("Echo", levels.NO_SIDE_EFFECTS, False, access_pb2.ACCESS_CLASS_PUBLIC),
+        ("Shout", levels.IDEMPOTENCY_UNKNOWN, False, access_pb2.ACCESS_CLASS_VIEWER),
+        ("Forget", levels.IDEMPOTENT, False, access_pb2.ACCESS_CLASS_ADMIN),
+        ("WatchEcho", levels.NO_SIDE_EFFECTS, True, access_pb2.ACCESS_CLASS_PUBLIC),
     ):
         method = service.method.add(
             name=name,
@@ -98,6 +99,7 @@ def write_descriptor_with_echo(path: Path) -> Path:
             server_streaming=server_streaming,
         )
         method.options.idempotency_level = level
+        method.options.Extensions[access_pb2.access] = access
     path.write_bytes(fds.SerializeToString())
     return path
 
@@ -285,7 +287,7 @@ def test_retry_policies_exactly_on_retry_safe_unary_methods(two_service_spec: Me
     assert catalog_get["match"] == {"path": f"/{CATALOG}/GetTitle"}
     assert catalog_get["route"]["timeout"] == "5s"
     catalog_create = first_route(config, f"/{CATALOG}/CreateTitle")
-    assert catalog_create["match"] == {"prefix": f"/{CATALOG}/"}
+    assert catalog_create["match"] == {"path": f"/{CATALOG}/CreateTitle"}
     assert "retry_policy" not in catalog_create["route"]
     # Streams have no total timeout and are never retried.
     watch = first_route(config, f"/{ECHO}/WatchEcho")
@@ -330,7 +332,11 @@ def test_front_listener_filters_and_transcoder(two_service_spec: MeshSpec) -> No
     manager = hcm(json.loads(render_yaml(two_service_spec)))
     assert manager.get("codec_type", "AUTO") == "AUTO"  # proto default, so usually omitted
     assert manager["generate_request_id"] is True
-    assert [f["name"] for f in manager["http_filters"]] == list(HTTP_FILTERS)
+    # Without an AuthSpec the token filters are left out; client identity headers are still
+    # stripped.
+    assert [f["name"] for f in manager["http_filters"]] == [
+        name for name in HTTP_FILTERS if name.rsplit(".", 1)[1] not in ("jwt_authn", "rbac")
+    ]
     (transcoder,) = [
         f["typed_config"] for f in manager["http_filters"] if f["name"].endswith("transcoder")
     ]
