@@ -1,4 +1,6 @@
-"""SearchService over gRPC: thin. Read the caller's region from metadata, call the domain."""
+"""SearchService over gRPC: thin. The region comes from the platform (`x-vod-region`, set by the
+front door the request came through) and overrides any region a client put in the request;
+a personalised search for a profile needs the caller to own it. Then call the domain."""
 
 from __future__ import annotations
 
@@ -6,19 +8,19 @@ import grpc
 from vod.search.v1 import search_pb2 as pb
 from vod.search.v1 import search_pb2_grpc
 
+from services.runtime.identity import HEADER_REGION, Caller, caller_from_context
 from services.search.domain import SearchDomain
 
 __all__ = ["REGION_HEADER", "SearchServicer"]
 
-# Set by the gateway from the caller's token (home region); a request's region filter wins.
-REGION_HEADER = "x-vod-region"
+REGION_HEADER = HEADER_REGION
 
 
-def _caller_region(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == REGION_HEADER and isinstance(value, str):
-            return value.strip().upper()
-    return ""
+def _caller(context: grpc.aio.ServicerContext, profile: str = "") -> Caller:
+    caller = caller_from_context(context)
+    if profile and caller.authenticated:
+        caller.check_owns_profile(profile)
+    return caller
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
@@ -28,21 +30,33 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     async def Search(
         self, request: pb.SearchRequest, context: grpc.aio.ServicerContext
     ) -> pb.SearchResponse:
-        return await self._domain.search(request, _caller_region(context))
+        caller = _caller(context, request.profile)
+        if caller.region:
+            request.filter.region_code = caller.region
+        return await self._domain.search(request, caller.region)
 
     async def Suggest(
         self, request: pb.SuggestRequest, context: grpc.aio.ServicerContext
     ) -> pb.SuggestResponse:
-        return await self._domain.suggest(request, _caller_region(context))
+        caller = _caller(context)
+        if caller.region:
+            request.region_code = caller.region
+        return await self._domain.suggest(request, caller.region)
 
     async def Trending(
         self, request: pb.TrendingRequest, context: grpc.aio.ServicerContext
     ) -> pb.TrendingResponse:
+        caller = _caller(context)
+        if caller.region:
+            request.region_code = caller.region
         return await self._domain.trending(request)
 
     async def NewReleases(
         self, request: pb.NewReleasesRequest, context: grpc.aio.ServicerContext
     ) -> pb.NewReleasesResponse:
+        caller = _caller(context)
+        if caller.region:
+            request.region_code = caller.region
         return await self._domain.new_releases(request)
 
     async def Reindex(

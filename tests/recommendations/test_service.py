@@ -415,3 +415,34 @@ async def test_bad_input_is_rejected_with_details(recs_mesh: RecsMesh) -> None:
     assert details_of(caught.value).resource_name == "titles/no-such-title"
     # nothing was logged for the rejected calls
     assert await recs_mesh.deps.domain._repo.history(profile) == []
+
+
+async def test_platform_region_and_identity_decide_over_request_fields(recs_mesh: RecsMesh) -> None:
+    """Through the front door Envoy sets x-vod-region and the verified user; a region the client
+    wrote into the request is ignored, and another user's profile is refused."""
+    profile = new_profile()
+    user = profile.rsplit("/profiles/", 1)[0]
+    jp_only = {t for t, regions in REGIONS_OF.items() if regions == ("JP",)}
+    as_owner_in_jp = (("x-vod-user", user), ("x-vod-region", "JP"))
+    response = await recs_mesh.recs.GetRecommendations(
+        pb.GetRecommendationsRequest(
+            profile=profile, row_kind=pb.ROW_KIND_TOP_PICKS, region_code="US", page_size=100
+        ),
+        metadata=as_owner_in_jp,
+    )
+    assert set(titles(response)) == jp_only  # served in JP, where the request came from
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await recs_mesh.recs.GetRecommendations(
+            pb.GetRecommendationsRequest(profile=profile, row_kind=pb.ROW_KIND_TOP_PICKS),
+            metadata=(("x-vod-user", "users/someone-else"), ("x-vod-region", "US")),
+        )
+    assert details_of(caught.value).code == grpc.StatusCode.PERMISSION_DENIED
+    assert details_of(caught.value).reason == "NOT_OWNER"
+
+    # An internal call carries no platform region: then the request must name one.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await recs_mesh.recs.GetRecommendations(
+            pb.GetRecommendationsRequest(profile=profile, row_kind=pb.ROW_KIND_TOP_PICKS)
+        )
+    assert details_of(caught.value).violations.keys() == {"region_code"}

@@ -115,9 +115,20 @@ async def test_titles_are_hidden_where_no_window_is_open_now(catalog_stub, searc
     # the upcoming window opens: the title appears without any catalog event
     assert await eventually(lambda: _is(search, word, "US", [soon.name]), timeout_s=15)
     assert closed.name not in await found(search, word, "DE")
-    # the caller's region comes from the gateway header when the request names none
+    # the caller's region comes from the platform header (the front door it came through)...
     response = await search.Search(pb.SearchRequest(query=word), metadata=(("x-vod-region", "FR"),))
     assert [h.summary.title for h in response.hits] == [fr_only.name]
+    # ...and wins over a region the client wrote into the request: a US caller asking for FR
+    # titles still gets what is available in the US (the opened one, not the French one).
+    spoofed = await search.Search(
+        pb.SearchRequest(query=word, filter=pb.SearchFilter(region_code="FR")),
+        metadata=(("x-vod-region", "US"),),
+    )
+    assert [h.summary.title for h in spoofed.hits] == [soon.name]
+    suggest = await search.Suggest(
+        pb.SuggestRequest(prefix=word, region_code="FR"), metadata=(("x-vod-region", "US"),)
+    )
+    assert [s.title for s in suggest.suggestions if s.title] == [soon.name]
 
 
 async def _is(search, query: str, region: str, names: list[str]) -> bool:
