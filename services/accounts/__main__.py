@@ -1,0 +1,3 @@
+from services.accounts.server import main
+
+main()
