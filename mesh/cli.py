@@ -27,14 +27,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mesh.embedded import pid_alive
-from mesh.launcher import LocalMesh, MeshState, health_through_envoy, read_state
+from mesh.launcher import DEMO_USERS, LocalMesh, MeshState, health_through_envoy, read_state
 from mesh.local import LocalSettings, load_local_settings
 from mesh.services import SERVICES
+from services.runtime.clients import open_channel
 
 console = Console(stderr=False, soft_wrap=True)
 err = Console(stderr=True)
 
-_PLUGIN_SERVICES = ("transcoding", "search", "recommendations")
+_PLUGIN_SERVICES = ("accounts", "transcoding", "search", "recommendations")
 
 
 # -- up / status / down ------------------------------------------------------------------------
@@ -56,7 +57,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         state = mesh.start()
         if not args.no_demo:
-            created, existing = asyncio.run(_seed_demo(settings.gateway_grpc))
+            created, existing = asyncio.run(
+                _seed_demo(settings.gateway_grpc, mesh.admin_metadata())
+            )
             err.print(
                 f"[dim]•[/dim] demo content: {created} titles created, {existing} already there"
             )
@@ -177,6 +180,10 @@ def _print_summary(settings: LocalSettings, state: MeshState) -> None:
     table.add_column("what")
     table.add_column("where")
     table.add_row("gateway (REST, gRPC, gRPC-web)", state.gateway)
+    for region, url in state.fronts.items():
+        table.add_row(f"  front door for region {region}", url)
+    for region, url in state.edges.items():
+        table.add_row(f"edge (CDN) for region {region}", f"{url}/cdn/{region}/…")
     table.add_row("envoy admin", state.admin)
     for name, info in state.services.items():
         table.add_row(f"{name} (direct gRPC)", info["grpc"])
@@ -185,6 +192,23 @@ def _print_summary(settings: LocalSettings, state: MeshState) -> None:
     table.add_row("nats", state.nats_url)
     table.add_row("data + logs", str(settings.home))
     console.print(table)
+    users = Table(title="demo accounts (passwords in " + str(settings.home / "secrets") + ")")
+    for column in ("email", "password", "plan", "role"):
+        users.add_column(column)
+    passwords = _demo_passwords(settings)
+    for user in DEMO_USERS:
+        users.add_row(
+            user.email,
+            passwords.get(user.email, "?"),
+            user.plan,
+            "admin" if user.admin else "viewer",
+        )
+    console.print(users)
+    console.print(
+        f"the admin is signed in for `vod` commands ({settings.home / 'credentials.json'}); "
+        "`vod login EMAIL` switches",
+        highlight=False,
+    )
     g = state.gateway
     console.print("\nTry:", highlight=False)
     console.print(
@@ -202,13 +226,30 @@ def _print_summary(settings: LocalSettings, state: MeshState) -> None:
     )
 
 
-async def _seed_demo(target: str) -> tuple[int, int]:
+def _demo_passwords(settings: LocalSettings) -> dict[str, str]:
+    import json
+
+    try:
+        data = json.loads((settings.home / "secrets" / "demo-users.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+async def _seed_demo(target: str, metadata: tuple[tuple[str, str], ...]) -> tuple[int, int]:
     from vod.catalog.v1 import catalog_pb2_grpc
 
     from services.catalog.demo import seed_demo
 
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with open_channel(target, timeout_s=30.0, metadata=metadata) as channel:
         return await seed_demo(catalog_pb2_grpc.CatalogServiceStub(channel))
+
+
+def _signed_in(target: str) -> tuple[tuple[str, str], ...] | None:
+    """The stored sign-in's bearer metadata, or None after telling the user what to run."""
+    from services.accounts.cli import signed_in_metadata
+
+    return signed_in_metadata(target)
 
 
 # -- catalog -----------------------------------------------------------------------------------
@@ -222,16 +263,20 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
         err.print(f"[red]{path} does not exist[/red]")
         return 2
     regions = [r.strip().upper() for r in args.regions.split(",") if r.strip()]
+    metadata = _signed_in(args.target)
+    if metadata is None:
+        return 1
     try:
-        report = asyncio.run(_import(args, path, regions))
+        report = asyncio.run(_import(args, path, regions, metadata))
     except CsvFormatError as exc:
         err.print(f"[red]{exc}[/red]")
         return 2
     except grpc.aio.AioRpcError as exc:
-        err.print(
-            f"[red]catalog unreachable at {args.target}: {exc.code().name}[/red] "
-            "(is `vod up` running? pass --target HOST:PORT)"
-        )
+        hint = {
+            grpc.StatusCode.UNAUTHENTICATED: "sign in again: `vod login EMAIL`",
+            grpc.StatusCode.PERMISSION_DENIED: "importing needs an admin: `vod login` as one",
+        }.get(exc.code(), "is `vod up` running? pass --target HOST:PORT")
+        err.print(f"[red]catalog import failed at {args.target}: {exc.code().name}[/red] ({hint})")
         return 1
     console.print(
         f"created {report.created}, already present {report.skipped}, failed {len(report.failed)}"
@@ -241,7 +286,12 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
     return 0 if not report.failed else 1
 
 
-async def _import(args: argparse.Namespace, path: Path, regions: list[str]):  # type: ignore[no-untyped-def]
+async def _import(  # type: ignore[no-untyped-def]
+    args: argparse.Namespace,
+    path: Path,
+    regions: list[str],
+    metadata: tuple[tuple[str, str], ...],
+):
     from vod.catalog.v1 import catalog_pb2_grpc
 
     from services.catalog.importer import import_csv, read_rows
@@ -249,7 +299,7 @@ async def _import(args: argparse.Namespace, path: Path, regions: list[str]):  # 
     total = sum(1 for _ in read_rows(path))
     if args.limit:
         total = min(total, args.limit)
-    async with grpc.aio.insecure_channel(args.target) as channel:
+    async with open_channel(args.target, timeout_s=60.0, metadata=metadata) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         with Progress(
             TextColumn("importing"),
@@ -268,6 +318,59 @@ async def _import(args: argparse.Namespace, path: Path, regions: list[str]):  # 
                 concurrency=args.concurrency,
                 on_progress=lambda r: progress.update(task, completed=r.total),
             )
+
+
+# -- edges -------------------------------------------------------------------------------------
+
+
+def _gateway_target() -> str:
+    return os.environ.get("VOD_GATEWAY_GRPC", "").strip() or "127.0.0.1:8080"
+
+
+def cmd_edge_stats(args: argparse.Namespace) -> int:
+    from mesh.edge_stats import edge_stats, format_stats
+
+    settings = load_local_settings(home=args.home)
+    stats = {
+        region: edge_stats(settings.home / "edges" / region / "logs" / "access.log")
+        for region in settings.regions
+    }
+    console.print(format_stats(stats), highlight=False)
+    return 0
+
+
+def cmd_edge_warm(args: argparse.Namespace) -> int:
+    from vod.playback.v1 import playback_pb2, playback_pb2_grpc
+
+    metadata = _signed_in(args.target)
+    if metadata is None:
+        return 1
+
+    async def warm() -> playback_pb2.PrewarmTitleResponse:
+        async with open_channel(args.target, timeout_s=600.0, metadata=metadata) as channel:
+            stub = playback_pb2_grpc.PlaybackServiceStub(channel)
+            return await stub.PrewarmTitle(
+                playback_pb2.PrewarmTitleRequest(title=args.title, region_codes=args.region)
+            )
+
+    try:
+        with console.status(f"warming the edges with {args.title}…"):
+            response = asyncio.run(warm())
+    except grpc.aio.AioRpcError as exc:
+        err.print(f"[red]{exc.code().name}[/red]: {exc.details()}")
+        return 1
+    table = Table(title=f"edges warmed with {args.title}")
+    for column in ("region", "objects", "already cached", "bytes"):
+        table.add_column(column)
+    for result in response.results:
+        table.add_row(
+            result.region_code,
+            str(result.objects),
+            str(result.already_cached),
+            f"{result.bytes:,}",
+        )
+    console.print(table)
+    return 0
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -308,6 +411,19 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--concurrency", type=int, default=4, help="batches of 100 in flight")
     imp.set_defaults(func=cmd_catalog_import)
 
+    edge = sub.add_parser("edge", help="the CDN edges (one nginx per region)")
+    edge_sub = edge.add_subparsers(dest="edge_command", required=True)
+    stats = edge_sub.add_parser("stats", help="hit/miss counts per edge, from their access logs")
+    stats.add_argument("--home", default=argparse.SUPPRESS)
+    stats.set_defaults(func=cmd_edge_stats)
+    warm = edge_sub.add_parser("warm", help="pre-warm the edges with a title (admin)")
+    warm.add_argument("title", help="the title, e.g. titles/my-film")
+    warm.add_argument(
+        "--region", action="append", default=[], help="only this region's edge (repeatable)"
+    )
+    warm.add_argument("--target", default=_gateway_target(), help="gateway gRPC address")
+    warm.set_defaults(func=cmd_edge_warm)
+
     for name in _PLUGIN_SERVICES:
         try:
             module = importlib.import_module(f"services.{name}.cli")
@@ -321,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "home", None):
+        # Every subcommand (stored credentials included) works on the same data directory.
+        os.environ["VOD_HOME"] = str(Path(args.home).resolve())
     return int(args.func(args) or 0)
 
 

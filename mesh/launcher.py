@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mesh.edge import EdgeSpec, regional_edges
 from mesh.embedded import (
     EmbeddedEnvoy,
     EmbeddedNats,
@@ -30,12 +32,15 @@ from mesh.embedded import (
 )
 from mesh.envoy_config import HEALTH_SERVICE_HEADER, render_yaml
 from mesh.local import LocalSettings
+from mesh.nginx import EmbeddedNginx
+from mesh.secrets import load_or_create_json, load_or_create_secret
 from mesh.services import SERVICES, HttpExport, ServiceEntry
-from mesh.spec import HttpUpstreamSpec, MeshSpec, ServiceSpec
+from mesh.spec import AuthSpec, HttpUpstreamSpec, MeshSpec, RegionalFront, ServiceSpec
 from services.runtime.db import migrate
 from services.runtime.events import EventBus
+from services.runtime.identity import TOKEN_AUDIENCE, TOKEN_ISSUER
 
-__all__ = ["LocalMesh", "MeshState", "health_through_envoy", "read_state"]
+__all__ = ["DEMO_USERS", "DemoUser", "LocalMesh", "MeshState", "health_through_envoy", "read_state"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DESCRIPTOR = ROOT / "gen" / "descriptor" / "vod.binpb"
@@ -99,6 +104,21 @@ class ServiceProcess(ManagedProcess):
         return grpc_health(self.address, self.entry.grpc_service, timeout=0.5) == "SERVING"
 
 
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    plan: str
+    admin: bool
+
+
+DEMO_USERS = (
+    DemoUser("viewer@vodmesh.local", "standard", admin=False),
+    DemoUser("admin@vodmesh.local", "premium", admin=True),
+)
+"""Seeded by every `vod up` (idempotently); their passwords are generated once into
+`<home>/secrets/demo-users.json` and printed in the start-up summary."""
+
+
 @dataclass
 class MeshState:
     """What `vod status` and `vod down` need, written once the mesh is ready."""
@@ -111,6 +131,10 @@ class MeshState:
     nats_url: str
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
+    fronts: dict[str, str] = field(default_factory=dict)
+    """Region -> front listener URL (the gateway as seen from that region)."""
+    edges: dict[str, str] = field(default_factory=dict)
+    """Region -> edge base URL."""
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,9 +162,12 @@ class LocalMesh:
         self.nats: EmbeddedNats | None = None
         self.envoy: EmbeddedEnvoy | None = None
         self.services: list[ServiceProcess] = []
+        self.edges: list[EmbeddedNginx] = []
         self.workers: list[WorkerProcess] = []
         self.database_url = ""
         self.nats_url = ""
+        self.demo_passwords: dict[str, str] = {}
+        self.admin_token = ""
 
     # -- ports -----------------------------------------------------------------------------
 
@@ -168,9 +195,12 @@ class LocalMesh:
         self._start_postgres()
         self._start_nats()
         self._migrate()
+        self._seed_accounts()
         self._start_services()
+        self._start_edges()
         self._start_envoy()
         self._wait_healthy_through_envoy()
+        self._sign_in_admin()
         state = self.state("ready")
         state.write(s.state_file)
         return state
@@ -180,6 +210,9 @@ class LocalMesh:
         if self.envoy is not None:
             self.say("stopping envoy")
             self.envoy.stop()
+        for edge in reversed(self.edges):
+            self.say(f"stopping edge {edge.spec.region}")
+            edge.stop()
         for worker in reversed(self.workers):
             self.say(f"stopping {worker.name}")
             worker.stop()
@@ -200,6 +233,9 @@ class LocalMesh:
         for name, proc in (("postgres", self.postgres), ("nats", self.nats), ("envoy", self.envoy)):
             if proc is not None and proc.pid:
                 pids[name] = proc.pid
+        for edge in self.edges:
+            if edge.pid:
+                pids[f"edge-{edge.spec.region}"] = edge.pid
         return MeshState(
             supervisor_pid=os.getpid(),
             status=status,
@@ -217,6 +253,11 @@ class LocalMesh:
                 for e in SERVICES
             },
             pids=pids,
+            fronts={
+                region: "http://{}:{}".format(*s.front_address(index))
+                for index, region in enumerate(s.regions)
+            },
+            edges=self.edge_urls(),
         )
 
     # -- steps -----------------------------------------------------------------------------
@@ -260,6 +301,44 @@ class LocalMesh:
                 self.say(f"migrations: {entry.name} (schema {entry.schema})")
                 migrate(self.database_url, entry.schema, entry.migrations)
 
+    def _seed_accounts(self) -> None:
+        """The demo viewer and admin, created directly in the accounts schema when missing."""
+        self.demo_passwords = load_or_create_json(
+            self.settings.home,
+            "demo-users",
+            {user.email: token_urlsafe(12) for user in DEMO_USERS},
+        )
+        for user in DEMO_USERS:  # a user added to DEMO_USERS later gets a password too
+            self.demo_passwords.setdefault(user.email, token_urlsafe(12))
+        self.say(f"accounts: demo users {', '.join(u.email for u in DEMO_USERS)}")
+        asyncio.run(_ensure_users(self.database_url, self.demo_passwords, self.settings.regions[0]))
+
+    def _sign_in_admin(self) -> None:
+        """Signs the demo admin in through the gateway, so `vod` commands that change things
+        work at once; the tokens go to `<home>/credentials.json` (0600)."""
+        from vod.accounts.v1 import accounts_pb2, accounts_pb2_grpc
+
+        from services.accounts.cli import save_credentials, stored_credentials
+
+        admin = next(u for u in DEMO_USERS if u.admin)
+        target = self.settings.gateway_grpc
+        with grpc.insecure_channel(target) as channel:
+            response = accounts_pb2_grpc.AccountsServiceStub(channel).Login(
+                accounts_pb2.LoginRequest(
+                    email=admin.email, password=self.demo_passwords[admin.email]
+                ),
+                timeout=10,
+            )
+        self.admin_token = response.tokens.access_token
+        save_credentials(
+            stored_credentials(response.tokens, response.user.name, admin.email, target),
+            self.settings.home / "credentials.json",
+        )
+
+    def admin_metadata(self) -> tuple[tuple[str, str], ...]:
+        """Bearer metadata of the demo admin signed in at start-up (short-lived)."""
+        return (("authorization", f"Bearer {self.admin_token}"),)
+
     def service_env(self, entry: ServiceEntry) -> dict[str, str]:
         """The environment a service or worker process of `entry` starts with."""
         s = self.settings
@@ -279,6 +358,13 @@ class LocalMesh:
         }
         for export in entry.http:
             env[export.env_var] = self.http_address(export)
+        for variable in entry.secrets:
+            env[variable] = self.secret(variable)
+        # Where media lives and where viewers fetch it: the origin (edges pull from it), the
+        # edge of each region, and the gateway that serves per-session manifests.
+        env["VOD_ORIGIN_URL"] = f"http://{self.http_address(self.export('origin'))}"
+        env["VOD_EDGE_URLS"] = ",".join(f"{r}={url}" for r, url in self.edge_urls().items())
+        env["VOD_PLAYBACK_PUBLIC_URL"] = s.gateway_url
         for other in SERVICES:  # every service can reach the others directly
             env[f"VOD_{other.name.upper()}_ADDRESS"] = self.grpc_address(other)
         return env
@@ -302,8 +388,33 @@ class LocalMesh:
                     self.workers.append(worker)
                     worker.start()
 
+    def secret(self, variable: str) -> str:
+        """A per-deployment secret (`VOD_EDGE_SECRET` -> `<home>/secrets/edge_secret`)."""
+        name = variable.removeprefix("VOD_").lower()
+        return load_or_create_secret(self.settings.home, name)
+
+    def edge_urls(self) -> dict[str, str]:
+        """Region -> base URL of its edge."""
+        s = self.settings
+        return {
+            region: "http://{}:{}".format(*s.edge_address(index))
+            for index, region in enumerate(s.regions)
+        }
+
+    def export(self, name: str) -> HttpExport:
+        for entry in SERVICES:
+            for export in entry.http:
+                if export.name == name:
+                    return export
+        raise KeyError(name)
+
     def mesh_spec(self) -> MeshSpec:
         s = self.settings
+        jwks_host, _, jwks_port = self.http_address(self.export("jwks")).rpartition(":")
+        regional = []
+        for index, region in enumerate(s.regions[1:], start=1):
+            host, port = s.front_address(index)
+            regional.append(RegionalFront(region, host, port))
         return MeshSpec(
             front_host=s.host,
             front_port=s.gateway_port,
@@ -328,11 +439,37 @@ class LocalMesh:
                     port=s.http_base_port + x.port_offset,
                     rewrite=x.rewrite,
                     timeout_s=x.timeout_s,
+                    access=x.access,
                 )
                 for e in SERVICES
                 for x in e.http
+                if x.access != "internal"
             ),
+            auth=AuthSpec(jwks_host, int(jwks_port), TOKEN_ISSUER, (TOKEN_AUDIENCE,)),
+            front_region=s.regions[0],
+            regional_fronts=tuple(regional),
         )
+
+    def edge_specs(self) -> tuple[EdgeSpec, ...]:
+        """One edge per region, pulling misses from the transcoding origin."""
+        s = self.settings
+        origin_host, _, origin_port = self.http_address(self.export("origin")).rpartition(":")
+        return regional_edges(
+            s.regions,
+            host=s.host,
+            base_port=s.edge_base_port,
+            origin_host=origin_host,
+            origin_port=int(origin_port),
+            secret=self.secret("VOD_EDGE_SECRET"),
+            root=s.home / "edges",
+        )
+
+    def _start_edges(self) -> None:
+        for spec in self.edge_specs():
+            self.say(f"edge {spec.region}: starting nginx on {spec.base_url}")
+            edge = EmbeddedNginx(spec, self.settings.home / "edges" / spec.region / "run")
+            self.edges.append(edge)
+            edge.start()
 
     def _start_envoy(self) -> None:
         s = self.settings
@@ -361,6 +498,25 @@ class LocalMesh:
                         f"see {self.settings.logs / (entry.name + '.log')} and envoy.log"
                     )
                 time.sleep(0.2)
+
+
+async def _ensure_users(database_url: str, passwords: dict[str, str], region: str) -> None:
+    from services.accounts.domain import ensure_user
+    from services.runtime.db import create_service_engine
+
+    engine = create_service_engine(database_url, "accounts")
+    try:
+        for user in DEMO_USERS:
+            await ensure_user(
+                engine,
+                email=user.email,
+                password=passwords[user.email],
+                plan=user.plan,
+                region=region,
+                admin=user.admin,
+            )
+    finally:
+        await engine.dispose()
 
 
 async def _ensure_streams(nats_url: str) -> None:

@@ -32,6 +32,9 @@ class LocalSettings:
     external_database_url: str = ""
     external_nats_url: str = ""
     log_level: str = "INFO"
+    regions: tuple[str, ...] = ("US", "GB")
+    """Simulated regions: each gets its own front listener (standing in for GeoIP) and edge."""
+    edge_base_port: int = 8081
 
     @property
     def logs(self) -> Path:
@@ -53,6 +56,20 @@ class LocalSettings:
     def gateway_grpc(self) -> str:
         return f"{self.host}:{self.gateway_port}"
 
+    def front_address(self, index: int) -> tuple[str, int]:
+        """The front listener of `regions[index]`: the first region is the gateway address; the
+        others listen on their own loopback address with the same port (127.0.0.2:8080, ...),
+        or on the next ports when the host is not 127.0.0.1."""
+        if index == 0:
+            return self.host, self.gateway_port
+        if self.host == "127.0.0.1":
+            return f"127.0.0.{index + 1}", self.gateway_port
+        return self.host, self.gateway_port + index
+
+    def edge_address(self, index: int) -> tuple[str, int]:
+        """The edge (CDN node) of `regions[index]`."""
+        return self.host, self.edge_base_port + index
+
 
 def load_local_settings(
     env: Mapping[str, str] | None = None, home: str | None = None
@@ -73,4 +90,16 @@ def load_local_settings(
         external_database_url=env_str(env, "VOD_DATABASE_URL", ""),
         external_nats_url=env_str(env, "VOD_NATS_URL", ""),
         log_level=env_str(env, "VOD_LOG_LEVEL", "INFO"),
+        regions=_regions(env_str(env, "VOD_REGIONS", "US,GB")),
+        edge_base_port=env_int(env, "VOD_EDGE_BASE_PORT", 8081),
     )
+
+
+def _regions(raw: str) -> tuple[str, ...]:
+    regions = tuple(part.strip().upper() for part in raw.split(",") if part.strip())
+    bad = [r for r in regions if len(r) != 2 or not r.isalpha() or not r.isascii()]
+    if not regions or bad or len(set(regions)) != len(regions):
+        raise ValueError(
+            f"VOD_REGIONS must list distinct ISO 3166-1 alpha-2 codes such as US,GB; got {raw!r}"
+        )
+    return regions

@@ -29,6 +29,8 @@ class HttpExport:
     """Port = the HTTP base port (8070) + offset."""
     timeout_s: float = 30.0
     """0 disables the route timeout (long uploads)."""
+    access: str = "public"
+    """Access class at the front door (public, viewer, admin); "internal" is not routed there."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class ServiceEntry:
     workers: tuple[str, ...] = ()
     """Modules run as background worker processes (`python -m <module>`), one process each."""
     http: tuple[HttpExport, ...] = ()
+    secrets: tuple[str, ...] = ()
+    """Environment variables the launcher fills with per-deployment secrets (generated once into
+    `<VOD_HOME>/secrets/`); only the services listed get them."""
 
     @property
     def migrations(self) -> Path | None:
@@ -66,10 +71,37 @@ SERVICES: tuple[ServiceEntry, ...] = (
         schema="transcoding",
         workers=("services.transcoding.worker",),
         http=(
-            # Published media, read-only: /origin/titles/<title>/manifests/<media>/master.m3u8
-            HttpExport("origin", "VOD_ORIGIN_ADDRESS", "/origin/", "/", 0),
-            # Client uploads: PUT /upload/v1/uploads/<id> with Content-Range chunks.
-            HttpExport("upload", "VOD_UPLOAD_HTTP_ADDRESS", "/upload/", "/upload/", 1, 0),
+            # Published media, read-only: /origin/titles/<title>/manifests/<media>/master.m3u8.
+            # Edges pull from it directly; through the gateway only operators may preview.
+            HttpExport("origin", "VOD_ORIGIN_ADDRESS", "/origin/", "/", 0, access="admin"),
+            # Uploads: PUT /upload/v1/uploads/<id> with Content-Range chunks (operators only).
+            HttpExport(
+                "upload", "VOD_UPLOAD_HTTP_ADDRESS", "/upload/", "/upload/", 1, 0, access="admin"
+            ),
+        ),
+    ),
+    ServiceEntry(
+        "playback",
+        "services.playback",
+        "vod.playback.v1.PlaybackService",
+        2,
+        schema="playback",
+        secrets=("VOD_PLAYBACK_SECRET", "VOD_EDGE_SECRET"),
+        http=(
+            # Per-session manifests, authorised by the session token in their query string.
+            HttpExport("play", "VOD_PLAYBACK_HTTP_ADDRESS", "/play/", "/play/", 3),
+        ),
+    ),
+    ServiceEntry(
+        "accounts",
+        "services.accounts",
+        "vod.accounts.v1.AccountsService",
+        4,
+        schema="accounts",
+        http=(
+            # The JWKS over plain HTTP for Envoy's jwt_authn (clients read it through GetJwks'
+            # REST binding, /.well-known/jwks.json, at the gateway).
+            HttpExport("jwks", "VOD_ACCOUNTS_HTTP_ADDRESS", "/jwks/", "/", 2, access="internal"),
         ),
     ),
     ServiceEntry(

@@ -34,6 +34,8 @@ __all__ = [
     "run_create_user",
     "run_login",
     "save_credentials",
+    "signed_in_metadata",
+    "stored_credentials",
 ]
 
 _SERVICE = pb.DESCRIPTOR.services_by_name["AccountsService"]
@@ -85,7 +87,7 @@ def save_credentials(data: dict[str, Any], path: Path | None = None) -> Path:
     return path
 
 
-def _stored(tokens: pb.Tokens, user: str, email: str, target: str) -> dict[str, Any]:
+def stored_credentials(tokens: pb.Tokens, user: str, email: str, target: str) -> dict[str, Any]:
     return {
         "user": user,
         "email": email,
@@ -121,9 +123,20 @@ def bearer_metadata(target: str) -> tuple[tuple[str, str], ...]:
                     f"could not refresh the stored sign-in ({getattr(code, 'name', code)}); "
                     f"run `vod login {data.get('email') or 'EMAIL'}`"
                 ) from None
-        data = _stored(response.tokens, data.get("user", ""), data.get("email", ""), target)
+        data = stored_credentials(
+            response.tokens, data.get("user", ""), data.get("email", ""), target
+        )
         save_credentials(data, path)
     return (("authorization", f"Bearer {data['access_token']}"),)
+
+
+def signed_in_metadata(target: str, err: TextIO = sys.stderr) -> tuple[tuple[str, str], ...] | None:
+    """`bearer_metadata(target)` for a `vod` command, or None after printing what to run."""
+    try:
+        return bearer_metadata(target)
+    except CredentialsError as exc:
+        print(str(exc), file=err)
+        return None
 
 
 def _password(prompt: str, *, confirm: bool) -> str:
@@ -225,7 +238,7 @@ async def run_login(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 hint = "check the email and password (VOD_PASSWORD, if set)"
             return _fail(exc, sys.stderr, hint)
     path = save_credentials(
-        _stored(response.tokens, response.user.name, response.user.email, args.target)
+        stored_credentials(response.tokens, response.user.name, response.user.email, args.target)
     )
     print(
         f"signed in as {response.user.name} ({response.user.plan}); tokens stored in {path}",

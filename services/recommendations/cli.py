@@ -168,10 +168,14 @@ async def _show(args: argparse.Namespace) -> None:
     from vod.recommendations.v1 import recommendations_pb2 as pb
     from vod.recommendations.v1 import recommendations_pb2_grpc
 
+    from services.accounts.cli import bearer_metadata
     from services.runtime.clients import open_channel
 
     service = pb.DESCRIPTOR.services_by_name["RecommendationsService"]
-    async with open_channel(args.target, timeout_s=5.0, services=[service]) as channel:
+    auth = await asyncio.to_thread(bearer_metadata, args.target)
+    async with open_channel(
+        args.target, timeout_s=5.0, services=[service], metadata=auth
+    ) as channel:
         stub = recommendations_pb2_grpc.RecommendationsServiceStub(channel)
         metadata = (("x-request-id", uuid.uuid4().hex),)
         for row in args.rows:

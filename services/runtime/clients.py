@@ -28,18 +28,27 @@ class _DefaultDeadline(
     grpc.aio.UnaryStreamClientInterceptor,
     grpc.aio.StreamUnaryClientInterceptor,
 ):
-    """Adds `timeout_s` to every call made without its own deadline."""
+    """Adds `timeout_s` to every call made without its own deadline, and `metadata` (e.g. the
+    caller's `authorization`) to every call."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, metadata: tuple[tuple[str, str], ...] = ()) -> None:
         self._timeout_s = timeout_s
+        self._metadata = metadata
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        if details.timeout is not None:
+        if details.timeout is not None and not self._metadata:
             return details
+        metadata = details.metadata
+        if self._metadata:
+            merged = grpc.aio.Metadata(*(metadata or ()))
+            for key, value in self._metadata:
+                if key not in merged:
+                    merged.add(key, value)
+            metadata = merged
         return grpc.aio.ClientCallDetails(
             details.method,
-            self._timeout_s,
-            details.metadata,
+            self._timeout_s if details.timeout is None else details.timeout,
+            metadata,
             details.credentials,
             details.wait_for_ready,
         )
@@ -60,9 +69,11 @@ def open_channel(
     timeout_s: float,
     services: Iterable[_descriptor.ServiceDescriptor] = (),
     max_attempts: int = 3,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> grpc.aio.Channel:
     """An insecure channel to `target` with default deadlines and a retry policy (UNAVAILABLE
-    only, exponential backoff) on the idempotent methods of `services`."""
+    only, exponential backoff) on the idempotent methods of `services`; `metadata` (such as
+    `(("authorization", "Bearer ..."),)`) goes with every call."""
     names = [{"service": s.full_name, "method": m} for s in services for m in idempotent_methods(s)]
     options: list[tuple[str, Any]] = [("grpc.enable_retries", 1)]
     if names:
@@ -82,5 +93,5 @@ def open_channel(
         }
         options.append(("grpc.service_config", json.dumps(config)))
     return grpc.aio.insecure_channel(
-        target, options=options, interceptors=[_DefaultDeadline(timeout_s)]
+        target, options=options, interceptors=[_DefaultDeadline(timeout_s, metadata)]
     )

@@ -16,6 +16,7 @@ import grpc
 from vod.search.v1 import search_pb2 as pb
 from vod.search.v1 import search_pb2_grpc
 
+from services.accounts.cli import signed_in_metadata
 from services.runtime.clients import open_channel
 
 __all__ = ["register", "run_search", "run_suggest"]
@@ -70,7 +71,12 @@ async def run_search(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         ),
         page_size=args.limit,
     )
-    async with open_channel(args.target, timeout_s=10.0, services=[_SERVICE]) as channel:
+    metadata = await asyncio.to_thread(signed_in_metadata, args.target)
+    if metadata is None:
+        return 1
+    async with open_channel(
+        args.target, timeout_s=10.0, services=[_SERVICE], metadata=metadata
+    ) as channel:
         try:
             response = await search_pb2_grpc.SearchServiceStub(channel).Search(request)
         except grpc.aio.AioRpcError as exc:
@@ -93,7 +99,12 @@ async def run_suggest(args: argparse.Namespace, out: TextIO = sys.stdout) -> int
     request = pb.SuggestRequest(
         prefix=args.prefix, region_code=args.region.upper(), limit=args.limit
     )
-    async with open_channel(args.target, timeout_s=10.0, services=[_SERVICE]) as channel:
+    metadata = await asyncio.to_thread(signed_in_metadata, args.target)
+    if metadata is None:
+        return 1
+    async with open_channel(
+        args.target, timeout_s=10.0, services=[_SERVICE], metadata=metadata
+    ) as channel:
         try:
             response = await search_pb2_grpc.SearchServiceStub(channel).Suggest(request)
         except grpc.aio.AioRpcError as exc:

@@ -24,6 +24,7 @@ def local_settings(home) -> LocalSettings:  # type: ignore[no-untyped-def]
         service_base_port=service_base,
         metrics_base_port=free_port_block(10),
         http_base_port=free_port_block(4),
+        edge_base_port=free_port_block(2),
         postgres_port=free_port(),
         nats_port=free_port(),
         nats_monitor_port=free_port(),
@@ -39,3 +40,14 @@ def mesh() -> Iterator[LocalMesh]:
             yield local
         finally:
             local.stop()
+
+
+@pytest.fixture(scope="package")
+def admin_md(mesh: LocalMesh) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata of the demo admin `vod up` signed in (catalog writes, uploads, jobs)."""
+    return mesh.admin_metadata()
+
+
+@pytest.fixture(scope="package")
+def admin_headers(admin_md: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return dict(admin_md)

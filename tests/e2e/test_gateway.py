@@ -1,5 +1,6 @@
 """Through Envoy's front listener: gRPC health, REST+JSON (gRPC-JSON transcoder), native gRPC
-with the generated stub, and gRPC-web — the same catalog, three client protocols."""
+with the generated stub, and gRPC-web — the same catalog, three client protocols, as the demo
+admin `vod up` signs in (catalog writes are admin routes)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from vod.catalog.v1 import catalog_pb2_grpc
 
 from mesh.launcher import LocalMesh, grpc_health
 from mesh.services import SERVICES
+from services.runtime.clients import open_channel
 from tests.support import details_of
 
 
 @pytest.fixture(scope="module")
-def rest(mesh: LocalMesh) -> httpx.Client:
-    with httpx.Client(base_url=mesh.settings.gateway_url, timeout=10) as client:
+def rest(mesh: LocalMesh, admin_headers: dict[str, str]) -> httpx.Client:
+    with httpx.Client(
+        base_url=mesh.settings.gateway_url, timeout=10, headers=admin_headers
+    ) as client:
         yield client
 
 
@@ -193,8 +197,8 @@ def test_rest_duplicate_is_409(rest: httpx.Client) -> None:
     )
 
 
-async def test_native_grpc_through_envoy(mesh: LocalMesh) -> None:
-    async with grpc.aio.insecure_channel(mesh.settings.gateway_grpc) as channel:
+async def test_native_grpc_through_envoy(mesh: LocalMesh, admin_md) -> None:  # type: ignore[no-untyped-def]
+    async with open_channel(mesh.settings.gateway_grpc, timeout_s=10, metadata=admin_md) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         created = (
             await stub.CreateTitle(

@@ -1,5 +1,6 @@
-"""Media through the gateway, as a client app sees it: an HTTP PUT upload in Content-Range
-chunks, a transcode job over REST, and HLS and DASH that ffmpeg decodes from the origin route."""
+"""Media through the gateway, as an operator's tool sees it: an HTTP PUT upload in Content-Range
+chunks, a transcode job over REST, and HLS and DASH that ffmpeg decodes from the origin route
+(an admin preview: viewers get media from the edges, see test_viewer_path.py)."""
 
 from __future__ import annotations
 
@@ -47,9 +48,18 @@ def make_source(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def test_upload_transcode_and_play_through_the_gateway(mesh: LocalMesh, tmp_path: Path) -> None:
+def test_upload_transcode_and_play_through_the_gateway(
+    mesh: LocalMesh, admin_headers: dict[str, str], tmp_path: Path
+) -> None:
     base = mesh.settings.gateway_url
-    with httpx.Client(base_url=base, timeout=30) as http:
+    # Uploads, jobs and the origin are admin routes.
+    for method, path in (
+        ("PUT", "/upload/v1/uploads/x1"),
+        ("POST", "/v1/jobs"),
+        ("GET", "/origin/x"),
+    ):
+        assert httpx.request(method, base + path, timeout=10).status_code == 401
+    with httpx.Client(base_url=base, timeout=30, headers=admin_headers) as http:
         title = http.post(
             "/v1/titles", json={"type": "TITLE_TYPE_MOVIE", "displayName": "Gateway Media"}
         )
@@ -100,8 +110,9 @@ def test_upload_transcode_and_play_through_the_gateway(mesh: LocalMesh, tmp_path
         asset = current["mediaAsset"]
         for uri in (asset["hlsManifestUri"], asset["dashManifestUri"]):
             url = f"{base}/origin/{uri}"
+            auth = f"authorization: {admin_headers['authorization']}\r\n"
             decoded = subprocess.run(
-                [FFMPEG, "-v", "error", "-i", url, "-f", "null", "-"],
+                [FFMPEG, "-v", "error", "-headers", auth, "-i", url, "-f", "null", "-"],
                 capture_output=True,
                 text=True,
                 timeout=120,

@@ -1,7 +1,9 @@
-"""`vod up --detach`, `vod status`, `vod down` as a user runs them, and data surviving a restart."""
+"""`vod up --detach`, `vod status`, `vod down` as a user runs them, data surviving a restart, and
+the account commands (`vod accounts create-user`, `vod login`) through the gateway."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -43,6 +45,7 @@ def _up_status_down_and_resume(home: Path) -> None:
         "VOD_SERVICE_BASE_PORT": str(free_port_block(10)),
         "VOD_METRICS_BASE_PORT": str(free_port_block(10)),
         "VOD_HTTP_BASE_PORT": str(free_port_block(4)),
+        "VOD_EDGE_BASE_PORT": str(free_port_block(2)),
         "VOD_POSTGRES_PORT": str(free_port()),
         "VOD_NATS_PORT": str(free_port()),
         "VOD_NATS_MONITOR_PORT": str(free_port()),
@@ -58,14 +61,25 @@ def _up_status_down_and_resume(home: Path) -> None:
         status = vod(home, env, "status")
         assert status.returncode == 0, status.stdout
         assert "SERVING" in status.stdout
-        # Demo content was seeded and is served over REST.
-        demo = httpx.get(f"{base}/v1/titles", params={"pageSize": 100}, timeout=10).json()
+        # The demo users are printed with their passwords; the admin is signed in for `vod`.
+        passwords = json.loads((home / "secrets" / "demo-users.json").read_text())
+        for email, password in passwords.items():
+            assert email in up.stdout and password in up.stdout
+        assert (home / "credentials.json").stat().st_mode & 0o777 == 0o600
+        admin = {"authorization": "Bearer " + _stored_token(home)}
+        # Nothing without a token; demo content was seeded and is served over REST.
+        assert httpx.get(f"{base}/v1/titles", timeout=10).status_code == 401
+        demo = httpx.get(
+            f"{base}/v1/titles", params={"pageSize": 100}, headers=admin, timeout=10
+        ).json()
         assert sum(1 for t in demo["titles"] if t["externalId"].startswith("demo:")) >= 20
         created = httpx.post(
             f"{base}/v1/titles",
             json={"type": "TITLE_TYPE_MOVIE", "displayName": "Survivor"},
+            headers=admin,
             timeout=10,
         ).json()["title"]
+        _account_commands(home, env, base)
         second = vod(home, env, "up", "--detach")
         assert second.returncode != 0 and "already running" in second.stdout + second.stderr
         down = vod(home, env, "down")
@@ -74,7 +88,8 @@ def _up_status_down_and_resume(home: Path) -> None:
         # Data stays under the home directory: the next `vod up` resumes with it.
         up_again = vod(home, env, "up", "--detach", "--no-demo")
         assert up_again.returncode == 0, up_again.stdout + up_again.stderr
-        again = httpx.get(f"{base}/v1/{created['name']}", timeout=10)
+        admin = {"authorization": "Bearer " + _stored_token(home)}
+        again = httpx.get(f"{base}/v1/{created['name']}", headers=admin, timeout=10)
         assert again.status_code == 200 and again.json()["title"]["displayName"] == "Survivor"
     finally:
         vod(home, env, "down", timeout=90)
@@ -82,3 +97,69 @@ def _up_status_down_and_resume(home: Path) -> None:
         ["pgrep", "-f", str(home)], capture_output=True, text=True
     ).stdout.split()
     assert leftovers == [], f"processes left running: {leftovers}"
+
+
+def _stored_token(home: Path) -> str:
+    return str(json.loads((home / "credentials.json").read_text())["access_token"])
+
+
+def _account_commands(home: Path, env: dict[str, str], base: str) -> None:
+    """Sign-up is public; creating an admin needs the admin signed in; `vod login` stores the
+    new user's tokens, which the gateway then accepts."""
+    target = base.removeprefix("http://")
+    viewer_env = {**env, "VOD_PASSWORD": "correct horse battery"}
+    made = vod(
+        home,
+        viewer_env,
+        "accounts",
+        "create-user",
+        "zoe@example.com",
+        "--plan",
+        "basic",
+        "--target",
+        target,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    ops = vod(
+        home,
+        viewer_env,
+        "accounts",
+        "create-user",
+        "ops@example.com",
+        "--plan",
+        "premium",
+        "--admin",
+        "--target",
+        target,
+    )
+    assert ops.returncode == 0, ops.stdout + ops.stderr
+    creds = home / "zoe-credentials.json"
+    login = vod(
+        home,
+        {**viewer_env, "VOD_CREDENTIALS": str(creds)},
+        "login",
+        "zoe@example.com",
+        "--target",
+        target,
+    )
+    assert login.returncode == 0, login.stdout + login.stderr
+    token = json.loads(creds.read_text())["access_token"]
+    viewer = {"authorization": f"Bearer {token}"}
+    assert httpx.get(f"{base}/v1/titles", headers=viewer, timeout=10).status_code == 200
+    # A viewer cannot write the catalog (admin route), and a wrong password is refused.
+    denied = httpx.post(
+        f"{base}/v1/titles",
+        json={"type": "TITLE_TYPE_MOVIE", "displayName": "Nope"},
+        headers=viewer,
+        timeout=10,
+    )
+    assert denied.status_code == 403
+    wrong = vod(
+        home,
+        {**env, "VOD_PASSWORD": "not the password", "VOD_CREDENTIALS": str(home / "x.json")},
+        "login",
+        "zoe@example.com",
+        "--target",
+        target,
+    )
+    assert wrong.returncode != 0 and "correct horse" not in wrong.stdout + wrong.stderr

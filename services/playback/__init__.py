@@ -1,0 +1,1 @@
+"""The playback service: sessions, heartbeats, resume points and per-session manifests."""

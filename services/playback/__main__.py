@@ -1,0 +1,3 @@
+from services.playback.server import main
+
+main()

@@ -1,0 +1,121 @@
+"""Playback settings, loaded from the environment once in `main()`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from services.runtime.config import (
+    RuntimeSettings,
+    env_float,
+    env_int,
+    env_str,
+    load_runtime_settings,
+)
+
+__all__ = ["PlaybackSettings", "load_settings", "parse_edges"]
+
+
+@dataclass(frozen=True)
+class PlaybackSettings:
+    runtime: RuntimeSettings
+    playback_secret: bytes = field(repr=False)
+    """HMAC key of session tokens (`VOD_PLAYBACK_SECRET`); shared with licensing."""
+    edge_secret: str = field(repr=False)
+    """nginx secure_link secret of edge URLs (`VOD_EDGE_SECRET`); shared with the edges."""
+    edges: tuple[tuple[str, str], ...] = ()
+    """Region -> edge base URL (`VOD_EDGE_URLS="US=http://127.0.0.1:8081,GB=..."`)."""
+    schema: str = "playback"
+    http_address: str = "127.0.0.1:8073"
+    """Where the per-session manifest endpoint listens (the gateway routes /play/ there)."""
+    public_url: str = "http://127.0.0.1:8080"
+    """Base URL clients reach playback's HTTP endpoint through (the gateway)."""
+    origin_url: str = "http://127.0.0.1:8070"
+    """The transcoding service's origin listener, where the origin manifests are fetched."""
+    catalog_address: str = "127.0.0.1:50051"
+    transcoding_address: str = "127.0.0.1:50052"
+    accounts_address: str = "127.0.0.1:50058"
+    heartbeat_s: float = 10.0
+    """Heartbeat interval told to clients; a session's lease is three intervals."""
+    token_ttl_s: float = 4 * 3600
+    """Lifetime of a session token and of the signed edge URLs in its manifests."""
+    flush_interval_s: float = 0.2
+    """How long heartbeat writes are gathered before one batched UPDATE."""
+    flush_max_batch: int = 2000
+    sweep_interval_s: float = 0.0
+    """How often expired sessions are swept; 0 = half a heartbeat interval, at most 1 s."""
+    plans_ttl_s: float = 300.0
+    default_region: str = ""
+    """Region for internal calls that carry neither a platform region nor region_code."""
+    prewarm_parallelism: int = 8
+
+    @property
+    def lease_s(self) -> float:
+        return self.heartbeat_s * 3
+
+    @property
+    def sweep_every_s(self) -> float:
+        return self.sweep_interval_s or min(1.0, self.heartbeat_s / 2)
+
+    @property
+    def edge_map(self) -> dict[str, str]:
+        return dict(self.edges)
+
+    @property
+    def public_play_base(self) -> str:
+        return self.public_url.rstrip("/")
+
+
+def parse_edges(raw: str) -> tuple[tuple[str, str], ...]:
+    """`"US=http://127.0.0.1:8081,GB=http://127.0.0.1:8082"` -> (("US", ...), ("GB", ...))."""
+    pairs: list[tuple[str, str]] = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        region, sep, url = item.partition("=")
+        region, url = region.strip().upper(), url.strip().rstrip("/")
+        if not sep or len(region) != 2 or not region.isalpha() or "://" not in url:
+            raise ValueError(f"VOD_EDGE_URLS: expected REGION=http://host:port, got {item!r}")
+        pairs.append((region, url))
+    return tuple(pairs)
+
+
+def _host_port(value: str) -> str:
+    return value if ":" in value else f"127.0.0.1:{value}"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> PlaybackSettings:
+    env = os.environ if env is None else env
+    secret = env_str(env, "VOD_PLAYBACK_SECRET", "")
+    edge_secret = env_str(env, "VOD_EDGE_SECRET", "")
+    if not secret or not edge_secret:
+        raise SystemExit(
+            "VOD_PLAYBACK_SECRET and VOD_EDGE_SECRET must be set (the launcher generates them)"
+        )
+    return PlaybackSettings(
+        runtime=load_runtime_settings(
+            "playback", env, default_grpc_port=50053, default_metrics_port=9102
+        ),
+        playback_secret=secret.encode(),
+        edge_secret=edge_secret,
+        edges=parse_edges(env_str(env, "VOD_EDGE_URLS", "US=http://127.0.0.1:8081")),
+        schema=env_str(env, "VOD_PLAYBACK_SCHEMA", "playback"),
+        http_address=_host_port(env_str(env, "VOD_PLAYBACK_HTTP_ADDRESS", "127.0.0.1:8073")),
+        public_url=env_str(env, "VOD_PLAYBACK_PUBLIC_URL", "http://127.0.0.1:8080"),
+        origin_url=env_str(
+            env, "VOD_ORIGIN_URL", "http://" + env_str(env, "VOD_ORIGIN_ADDRESS", "127.0.0.1:8070")
+        ).rstrip("/"),
+        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", "127.0.0.1:50051"),
+        transcoding_address=env_str(env, "VOD_TRANSCODING_ADDRESS", "127.0.0.1:50052"),
+        accounts_address=env_str(env, "VOD_ACCOUNTS_ADDRESS", "127.0.0.1:50058"),
+        heartbeat_s=env_float(env, "VOD_PLAYBACK_HEARTBEAT_S", 10.0),
+        token_ttl_s=env_float(env, "VOD_PLAYBACK_TOKEN_TTL_S", 4 * 3600),
+        flush_interval_s=env_float(env, "VOD_PLAYBACK_FLUSH_S", 0.2),
+        flush_max_batch=env_int(env, "VOD_PLAYBACK_FLUSH_MAX_BATCH", 2000),
+        sweep_interval_s=env_float(env, "VOD_PLAYBACK_SWEEP_S", 0.0),
+        plans_ttl_s=env_float(env, "VOD_PLAYBACK_PLANS_TTL_S", 300.0),
+        default_region=env_str(env, "VOD_PLAYBACK_DEFAULT_REGION", ""),
+        prewarm_parallelism=env_int(env, "VOD_PLAYBACK_PREWARM_PARALLELISM", 8),
+    )
