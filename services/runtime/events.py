@@ -51,6 +51,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("VOD_MEDIA", ("vod.media.>",)),
     StreamSpec("VOD_PLAYBACK", ("vod.playback.>",)),
     StreamSpec("VOD_FEEDBACK", ("vod.feedback.>",)),
+    StreamSpec("VOD_LICENSING", ("vod.licensing.>",)),
 )
 
 

@@ -28,6 +28,15 @@ class TrackType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRACK_TYPE_ALL: _ClassVar[TrackType]
     TRACK_TYPE_VIDEO: _ClassVar[TrackType]
     TRACK_TYPE_AUDIO: _ClassVar[TrackType]
+    TRACK_TYPE_VIDEO_SD: _ClassVar[TrackType]
+    TRACK_TYPE_VIDEO_HD: _ClassVar[TrackType]
+    TRACK_TYPE_VIDEO_UHD: _ClassVar[TrackType]
+
+class LicenseDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LICENSE_DECISION_UNSPECIFIED: _ClassVar[LicenseDecision]
+    LICENSE_DECISION_GRANTED: _ClassVar[LicenseDecision]
+    LICENSE_DECISION_REFUSED: _ClassVar[LicenseDecision]
 KEY_SYSTEM_UNSPECIFIED: KeySystem
 KEY_SYSTEM_CLEARKEY: KeySystem
 KEY_SYSTEM_HLS_AES_128: KeySystem
@@ -35,6 +44,12 @@ TRACK_TYPE_UNSPECIFIED: TrackType
 TRACK_TYPE_ALL: TrackType
 TRACK_TYPE_VIDEO: TrackType
 TRACK_TYPE_AUDIO: TrackType
+TRACK_TYPE_VIDEO_SD: TrackType
+TRACK_TYPE_VIDEO_HD: TrackType
+TRACK_TYPE_VIDEO_UHD: TrackType
+LICENSE_DECISION_UNSPECIFIED: LicenseDecision
+LICENSE_DECISION_GRANTED: LicenseDecision
+LICENSE_DECISION_REFUSED: LicenseDecision
 
 class ContentKey(_message.Message):
     __slots__ = ("name", "key_id", "media_asset", "track_type", "key_systems", "key", "iv", "create_time")
@@ -163,3 +178,49 @@ class GetHlsKeyResponse(_message.Message):
     key: _httpbody_pb2.HttpBody
     policy: LicensePolicy
     def __init__(self, key: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ..., policy: _Optional[_Union[LicensePolicy, _Mapping]] = ...) -> None: ...
+
+class LicenseAudit(_message.Message):
+    __slots__ = ("name", "decision", "reason", "key_system", "session", "title", "profile", "region_code", "requested_key_ids", "granted_key_ids", "create_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    KEY_SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    REGION_CODE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_KEY_IDS_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_KEY_IDS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    decision: LicenseDecision
+    reason: str
+    key_system: KeySystem
+    session: str
+    title: str
+    profile: str
+    region_code: str
+    requested_key_ids: _containers.RepeatedScalarFieldContainer[str]
+    granted_key_ids: _containers.RepeatedScalarFieldContainer[str]
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., decision: _Optional[_Union[LicenseDecision, str]] = ..., reason: _Optional[str] = ..., key_system: _Optional[_Union[KeySystem, str]] = ..., session: _Optional[str] = ..., title: _Optional[str] = ..., profile: _Optional[str] = ..., region_code: _Optional[str] = ..., requested_key_ids: _Optional[_Iterable[str]] = ..., granted_key_ids: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListLicenseAuditsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "session", "decision")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    session: str
+    decision: LicenseDecision
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., session: _Optional[str] = ..., decision: _Optional[_Union[LicenseDecision, str]] = ...) -> None: ...
+
+class ListLicenseAuditsResponse(_message.Message):
+    __slots__ = ("license_audits", "next_page_token")
+    LICENSE_AUDITS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    license_audits: _containers.RepeatedCompositeFieldContainer[LicenseAudit]
+    next_page_token: str
+    def __init__(self, license_audits: _Optional[_Iterable[_Union[LicenseAudit, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

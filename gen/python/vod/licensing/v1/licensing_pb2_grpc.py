@@ -65,6 +65,11 @@ class LicensingServiceStub:
                 request_serializer=vod_dot_licensing_dot_v1_dot_licensing__pb2.GetHlsKeyRequest.SerializeToString,
                 response_deserializer=vod_dot_licensing_dot_v1_dot_licensing__pb2.GetHlsKeyResponse.FromString,
                 _registered_method=True)
+        self.ListLicenseAudits = channel.unary_unary(
+                '/vod.licensing.v1.LicensingService/ListLicenseAudits',
+                request_serializer=vod_dot_licensing_dot_v1_dot_licensing__pb2.ListLicenseAuditsRequest.SerializeToString,
+                response_deserializer=vod_dot_licensing_dot_v1_dot_licensing__pb2.ListLicenseAuditsResponse.FromString,
+                _registered_method=True)
 
 
 class LicensingServiceServicer:
@@ -127,6 +132,15 @@ class LicensingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListLicenseAudits(self, request, context):
+        """Lists licence audit records (every grant and refusal), newest first, one page at a time.
+        Returns INVALID_ARGUMENT for page sizes out of range, malformed filters and malformed or
+        mismatched page tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LicensingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +168,11 @@ def add_LicensingServiceServicer_to_server(servicer, server):
                     servicer.GetHlsKey,
                     request_deserializer=vod_dot_licensing_dot_v1_dot_licensing__pb2.GetHlsKeyRequest.FromString,
                     response_serializer=vod_dot_licensing_dot_v1_dot_licensing__pb2.GetHlsKeyResponse.SerializeToString,
+            ),
+            'ListLicenseAudits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLicenseAudits,
+                    request_deserializer=vod_dot_licensing_dot_v1_dot_licensing__pb2.ListLicenseAuditsRequest.FromString,
+                    response_serializer=vod_dot_licensing_dot_v1_dot_licensing__pb2.ListLicenseAuditsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -297,6 +316,33 @@ class LicensingService:
             '/vod.licensing.v1.LicensingService/GetHlsKey',
             vod_dot_licensing_dot_v1_dot_licensing__pb2.GetHlsKeyRequest.SerializeToString,
             vod_dot_licensing_dot_v1_dot_licensing__pb2.GetHlsKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLicenseAudits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vod.licensing.v1.LicensingService/ListLicenseAudits',
+            vod_dot_licensing_dot_v1_dot_licensing__pb2.ListLicenseAuditsRequest.SerializeToString,
+            vod_dot_licensing_dot_v1_dot_licensing__pb2.ListLicenseAuditsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -234,3 +234,19 @@ class PrewarmTitleResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[EdgeWarmResult]
     def __init__(self, results: _Optional[_Iterable[_Union[EdgeWarmResult, _Mapping]]] = ...) -> None: ...
+
+class GetSessionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetSessionResponse(_message.Message):
+    __slots__ = ("session", "user", "media_asset")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_ASSET_FIELD_NUMBER: _ClassVar[int]
+    session: PlaybackSession
+    user: str
+    media_asset: str
+    def __init__(self, session: _Optional[_Union[PlaybackSession, _Mapping]] = ..., user: _Optional[str] = ..., media_asset: _Optional[str] = ...) -> None: ...

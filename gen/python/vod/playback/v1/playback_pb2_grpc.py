@@ -64,6 +64,11 @@ class PlaybackServiceStub:
                 request_serializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointRequest.SerializeToString,
                 response_deserializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointResponse.FromString,
                 _registered_method=True)
+        self.GetSession = channel.unary_unary(
+                '/vod.playback.v1.PlaybackService/GetSession',
+                request_serializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetSessionRequest.SerializeToString,
+                response_deserializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetSessionResponse.FromString,
+                _registered_method=True)
         self.PrewarmTitle = channel.unary_unary(
                 '/vod.playback.v1.PlaybackService/PrewarmTitle',
                 request_serializer=vod_dot_playback_dot_v1_dot_playback__pb2.PrewarmTitleRequest.SerializeToString,
@@ -129,6 +134,15 @@ class PlaybackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSession(self, request, context):
+        """Returns a session as it is now (state, title, region, profile, device, rung cap), for
+        licensing to bind licences to live sessions. Internal. Returns NOT_FOUND if the session does
+        not exist, INVALID_ARGUMENT if the name is malformed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PrewarmTitle(self, request, context):
         """Pre-warms the edges with a title: fetches every segment of its media through each region's
         edge so the first viewers hit the cache. Returns NOT_FOUND if the title does not exist,
@@ -166,6 +180,11 @@ def add_PlaybackServiceServicer_to_server(servicer, server):
                     servicer.GetResumePoint,
                     request_deserializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointRequest.FromString,
                     response_serializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointResponse.SerializeToString,
+            ),
+            'GetSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSession,
+                    request_deserializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetSessionRequest.FromString,
+                    response_serializer=vod_dot_playback_dot_v1_dot_playback__pb2.GetSessionResponse.SerializeToString,
             ),
             'PrewarmTitle': grpc.unary_unary_rpc_method_handler(
                     servicer.PrewarmTitle,
@@ -313,6 +332,33 @@ class PlaybackService:
             '/vod.playback.v1.PlaybackService/GetResumePoint',
             vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointRequest.SerializeToString,
             vod_dot_playback_dot_v1_dot_playback__pb2.GetResumePointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vod.playback.v1.PlaybackService/GetSession',
+            vod_dot_playback_dot_v1_dot_playback__pb2.GetSessionRequest.SerializeToString,
+            vod_dot_playback_dot_v1_dot_playback__pb2.GetSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
