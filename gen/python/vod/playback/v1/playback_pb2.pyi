@@ -242,11 +242,13 @@ class GetSessionRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class GetSessionResponse(_message.Message):
-    __slots__ = ("session", "user", "media_asset")
+    __slots__ = ("session", "user", "media_asset", "plan")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
     MEDIA_ASSET_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
     session: PlaybackSession
     user: str
     media_asset: str
-    def __init__(self, session: _Optional[_Union[PlaybackSession, _Mapping]] = ..., user: _Optional[str] = ..., media_asset: _Optional[str] = ...) -> None: ...
+    plan: str
+    def __init__(self, session: _Optional[_Union[PlaybackSession, _Mapping]] = ..., user: _Optional[str] = ..., media_asset: _Optional[str] = ..., plan: _Optional[str] = ...) -> None: ...

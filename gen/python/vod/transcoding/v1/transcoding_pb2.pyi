@@ -258,7 +258,7 @@ class JobProgress(_message.Message):
     def __init__(self, job: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[_Union[JobStage, str]] = ..., percent: _Optional[float] = ..., fps: _Optional[float] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., message: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Rendition(_message.Message):
-    __slots__ = ("id", "width", "height", "frame_rate", "bitrate_bps", "peak_bitrate_bps", "video_codec", "codecs", "vmaf", "segment_count", "encrypted")
+    __slots__ = ("id", "width", "height", "frame_rate", "bitrate_bps", "peak_bitrate_bps", "video_codec", "codecs", "vmaf", "segment_count", "encrypted", "key_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -270,6 +270,7 @@ class Rendition(_message.Message):
     VMAF_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTED_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     width: int
     height: int
@@ -281,7 +282,8 @@ class Rendition(_message.Message):
     vmaf: float
     segment_count: int
     encrypted: bool
-    def __init__(self, id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frame_rate: _Optional[float] = ..., bitrate_bps: _Optional[int] = ..., peak_bitrate_bps: _Optional[int] = ..., video_codec: _Optional[_Union[VideoCodec, str]] = ..., codecs: _Optional[str] = ..., vmaf: _Optional[float] = ..., segment_count: _Optional[int] = ..., encrypted: _Optional[bool] = ...) -> None: ...
+    key_id: str
+    def __init__(self, id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frame_rate: _Optional[float] = ..., bitrate_bps: _Optional[int] = ..., peak_bitrate_bps: _Optional[int] = ..., video_codec: _Optional[_Union[VideoCodec, str]] = ..., codecs: _Optional[str] = ..., vmaf: _Optional[float] = ..., segment_count: _Optional[int] = ..., encrypted: _Optional[bool] = ..., key_id: _Optional[str] = ...) -> None: ...
 
 class MediaAsset(_message.Message):
     __slots__ = ("name", "title", "job", "hls_manifest_uri", "dash_manifest_uri", "duration_seconds", "renditions", "encrypted", "key_ids", "create_time")
