@@ -94,6 +94,7 @@ class TestEdge:
         self.origin = origin
         self.cache: dict[str, bytes] = {}
         self.refused = 0
+        self.served: list[str] = []  # paths served (hit or miss), in order
         self.runner: web.AppRunner | None = None
         self.port = free_port()
         self.client = httpx.AsyncClient(timeout=10)
@@ -124,6 +125,7 @@ class TestEdge:
             self.refused += 1
             return web.Response(status=403)
         key = path
+        self.served.append(path)
         if key in self.cache:
             return web.Response(body=self.cache[key], headers={"X-Cache-Status": "HIT"})
         upstream = (

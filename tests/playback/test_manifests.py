@@ -179,6 +179,7 @@ async def test_ffmpeg_plays_the_top_allowed_rendition_through_the_edge(
     top = max(master.playlists, key=lambda p: p.stream_info.resolution[1])
     assert top.stream_info.resolution == (640, 360)
     refused_before = mesh.edges["GB"].refused
+    served_before = len(mesh.edges["GB"].served)
 
     def decode() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -192,5 +193,6 @@ async def test_ffmpeg_plays_the_top_allowed_rendition_through_the_edge(
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == ""
     assert mesh.edges["GB"].refused == refused_before
-    assert any("/360p-h264/" in key for key in mesh.edges["GB"].cache)
-    assert not any("/480p-h264/" in key for key in mesh.edges["GB"].cache)
+    served = mesh.edges["GB"].served[served_before:]
+    assert any("/360p-h264/init.mp4" in path for path in served)
+    assert not any("/480p-h264/" in path or "/240p-h264/" in path for path in served)
