@@ -28,7 +28,7 @@ from vod.common.v1 import access_pb2 as vod_dot_common_dot_v1_dot_access__pb2
 from vod.common.v1 import validation_pb2 as vod_dot_common_dot_v1_dot_validation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvod/gateway/v1/gateway.proto\x12\x0evod.gateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1avod/common/v1/access.proto\x1a\x1evod/common/v1/validation.proto\"\xa7\x01\n\x08HomeItem\x12\x14\n\x05title\x18\x01 \x01(\tR\x05title\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x1f\n\x0b\x61rtwork_uri\x18\x03 \x01(\tR\nartworkUri\x12)\n\x10watched_fraction\x18\x04 \x01(\x01R\x0fwatchedFraction\x12\x16\n\x06reason\x18\x05 \x01(\tR\x06reason\"\xbb\x01\n\x07HomeRow\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x17.vod.gateway.v1.RowKindR\x04kind\x12\x18\n\x07heading\x18\x02 \x01(\tR\x07heading\x12.\n\x05items\x18\x03 \x03(\x0b\x32\x18.vod.gateway.v1.HomeItemR\x05items\x12\x1a\n\x08\x64\x65graded\x18\x04 \x01(\x08R\x08\x64\x65graded\x12\x1d\n\nbecause_of\x18\x05 \x01(\tR\tbecauseOf\"\xbb\x02\n\x0eGetHomeRequest\x12\x99\x01\n\x07profile\x18\x01 \x01(\tB\x7f\xe2\x41\x01\x02\xca\xf3\x18w\x08\x01\x18\xa0\x01\"@^users/[a-z0-9][a-z0-9-]{0,62}/profiles/[a-z0-9][a-z0-9-]{0,62}$*.a profile name such as users/ada/profiles/mainR\x07profile\x12X\n\x0bregion_code\x18\x02 \x01(\tB7\xca\xf3\x18\x33\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nregionCode\x12\x33\n\x11max_items_per_row\x18\x03 \x01(\x05\x42\x08\xca\xf3\x18\x04\x30\x00\x38\x32R\x0emaxItemsPerRow\">\n\x0fGetHomeResponse\x12+\n\x04rows\x18\x01 \x03(\x0b\x32\x17.vod.gateway.v1.HomeRowR\x04rows*\xb3\x01\n\x07RowKind\x12\x18\n\x14ROW_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1aROW_KIND_CONTINUE_WATCHING\x10\x01\x12\x16\n\x12ROW_KIND_TOP_PICKS\x10\x02\x12 \n\x1cROW_KIND_BECAUSE_YOU_WATCHED\x10\x03\x12\x19\n\x15ROW_KIND_TRENDING_NOW\x10\x04\x12\x19\n\x15ROW_KIND_NEW_RELEASES\x10\x05\x32\x93\x01\n\x0eGatewayService\x12\x80\x01\n\x07GetHome\x12\x1e.vod.gateway.v1.GetHomeRequest\x1a\x1f.vod.gateway.v1.GetHomeResponse\"4\x90\x02\x01\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\'\x12%/v1/{profile=users/*/profiles/*}/homeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvod/gateway/v1/gateway.proto\x12\x0evod.gateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1avod/common/v1/access.proto\x1a\x1evod/common/v1/validation.proto\"\xd2\x02\n\x08HomeItem\x12\x14\n\x05title\x18\x01 \x01(\tR\x05title\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x1f\n\x0b\x61rtwork_uri\x18\x03 \x01(\tR\nartworkUri\x12)\n\x10watched_fraction\x18\x04 \x01(\x01R\x0fwatchedFraction\x12\x16\n\x06reason\x18\x05 \x01(\tR\x06reason\x12!\n\x0crelease_year\x18\x06 \x01(\x05R\x0breleaseYear\x12\'\n\x0fmaturity_rating\x18\x07 \x01(\tR\x0ematurityRating\x12\x16\n\x06genres\x18\x08 \x03(\tR\x06genres\x12\x1a\n\x08synopsis\x18\t \x01(\tR\x08synopsis\x12)\n\x10\x64uration_seconds\x18\n \x01(\x01R\x0f\x64urationSeconds\"Q\n\nOmittedRow\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x17.vod.gateway.v1.RowKindR\x04kind\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"\xbb\x01\n\x07HomeRow\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x17.vod.gateway.v1.RowKindR\x04kind\x12\x18\n\x07heading\x18\x02 \x01(\tR\x07heading\x12.\n\x05items\x18\x03 \x03(\x0b\x32\x18.vod.gateway.v1.HomeItemR\x05items\x12\x1a\n\x08\x64\x65graded\x18\x04 \x01(\x08R\x08\x64\x65graded\x12\x1d\n\nbecause_of\x18\x05 \x01(\tR\tbecauseOf\"\xbb\x02\n\x0eGetHomeRequest\x12\x99\x01\n\x07profile\x18\x01 \x01(\tB\x7f\xe2\x41\x01\x02\xca\xf3\x18w\x08\x01\x18\xa0\x01\"@^users/[a-z0-9][a-z0-9-]{0,62}/profiles/[a-z0-9][a-z0-9-]{0,62}$*.a profile name such as users/ada/profiles/mainR\x07profile\x12X\n\x0bregion_code\x18\x02 \x01(\tB7\xca\xf3\x18\x33\"\n^[A-Z]{2}$*%an ISO 3166-1 alpha-2 code such as USR\nregionCode\x12\x33\n\x11max_items_per_row\x18\x03 \x01(\x05\x42\x08\xca\xf3\x18\x04\x30\x00\x38\x32R\x0emaxItemsPerRow\"t\n\x0fGetHomeResponse\x12+\n\x04rows\x18\x01 \x03(\x0b\x32\x17.vod.gateway.v1.HomeRowR\x04rows\x12\x34\n\x07omitted\x18\x02 \x03(\x0b\x32\x1a.vod.gateway.v1.OmittedRowR\x07omitted*\xb3\x01\n\x07RowKind\x12\x18\n\x14ROW_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1aROW_KIND_CONTINUE_WATCHING\x10\x01\x12\x16\n\x12ROW_KIND_TOP_PICKS\x10\x02\x12 \n\x1cROW_KIND_BECAUSE_YOU_WATCHED\x10\x03\x12\x19\n\x15ROW_KIND_TRENDING_NOW\x10\x04\x12\x19\n\x15ROW_KIND_NEW_RELEASES\x10\x05\x32\x93\x01\n\x0eGatewayService\x12\x80\x01\n\x07GetHome\x12\x1e.vod.gateway.v1.GetHomeRequest\x1a\x1f.vod.gateway.v1.GetHomeResponse\"4\x90\x02\x01\xd8\xf3\x18\x02\x82\xd3\xe4\x93\x02\'\x12%/v1/{profile=users/*/profiles/*}/homeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,16 +43,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETHOMEREQUEST'].fields_by_name['max_items_per_row']._serialized_options = b'\312\363\030\0040\00082'
   _globals['_GATEWAYSERVICE'].methods_by_name['GetHome']._loaded_options = None
   _globals['_GATEWAYSERVICE'].methods_by_name['GetHome']._serialized_options = b'\220\002\001\330\363\030\002\202\323\344\223\002\'\022%/v1/{profile=users/*/profiles/*}/home'
-  _globals['_ROWKIND']._serialized_start=914
-  _globals['_ROWKIND']._serialized_end=1093
+  _globals['_ROWKIND']._serialized_start=1222
+  _globals['_ROWKIND']._serialized_end=1401
   _globals['_HOMEITEM']._serialized_start=172
-  _globals['_HOMEITEM']._serialized_end=339
-  _globals['_HOMEROW']._serialized_start=342
-  _globals['_HOMEROW']._serialized_end=529
-  _globals['_GETHOMEREQUEST']._serialized_start=532
-  _globals['_GETHOMEREQUEST']._serialized_end=847
-  _globals['_GETHOMERESPONSE']._serialized_start=849
-  _globals['_GETHOMERESPONSE']._serialized_end=911
-  _globals['_GATEWAYSERVICE']._serialized_start=1096
-  _globals['_GATEWAYSERVICE']._serialized_end=1243
+  _globals['_HOMEITEM']._serialized_end=510
+  _globals['_OMITTEDROW']._serialized_start=512
+  _globals['_OMITTEDROW']._serialized_end=593
+  _globals['_HOMEROW']._serialized_start=596
+  _globals['_HOMEROW']._serialized_end=783
+  _globals['_GETHOMEREQUEST']._serialized_start=786
+  _globals['_GETHOMEREQUEST']._serialized_end=1101
+  _globals['_GETHOMERESPONSE']._serialized_start=1103
+  _globals['_GETHOMERESPONSE']._serialized_end=1219
+  _globals['_GATEWAYSERVICE']._serialized_start=1404
+  _globals['_GATEWAYSERVICE']._serialized_end=1551
 # @@protoc_insertion_point(module_scope)

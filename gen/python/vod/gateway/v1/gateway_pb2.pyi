@@ -27,18 +27,36 @@ ROW_KIND_TRENDING_NOW: RowKind
 ROW_KIND_NEW_RELEASES: RowKind
 
 class HomeItem(_message.Message):
-    __slots__ = ("title", "display_name", "artwork_uri", "watched_fraction", "reason")
+    __slots__ = ("title", "display_name", "artwork_uri", "watched_fraction", "reason", "release_year", "maturity_rating", "genres", "synopsis", "duration_seconds")
     TITLE_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     ARTWORK_URI_FIELD_NUMBER: _ClassVar[int]
     WATCHED_FRACTION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_YEAR_FIELD_NUMBER: _ClassVar[int]
+    MATURITY_RATING_FIELD_NUMBER: _ClassVar[int]
+    GENRES_FIELD_NUMBER: _ClassVar[int]
+    SYNOPSIS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     title: str
     display_name: str
     artwork_uri: str
     watched_fraction: float
     reason: str
-    def __init__(self, title: _Optional[str] = ..., display_name: _Optional[str] = ..., artwork_uri: _Optional[str] = ..., watched_fraction: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+    release_year: int
+    maturity_rating: str
+    genres: _containers.RepeatedScalarFieldContainer[str]
+    synopsis: str
+    duration_seconds: float
+    def __init__(self, title: _Optional[str] = ..., display_name: _Optional[str] = ..., artwork_uri: _Optional[str] = ..., watched_fraction: _Optional[float] = ..., reason: _Optional[str] = ..., release_year: _Optional[int] = ..., maturity_rating: _Optional[str] = ..., genres: _Optional[_Iterable[str]] = ..., synopsis: _Optional[str] = ..., duration_seconds: _Optional[float] = ...) -> None: ...
+
+class OmittedRow(_message.Message):
+    __slots__ = ("kind", "reason")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    kind: RowKind
+    reason: str
+    def __init__(self, kind: _Optional[_Union[RowKind, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class HomeRow(_message.Message):
     __slots__ = ("kind", "heading", "items", "degraded", "because_of")
@@ -65,7 +83,9 @@ class GetHomeRequest(_message.Message):
     def __init__(self, profile: _Optional[str] = ..., region_code: _Optional[str] = ..., max_items_per_row: _Optional[int] = ...) -> None: ...
 
 class GetHomeResponse(_message.Message):
-    __slots__ = ("rows",)
+    __slots__ = ("rows", "omitted")
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[HomeRow]
-    def __init__(self, rows: _Optional[_Iterable[_Union[HomeRow, _Mapping]]] = ...) -> None: ...
+    omitted: _containers.RepeatedCompositeFieldContainer[OmittedRow]
+    def __init__(self, rows: _Optional[_Iterable[_Union[HomeRow, _Mapping]]] = ..., omitted: _Optional[_Iterable[_Union[OmittedRow, _Mapping]]] = ...) -> None: ...
