@@ -27,6 +27,8 @@ from services.runtime.clients import open_channel
 
 __all__ = [
     "CredentialsError",
+    "auth_hint",
+    "optional_bearer",
     "bearer_metadata",
     "credentials_path",
     "load_credentials",
@@ -128,6 +130,25 @@ def bearer_metadata(target: str) -> tuple[tuple[str, str], ...]:
         )
         save_credentials(data, path)
     return (("authorization", f"Bearer {data['access_token']}"),)
+
+
+def optional_bearer(target: str) -> tuple[tuple[str, str], ...]:
+    """The stored sign-in's bearer metadata, or none when nobody signed in (a command pointed
+    straight at a service, inside the mesh, needs no token; the gateway will answer
+    UNAUTHENTICATED and `auth_hint` says what to do)."""
+    try:
+        return bearer_metadata(target)
+    except CredentialsError:
+        return ()
+
+
+def auth_hint(code: grpc.StatusCode) -> str:
+    """What to tell a user whose call the front door refused."""
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return " (sign in first: `vod login EMAIL`)"
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return " (this needs an account allowed to do it, e.g. an admin: `vod login EMAIL`)"
+    return ""
 
 
 def signed_in_metadata(target: str, err: TextIO = sys.stderr) -> tuple[tuple[str, str], ...] | None:

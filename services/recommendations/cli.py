@@ -159,7 +159,9 @@ def cmd_for(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_show(args))
     except grpc.aio.AioRpcError as exc:
-        print(f"{exc.code().name}: {exc.details()}", file=sys.stderr)
+        from services.accounts.cli import auth_hint
+
+        print(f"{exc.code().name}: {exc.details()}{auth_hint(exc.code())}", file=sys.stderr)
         return 1
     return 0
 
@@ -168,11 +170,11 @@ async def _show(args: argparse.Namespace) -> None:
     from vod.recommendations.v1 import recommendations_pb2 as pb
     from vod.recommendations.v1 import recommendations_pb2_grpc
 
-    from services.accounts.cli import bearer_metadata
+    from services.accounts.cli import optional_bearer
     from services.runtime.clients import open_channel
 
     service = pb.DESCRIPTOR.services_by_name["RecommendationsService"]
-    auth = await asyncio.to_thread(bearer_metadata, args.target)
+    auth = await asyncio.to_thread(optional_bearer, args.target)
     async with open_channel(
         args.target, timeout_s=5.0, services=[service], metadata=auth
     ) as channel:

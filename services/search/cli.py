@@ -16,7 +16,7 @@ import grpc
 from vod.search.v1 import search_pb2 as pb
 from vod.search.v1 import search_pb2_grpc
 
-from services.accounts.cli import signed_in_metadata
+from services.accounts.cli import auth_hint, optional_bearer
 from services.runtime.clients import open_channel
 
 __all__ = ["register", "run_search", "run_suggest"]
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _fail(exc: grpc.aio.AioRpcError, out: TextIO) -> int:
-    print(f"error: {exc.code().name}: {exc.details()}", file=out)
+    print(f"error: {exc.code().name}: {exc.details()}{auth_hint(exc.code())}", file=out)
     return 2
 
 
@@ -71,9 +71,7 @@ async def run_search(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         ),
         page_size=args.limit,
     )
-    metadata = await asyncio.to_thread(signed_in_metadata, args.target)
-    if metadata is None:
-        return 1
+    metadata = await asyncio.to_thread(optional_bearer, args.target)
     async with open_channel(
         args.target, timeout_s=10.0, services=[_SERVICE], metadata=metadata
     ) as channel:
@@ -99,9 +97,7 @@ async def run_suggest(args: argparse.Namespace, out: TextIO = sys.stdout) -> int
     request = pb.SuggestRequest(
         prefix=args.prefix, region_code=args.region.upper(), limit=args.limit
     )
-    metadata = await asyncio.to_thread(signed_in_metadata, args.target)
-    if metadata is None:
-        return 1
+    metadata = await asyncio.to_thread(optional_bearer, args.target)
     async with open_channel(
         args.target, timeout_s=10.0, services=[_SERVICE], metadata=metadata
     ) as channel:
