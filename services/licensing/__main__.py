@@ -1,0 +1,3 @@
+from services.licensing.server import main
+
+main()

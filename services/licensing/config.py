@@ -1,0 +1,67 @@
+"""Licensing settings, loaded from the environment once in `main()`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from services.licensing.envelope import MasterKeyRing, parse_master_keys
+from services.runtime.config import (
+    RuntimeSettings,
+    env_float,
+    env_int,
+    env_str,
+    load_runtime_settings,
+)
+
+__all__ = ["LicensingSettings", "load_settings"]
+
+
+@dataclass(frozen=True)
+class LicensingSettings:
+    runtime: RuntimeSettings
+    master_keys: MasterKeyRing = field(repr=False)
+    """`VOD_LICENSING_MASTER_KEYS`: `id:base64url-32-bytes`, comma-separated, first = current."""
+    playback_secret: bytes = field(repr=False)
+    """`VOD_PLAYBACK_SECRET`: verifies session tokens (shared with playback)."""
+    packager_secret: bytes = field(repr=False)
+    """`VOD_PACKAGER_SECRET`: the `x-vod-packager` metadata the internal key RPCs require."""
+    schema: str = "licensing"
+    playback_address: str = "127.0.0.1:50053"
+    catalog_address: str = "127.0.0.1:50051"
+    accounts_address: str = "127.0.0.1:50058"
+    max_licenses_per_session: int = 32
+    cache_ttl_s: float = 5.0
+    """How long availability and device answers are reused (never past the session's expiry;
+    the session itself is asked every time)."""
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> LicensingSettings:
+    env = os.environ if env is None else env
+    master = env_str(env, "VOD_LICENSING_MASTER_KEYS", "")
+    playback_secret = env_str(env, "VOD_PLAYBACK_SECRET", "")
+    packager_secret = env_str(env, "VOD_PACKAGER_SECRET", "")
+    if not master or not playback_secret or not packager_secret:
+        raise SystemExit(
+            "VOD_LICENSING_MASTER_KEYS, VOD_PLAYBACK_SECRET and VOD_PACKAGER_SECRET must be set "
+            "(the launcher generates them)"
+        )
+    try:
+        ring = parse_master_keys(master)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    return LicensingSettings(
+        runtime=load_runtime_settings(
+            "licensing", env, default_grpc_port=50054, default_metrics_port=9103
+        ),
+        master_keys=ring,
+        playback_secret=playback_secret.encode(),
+        packager_secret=packager_secret.encode(),
+        schema=env_str(env, "VOD_LICENSING_SCHEMA", "licensing"),
+        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", "127.0.0.1:50053"),
+        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", "127.0.0.1:50051"),
+        accounts_address=env_str(env, "VOD_ACCOUNTS_ADDRESS", "127.0.0.1:50058"),
+        max_licenses_per_session=env_int(env, "VOD_LICENSING_MAX_LICENSES_PER_SESSION", 32),
+        cache_ttl_s=env_float(env, "VOD_LICENSING_CACHE_TTL_S", 5.0),
+    )
