@@ -33,7 +33,7 @@ from mesh.embedded import (
 from mesh.envoy_config import HEALTH_SERVICE_HEADER, render_yaml
 from mesh.local import LocalSettings
 from mesh.nginx import EmbeddedNginx
-from mesh.secrets import load_or_create_json, load_or_create_secret
+from mesh.secrets import load_or_create_json, load_or_create_secret, secrets_dir
 from mesh.services import SERVICES, HttpExport, ServiceEntry
 from mesh.spec import AuthSpec, HttpUpstreamSpec, MeshSpec, RegionalFront, ServiceSpec
 from services.runtime.db import migrate
@@ -390,6 +390,11 @@ class LocalMesh:
 
     def secret(self, variable: str) -> str:
         """A per-deployment secret (`VOD_EDGE_SECRET` -> `<home>/secrets/edge_secret`)."""
+        if variable == "VOD_LICENSING_MASTER_KEYS":
+            from services.licensing.envelope import ensure_master_keys_file
+
+            folder = secrets_dir(self.settings.home)
+            return ensure_master_keys_file(folder / "licensing_master_keys")
         name = variable.removeprefix("VOD_").lower()
         return load_or_create_secret(self.settings.home, name)
 

@@ -9,10 +9,11 @@ import os
 import secrets as _random
 from pathlib import Path
 
-__all__ = ["load_or_create_json", "load_or_create_secret"]
+__all__ = ["load_or_create_json", "load_or_create_secret", "secrets_dir"]
 
 
-def _folder(home: Path) -> Path:
+def secrets_dir(home: Path) -> Path:
+    """`<home>/secrets`, created owner-only (0700)."""
     folder = home / "secrets"
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
@@ -29,7 +30,7 @@ def _write_private(path: Path, text: str) -> None:
 
 def load_or_create_secret(home: Path, name: str, nbytes: int = 32) -> str:
     """The secret called `name` (URL-safe text of `nbytes` random bytes), created if missing."""
-    path = _folder(home) / name
+    path = secrets_dir(home) / name
     if path.is_file():
         value = path.read_text().strip()
         if value:
@@ -41,7 +42,7 @@ def load_or_create_secret(home: Path, name: str, nbytes: int = 32) -> str:
 
 def load_or_create_json(home: Path, name: str, make: dict[str, str]) -> dict[str, str]:
     """A small JSON document of secrets (e.g. demo passwords), created from `make` if missing."""
-    path = _folder(home) / f"{name}.json"
+    path = secrets_dir(home) / f"{name}.json"
     if path.is_file():
         try:
             value = json.loads(path.read_text())

@@ -70,6 +70,7 @@ SERVICES: tuple[ServiceEntry, ...] = (
         1,
         schema="transcoding",
         workers=("services.transcoding.worker",),
+        secrets=("VOD_PACKAGER_SECRET",),
         http=(
             # Published media, read-only: /origin/titles/<title>/manifests/<media>/master.m3u8.
             # Edges pull from it directly; through the gateway only operators may preview.
@@ -79,6 +80,14 @@ SERVICES: tuple[ServiceEntry, ...] = (
                 "upload", "VOD_UPLOAD_HTTP_ADDRESS", "/upload/", "/upload/", 1, 0, access="admin"
             ),
         ),
+    ),
+    ServiceEntry(
+        "licensing",
+        "services.licensing",
+        "vod.licensing.v1.LicensingService",
+        3,
+        schema="licensing",
+        secrets=("VOD_LICENSING_MASTER_KEYS", "VOD_PLAYBACK_SECRET", "VOD_PACKAGER_SECRET"),
     ),
     ServiceEntry(
         "playback",
