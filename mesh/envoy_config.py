@@ -49,6 +49,8 @@ from envoy_data_plane.envoy.config.cluster.v3 import (
 from envoy_data_plane.envoy.config.core.v3 import (
     Address,
     DataSource,
+    GrpcService,
+    GrpcServiceEnvoyGrpc,
     HealthCheck,
     HealthCheckGrpcHealthCheck,
     Http2ProtocolOptions,
@@ -77,6 +79,7 @@ from envoy_data_plane.envoy.config.route.v3 import (
     RouteMatch,
     VirtualHost,
 )
+from envoy_data_plane.envoy.config.trace.v3 import OpenTelemetryConfig, TracingHttp
 from envoy_data_plane.envoy.extensions.access_loggers.file.v3 import FileAccessLog
 from envoy_data_plane.envoy.extensions.access_loggers.stream.v3 import StdoutAccessLog
 from envoy_data_plane.envoy.extensions.filters.http.cors.v3 import Cors, CorsPolicy
@@ -90,6 +93,7 @@ from envoy_data_plane.envoy.extensions.filters.http.router.v3 import Router
 from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v3 import (
     HttpConnectionManager,
     HttpConnectionManagerCodecType,
+    HttpConnectionManagerTracing,
     HttpFilter,
     RequestIdExtension,
 )
@@ -99,6 +103,7 @@ from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
     HttpProtocolOptionsExplicitHttpConfig,
 )
 from envoy_data_plane.envoy.type.matcher.v3 import RegexMatcher, StringMatcher
+from envoy_data_plane.envoy.type.v3 import Percent
 from envoy_data_plane.google.protobuf import Any, Struct
 
 from mesh import front_door
@@ -108,6 +113,7 @@ from mesh.spec import (
     MeshSpec,
     MethodInfo,
     ServiceSpec,
+    TracingSpec,
     describe_methods,
 )
 
@@ -116,6 +122,7 @@ __all__ = [
     "FRONT_LISTENER_NAME",
     "HEALTH_SERVICE_HEADER",
     "HTTP_FILTERS",
+    "OTEL_COLLECTOR_CLUSTER",
     "RETRY_ON",
     "render_bootstrap",
     "render_dict",
@@ -455,6 +462,73 @@ def _not_found_route() -> Route:
     )
 
 
+# -- tracing ---------------------------------------------------------------------------------------
+#
+# With `MeshSpec.tracing`, every front listener runs Envoy's OpenTelemetry tracer: per request it
+# continues the client's W3C `traceparent` (same trace id, Envoy's span as the new parent) or
+# starts a trace when there is none, passes `traceparent` on to the service, and exports its own
+# span over OTLP/gRPC to the collector.
+#
+# Without a collector there is no tracer: Envoy 1.40 refuses an OpenTelemetry tracer that has no
+# exporter ("OpenTelemetry Tracer must have exactly one of gRPC, HTTP, or custom exporter
+# configured", although the proto says the exporter may be left out), and a tracer exporting into
+# a dead cluster would only trade a failed export per batch for a parent span nobody records.
+# `traceparent` is then an ordinary header, forwarded untouched, and a request without one gets
+# its trace from the first service (its SERVER span is the root).
+
+OTEL_COLLECTOR_CLUSTER = "otel_collector"
+
+
+def _tracing(spec: MeshSpec) -> HttpConnectionManagerTracing | None:
+    if spec.tracing is None:
+        return None
+    otel = OpenTelemetryConfig(
+        service_name=spec.tracing.service_name,
+        grpc_service=GrpcService(
+            envoy_grpc=GrpcServiceEnvoyGrpc(cluster_name=OTEL_COLLECTOR_CLUSTER),
+            timeout=_seconds(1.0),
+        ),
+    )
+    return HttpConnectionManagerTracing(
+        provider=TracingHttp(name="envoy.tracers.opentelemetry", typed_config=Any.pack(otel)),
+        random_sampling=Percent(value=spec.tracing.sampling_percent),
+    )
+
+
+def _collector_cluster(tracing: TracingSpec) -> Cluster:
+    http2 = HttpProtocolOptions(
+        explicit_http_config=HttpProtocolOptionsExplicitHttpConfig(
+            http2_protocol_options=Http2ProtocolOptions()
+        )
+    )
+    return Cluster(
+        name=OTEL_COLLECTOR_CLUSTER,
+        type=ClusterDiscoveryType.STATIC
+        if _is_ip(tracing.collector_host)
+        else ClusterDiscoveryType.STRICT_DNS,
+        dns_lookup_family=ClusterDnsLookupFamily.V4_PREFERRED,
+        connect_timeout=_seconds(1.0),
+        lb_policy=ClusterLbPolicy.ROUND_ROBIN,
+        load_assignment=ClusterLoadAssignment(
+            cluster_name=OTEL_COLLECTOR_CLUSTER,
+            endpoints=[
+                LocalityLbEndpoints(
+                    lb_endpoints=[
+                        LbEndpoint(
+                            endpoint=Endpoint(
+                                address=_address(tracing.collector_host, tracing.collector_port)
+                            )
+                        )
+                    ]
+                )
+            ],
+        ),
+        typed_extension_protocol_options={
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": Any.pack(http2),
+        },
+    )
+
+
 def _front_listener(
     spec: MeshSpec, name: str, host: str, port: int, region: str, routes: list[Route]
 ) -> Listener:
@@ -469,10 +543,17 @@ def _front_listener(
         preserve_external_request_id=True,
         # ...and keep it byte for byte: by default Envoy rewrites one nibble of UUID ids to
         # carry its trace decision, which breaks grepping logs for the id a client sent.
+        # Tracing: sample on a random number, not on the request id, which a client may set to
+        # anything (Envoy leaves a trace it starts for a non-UUID id unsampled otherwise).
         request_id_extension=RequestIdExtension(
-            typed_config=Any.pack(UuidRequestIdConfig(pack_trace_reason=False))
+            typed_config=Any.pack(
+                UuidRequestIdConfig(
+                    pack_trace_reason=False, use_request_id_for_trace_sampling=False
+                )
+            )
         ),
         use_remote_address=True,
+        tracing=_tracing(spec),
         access_log=[_access_log(spec)],
         route_config=RouteConfiguration(
             name=ROUTE_CONFIG_NAME,
@@ -593,6 +674,8 @@ def render_bootstrap(spec: MeshSpec) -> Bootstrap:
     clusters += [_http_cluster(upstream) for upstream in spec.http_upstreams]
     if spec.auth is not None:
         clusters.append(front_door.jwks_cluster(spec.auth, static=_is_ip(spec.auth.jwks_host)))
+    if spec.tracing is not None:
+        clusters.append(_collector_cluster(spec.tracing))
     return Bootstrap(
         node=Node(id="vod-front", cluster="vodmesh"),
         admin=Admin(address=_address(spec.admin_host, spec.admin_port)),

@@ -27,6 +27,7 @@ __all__ = [
     "MeshSpec",
     "MethodInfo",
     "ServiceSpec",
+    "TracingSpec",
     "describe_methods",
     "grpc_services",
     "idempotent_methods",
@@ -229,6 +230,37 @@ class RegionalFront:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingSpec:
+    """Envoy's spans go to an OpenTelemetry collector (OTLP over gRPC) at
+    collector_host:collector_port. Without a `TracingSpec` Envoy still takes part in every trace:
+    it continues a client's `traceparent` or starts one, and passes it to the services, but
+    reports its own spans nowhere."""
+
+    collector_host: str
+    collector_port: int
+    service_name: str = "vod-front"
+    """`service.name` of Envoy's spans."""
+    sampling_percent: float = 100.0
+    """Share of requests *without* a sampled `traceparent` whose new trace is recorded."""
+
+    def __post_init__(self) -> None:
+        _check_host("tracing.collector_host", self.collector_host)
+        _check_port("tracing.collector_port", self.collector_port)
+        if not isinstance(self.service_name, str) or not _NAME_RE.match(self.service_name):
+            raise ValueError(
+                f"tracing.service_name must match {_NAME_RE.pattern}, got {self.service_name!r}"
+            )
+        if (
+            isinstance(self.sampling_percent, bool)
+            or not isinstance(self.sampling_percent, int | float)
+            or not 0 <= self.sampling_percent <= 100
+        ):
+            raise ValueError(
+                f"tracing.sampling_percent must be in 0..100, got {self.sampling_percent!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class MeshSpec:
     """The whole mesh: the front (gateway) listener, Envoy admin, and the services behind it.
 
@@ -252,6 +284,8 @@ class MeshSpec:
     """The region the main front listener (front_host:front_port) serves; empty sets none."""
     regional_fronts: tuple[RegionalFront, ...] = ()
     """More front listeners, one per further simulated region."""
+    tracing: TracingSpec | None = None
+    """Where Envoy reports its spans; `None` propagates trace context without reporting."""
 
     def __post_init__(self) -> None:
         _check_host("front_host", self.front_host)
@@ -317,6 +351,8 @@ class MeshSpec:
             regions.append(front.region)
         if self.regional_fronts and not self.front_region:
             raise ValueError("regional_fronts need front_region for the main listener too")
+        if self.tracing is not None and not isinstance(self.tracing, TracingSpec):
+            raise ValueError(f"tracing must be a TracingSpec or None, got {self.tracing!r}")
 
     def service(self, name: str) -> ServiceSpec:
         """The service called `name`; raises `KeyError` if there is none."""

@@ -4,13 +4,22 @@ durable idempotent consumers.
 The subject of an event type is declared in its proto (`option (vod.common.v1.event_subject)`);
 every event carries `meta.event_id`, sent as `Nats-Msg-Id` so JetStream drops duplicates inside
 its window, and consumers tolerate redelivery by checking the id.
+
+Tracing: every publish is a PRODUCER span whose `traceparent` goes in the message headers (next
+to `Vod-Trace-Id`/`Vod-Request-Id`), and every message consumed is handled inside a CONSUMER span
+continuing it. Events published through the transactional outbox are sent later, by the relay,
+outside the request that wrote them; the outbox row holds only the payload, so the request's span
+is found again by event id (`new_meta` remembers it, in this process), or, when the relay runs
+elsewhere or after a restart, rebuilt from `EventMeta.trace_id` (see `tracing.remote_parent`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,14 +29,18 @@ import structlog
 from google.protobuf.message import DecodeError, Message
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
+from opentelemetry import trace
+from opentelemetry.context import Context
 from vod.common.v1 import event_pb2
 
+from services.runtime import tracing
 from services.runtime.logs import get_logger
 
 __all__ = [
     "STREAMS",
     "EventBus",
     "StreamSpec",
+    "consumer_span",
     "meta_of",
     "new_meta",
     "subject_of",
@@ -97,17 +110,88 @@ def trace_headers(payload: bytes) -> dict[str, str]:
     return headers
 
 
+class _CauseCache:
+    """Event id -> the span context current when its meta was made, for the events the outbox
+    relay publishes later from this process. Bounded: the oldest entries go first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, trace.SpanContext] = OrderedDict()
+
+    def remember(self, event_id: str, context: trace.SpanContext) -> None:
+        self._entries[event_id] = context
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def pop(self, event_id: str) -> trace.SpanContext | None:
+        return self._entries.pop(event_id, None)
+
+
+_causes = _CauseCache()
+
+
 def new_meta(producer: str) -> event_pb2.EventMeta:
-    """Fresh event metadata carrying the current request's ids (from the log context)."""
+    """Fresh event metadata carrying the current request's ids (trace id from the current span,
+    request id from the log context)."""
     bound = structlog.contextvars.get_contextvars()
     meta = event_pb2.EventMeta(
         event_id=str(uuid.uuid4()),
         producer=producer,
-        trace_id=str(bound.get("trace_id", "")),
+        trace_id=tracing.current_trace_id() or str(bound.get("trace_id", "")),
         request_id=str(bound.get("request_id", "")),
     )
     meta.occur_time.FromDatetime(datetime.now(UTC))
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        _causes.remember(meta.event_id, span_context)
     return meta
+
+
+def _publish_parent(event_id: str, meta: event_pb2.EventMeta | None) -> tuple[Context | None, bool]:
+    """The context a publish continues, and whether its parent span was rebuilt: the current
+    span when publishing inside a request; else (the outbox relay) the span the event was made
+    under, remembered by `new_meta`; else a parent rebuilt from `meta.trace_id`."""
+    cause = _causes.pop(event_id)
+    if trace.get_current_span().get_span_context().is_valid:
+        return None, False
+    if cause is not None:
+        return trace.set_span_in_context(trace.NonRecordingSpan(cause)), False
+    rebuilt = tracing.remote_parent(meta.trace_id, event_id) if meta is not None else None
+    return rebuilt, rebuilt is not None
+
+
+@contextmanager
+def consumer_span(
+    subject: str, headers: Mapping[str, str] | None, *, durable: str
+) -> Iterator[trace.Span]:
+    """Handle one consumed message inside a CONSUMER span continuing its `traceparent` (or, for
+    messages sent without one, the `Vod-Trace-Id` header), with its trace and request ids bound
+    to the logs. For consumer loops of their own (work queues) as much as for `EventBus`."""
+    received = headers or {}
+    parent = tracing.extract(received)
+    rebuilt = False
+    if not trace.get_current_span(parent).get_span_context().is_valid:
+        message_id = received.get("Nats-Msg-Id", "")
+        fallback = tracing.remote_parent(received.get(TRACE_HEADER, ""), message_id)
+        parent, rebuilt = (fallback, True) if fallback is not None else (parent, False)
+    request_id = received.get(REQUEST_HEADER, "")
+    structlog.contextvars.bind_contextvars(request_id=request_id, subject=subject)
+    attributes: dict[str, str | bool] = {
+        "messaging.system": "nats",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": subject,
+        "messaging.consumer.group.name": durable,
+        "messaging.message.id": received.get("Nats-Msg-Id", ""),
+    }
+    if rebuilt:
+        attributes["vod.parent_rebuilt"] = True
+    with tracing.tracer().start_as_current_span(
+        f"process {subject}", context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes
+    ) as span:
+        structlog.contextvars.bind_contextvars(
+            trace_id=tracing.current_trace_id() or received.get(TRACE_HEADER, "")
+        )
+        yield span
 
 
 Handler = Callable[[Message], Awaitable[None]]
@@ -163,8 +247,33 @@ class EventBus:
     async def publish_raw(
         self, subject: str, payload: bytes, event_id: str, headers: dict[str, str] | None = None
     ) -> None:
-        all_headers = {"Nats-Msg-Id": event_id, **trace_headers(payload), **(headers or {})}
-        await self._js.publish(subject, payload, timeout=self._timeout_s, headers=all_headers)
+        """Publish a serialized event inside a PRODUCER span; its `traceparent` goes with the
+        message (see `_publish_parent` for what it continues)."""
+        meta = meta_of(payload)
+        parent, rebuilt = _publish_parent(event_id, meta)
+        attributes: dict[str, str | bool] = {
+            "messaging.system": "nats",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": subject,
+            "messaging.message.id": event_id,
+        }
+        if meta is not None and meta.request_id:
+            attributes[tracing.REQUEST_ID_ATTRIBUTE] = meta.request_id
+        if rebuilt:
+            attributes["vod.parent_rebuilt"] = True
+        with tracing.tracer().start_as_current_span(
+            f"publish {subject}",
+            context=parent,
+            kind=trace.SpanKind.PRODUCER,
+            attributes=attributes,
+        ):
+            all_headers = {
+                "Nats-Msg-Id": event_id,
+                **trace_headers(payload),
+                **tracing.inject({}),
+                **(headers or {}),
+            }
+            await self._js.publish(subject, payload, timeout=self._timeout_s, headers=all_headers)
 
     def consume(
         self,
@@ -213,25 +322,25 @@ class EventBus:
                 await asyncio.sleep(0.5)
                 continue
             for msg in messages:
-                received = msg.headers or {}
-                structlog.contextvars.bind_contextvars(
-                    trace_id=received.get(TRACE_HEADER, ""),
-                    request_id=received.get(REQUEST_HEADER, ""),
-                    subject=msg.subject,
-                )
-                try:
-                    event = decode(msg.subject, msg.data)
-                except DecodeError:  # a poison message: ack and skip, never redeliver forever
-                    _log.warning("consumer.undecodable", durable=durable, subject=msg.subject)
-                    await msg.ack()
-                    continue
-                try:
-                    if event is not None:
-                        await handler(event)
-                    await msg.ack()
-                except Exception:
-                    _log.exception("consumer.handler_failed", durable=durable, subject=msg.subject)
-                    await msg.nak(delay=1.0)
+                with consumer_span(msg.subject, msg.headers, durable=durable) as span:
+                    try:
+                        event = decode(msg.subject, msg.data)
+                    except DecodeError:  # a poison message: ack and skip, never redeliver forever
+                        _log.warning("consumer.undecodable", durable=durable, subject=msg.subject)
+                        span.set_status(trace.StatusCode.ERROR, "undecodable payload")
+                        await msg.ack()
+                        continue
+                    try:
+                        if event is not None:
+                            await handler(event)
+                        await msg.ack()
+                    except Exception as exc:
+                        _log.exception(
+                            "consumer.handler_failed", durable=durable, subject=msg.subject
+                        )
+                        span.record_exception(exc)
+                        span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                        await msg.nak(delay=1.0)
 
     async def close(self) -> None:
         for task in self._tasks:

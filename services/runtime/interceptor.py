@@ -1,9 +1,15 @@
 """The one server interceptor every service runs.
 
-Per RPC it: binds request id / trace id / method / peer to the logs, validates each request
-message against the proto rules, maps domain errors to google.rpc.Status with details, turns any
-unexpected exception into a bare INTERNAL (logged with its stack, never sent to the client),
-records Prometheus metrics and writes one log line with code and latency.
+Per RPC it: starts a SERVER span continuing the caller's `traceparent` (OpenTelemetry), binds
+request id / trace id / method / peer to the logs, validates each request message against the
+proto rules, maps domain errors to google.rpc.Status with details, turns any unexpected exception
+into a bare INTERNAL (logged with its stack, never sent to the client), records Prometheus
+metrics and writes one log line with code and latency.
+
+The span is made here rather than by `opentelemetry-instrumentation-grpc`'s server interceptor:
+the status this interceptor settles (domain errors mapped, handler aborts, cancellations) is the
+one the span, the metrics and the log line must agree on, and a second interceptor would wrap
+every handler again only to guess that status from exceptions.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from typing import Any
 import grpc
 import structlog
 from grpc_status import rpc_status
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
-from services.runtime import validation
+from services.runtime import tracing, validation
 from services.runtime.errors import DomainError, InvalidArgument, internal_status
 from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
@@ -31,7 +39,8 @@ _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
 def request_context(metadata: tuple[tuple[str, str | bytes], ...] | None) -> dict[str, str]:
-    """Request id (Envoy's x-request-id, or a new one) and W3C trace id from call metadata."""
+    """Request id (Envoy's x-request-id, or a new one) and W3C trace id from call metadata (the
+    trace id used when no span is recording; see `_Call`)."""
     values = {k: v for k, v in (metadata or ()) if isinstance(v, str)}
     request_id = values.get("x-request-id") or uuid.uuid4().hex
     trace_id = ""
@@ -160,26 +169,63 @@ async def _validated(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield request
 
 
+# gRPC codes that make a SERVER span an error (OpenTelemetry's RPC conventions): the others
+# (NOT_FOUND, INVALID_ARGUMENT, ...) are the caller's problem, not the server's.
+_SERVER_ERRORS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+
+
 class _Call:
-    """Context of one RPC: logging context, error mapping, metrics and the access log line."""
+    """Context of one RPC: its span, logging context, error mapping, metrics and the access log
+    line."""
 
     def __init__(
         self, metrics: RpcMetrics, method: str, metadata: Any, context: grpc.aio.ServicerContext
     ) -> None:
         self._metrics = metrics
         self._method = method
+        self._metadata = metadata
         self._context = context
         self._ctx = request_context(metadata)
         self._code = "UNKNOWN"
         self._start = 0.0
+        self._span: trace.Span = trace.INVALID_SPAN
+        self._otel_token: object = None
+        self._log_tokens: Any = {}
 
     def ok(self) -> None:
         self._code = "OK"
 
     async def __aenter__(self) -> _Call:
         self._start = time.perf_counter()
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
+        service, _, name = self._method.lstrip("/").partition("/")
+        parent = tracing.extract(self._metadata)
+        self._span = tracing.tracer().start_span(
+            f"{service}/{name}",
+            context=parent,
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                "rpc.system": "grpc",
+                "rpc.service": service,
+                "rpc.method": name,
+                tracing.REQUEST_ID_ATTRIBUTE: self._ctx["request_id"],
+            },
+        )
+        self._otel_token = otel_context.attach(trace.set_span_in_context(self._span, parent))
+        span_context = self._span.get_span_context()
+        if span_context.is_valid:
+            self._ctx["trace_id"] = trace.format_trace_id(span_context.trace_id)
+        # Bind on top of what the process bound at start-up (`service`), and put it back after:
+        # clearing the context here would drop those fields from every per-RPC line.
+        self._log_tokens = structlog.contextvars.bind_contextvars(
             method=self._method, peer=self._context.peer(), **self._ctx
         )
         return self
@@ -193,6 +239,7 @@ class _Call:
             self._code = _context_code(self._context)
         elif exc is not None and not isinstance(exc, GeneratorExit | _Cancelled):
             _log.error("rpc.unhandled", exc_info=exc)
+            self._span.record_exception(exc)
             status = internal_status(self._ctx["request_id"])
         elif exc is not None:
             self._code = "CANCELLED"
@@ -201,12 +248,25 @@ class _Call:
         self._metrics.observe(self._method, self._code, elapsed)
         log = _log.warning if self._code in ("INTERNAL", "UNKNOWN") else _log.info
         log("rpc", code=self._code, latency_ms=round(elapsed * 1000, 3))
+        self._end_span()
         if status is not None:
             converted = rpc_status.to_status(status)
             await self._context.abort(
                 converted.code, converted.details, converted.trailing_metadata
             )
         return False
+
+    def _end_span(self) -> None:
+        code = grpc.StatusCode.__members__.get(self._code, grpc.StatusCode.UNKNOWN)
+        self._span.set_attribute("rpc.grpc.status_code", code.value[0])
+        if code in _SERVER_ERRORS:
+            self._span.set_status(trace.StatusCode.ERROR, self._code)
+        self._span.end()
+        try:
+            otel_context.detach(self._otel_token)  # type: ignore[arg-type]
+            structlog.contextvars.reset_contextvars(**self._log_tokens)
+        except ValueError:  # a generator finalised in another context: nothing left to reset
+            pass
 
 
 try:  # asyncio.CancelledError is a BaseException; keep it out of INTERNAL.
