@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from services.runtime import drm
 from services.runtime.config import (
     RuntimeSettings,
     env_float,
@@ -14,7 +15,7 @@ from services.runtime.config import (
     load_runtime_settings,
 )
 
-__all__ = ["PlaybackSettings", "load_settings", "parse_edges"]
+__all__ = ["PlaybackSettings", "load_settings", "parse_drm_signal", "parse_edges"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,16 @@ class PlaybackSettings:
     """Where the per-session manifest endpoint listens (the gateway routes /play/ there)."""
     public_url: str = "http://127.0.0.1:8080"
     """Base URL clients reach playback's HTTP endpoint through (the gateway)."""
+    license_public_url: str = ""
+    """Base URL clients reach licensing's HTTP endpoints through (`VOD_LICENSE_PUBLIC_URL`):
+    the ClearKey licence URL and the HLS key URIs. Empty = `public_url` (the same gateway)."""
+    drm_signal: tuple[str, ...] = ()
+    """Vendor key systems (`VOD_DRM_SIGNAL="widevine,playready"`, default none) whose
+    ContentProtection with a `cenc:pssh` is added to the per-session MPDs of encrypted titles,
+    next to CENC + ClearKey. Signalling only, for a plugged-in vendor DRM: it lets a player with
+    that CDM recognise the stream, but its licences come from the vendor's licence server,
+    configured separately (on the player, or in the vendor's key exchange); vodmesh's licensing
+    serves ClearKey and HLS AES-128 keys only."""
     origin_url: str = "http://127.0.0.1:8070"
     """The transcoding service's origin listener, where the origin manifests are fetched."""
     catalog_address: str = "127.0.0.1:50051"
@@ -65,6 +76,16 @@ class PlaybackSettings:
     @property
     def public_play_base(self) -> str:
         return self.public_url.rstrip("/")
+
+    @property
+    def public_license_base(self) -> str:
+        return (self.license_public_url or self.public_url).rstrip("/")
+
+
+def parse_drm_signal(raw: str) -> tuple[str, ...]:
+    """`VOD_DRM_SIGNAL` ("widevine,playready"; empty = none) -> the vendor system names, in
+    order, deduplicated; an unknown name is a ValueError (`services.runtime.drm` knows them)."""
+    return tuple(system.name for system in drm.parse_drm_signal(raw))
 
 
 def parse_edges(raw: str) -> tuple[tuple[str, str], ...]:
@@ -104,6 +125,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> PlaybackSettings:
         schema=env_str(env, "VOD_PLAYBACK_SCHEMA", "playback"),
         http_address=_host_port(env_str(env, "VOD_PLAYBACK_HTTP_ADDRESS", "127.0.0.1:8073")),
         public_url=env_str(env, "VOD_PLAYBACK_PUBLIC_URL", "http://127.0.0.1:8080"),
+        license_public_url=env_str(env, "VOD_LICENSE_PUBLIC_URL", ""),
+        drm_signal=parse_drm_signal(env_str(env, "VOD_DRM_SIGNAL", "")),
         origin_url=env_str(
             env, "VOD_ORIGIN_URL", "http://" + env_str(env, "VOD_ORIGIN_ADDRESS", "127.0.0.1:8070")
         ).rstrip("/"),

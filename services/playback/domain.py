@@ -66,6 +66,7 @@ __all__ = [
     "SessionRecord",
     "StartOutcome",
     "StreamLimitReached",
+    "clearkey_license_url",
     "is_completed",
     "maturity_allows",
 ]
@@ -176,6 +177,8 @@ class SessionRecord:
     expire_time: datetime
     token_expires: int
     end_time: datetime | None = None
+    plan: str = ""
+    """The plan the session was started under, "plans/{plan}"."""
 
     @property
     def name(self) -> str:
@@ -183,6 +186,13 @@ class SessionRecord:
 
     def live(self, now: datetime) -> bool:
         return self.state == pb.SESSION_STATE_ACTIVE and self.expire_time > now
+
+    def state_at(self, now: datetime) -> int:
+        """The state as of `now`: an ACTIVE session whose lease ran out is EXPIRED even before
+        the sweeper has written it."""
+        if self.state == pb.SESSION_STATE_ACTIVE and self.expire_time <= now:
+            return pb.SESSION_STATE_EXPIRED
+        return self.state
 
 
 @dataclass(frozen=True)
@@ -562,6 +572,7 @@ class PlaybackDomain:
             start_time=now,
             expire_time=now + lease,
             token_expires=int(now.timestamp() + self.settings.token_ttl_s),
+            plan=plan.name,
         )
         resume_from = None
         if request.HasField("start_position"):
@@ -610,13 +621,18 @@ class PlaybackDomain:
         )
         return playback_tokens.issue_session_token(self.settings.playback_secret, claims)
 
-    def session_message(self, session: SessionRecord) -> pb.PlaybackSession:
-        token = self.session_token(session)
-        file = "manifest.mpd" if session.protocol == pb.STREAMING_PROTOCOL_DASH else "master.m3u8"
-        manifest_url = (
-            f"{self.settings.public_play_base}/play/v1/sessions/{session.id}/{file}?"
-            + urlencode({"token": token})
-        )
+    def license_url(self, session: SessionRecord, token: str) -> str:
+        """The ClearKey licence URL of a DASH session of an encrypted title; "" otherwise (HLS
+        sessions find their key URIs in the media playlists)."""
+        if not session.encrypted or session.protocol != pb.STREAMING_PROTOCOL_DASH:
+            return ""
+        return clearkey_license_url(self.settings.public_license_base, token)
+
+    def session_message(
+        self, session: SessionRecord, *, credentials: bool = True, state: int | None = None
+    ) -> pb.PlaybackSession:
+        """The session as clients see it. Without `credentials`, the token and the URLs carrying
+        it (manifest, licence) are left out: what internal readers (licensing) get."""
         message = pb.PlaybackSession(
             name=session.name,
             profile=session.profile,
@@ -625,12 +641,21 @@ class PlaybackDomain:
             device_id=session.device_id,
             region_code=session.region,
             protocol=session.protocol,  # type: ignore[arg-type]
-            session_token=token,
-            manifest_url=manifest_url,
             encrypted=session.encrypted,
             max_height=session.max_height,
-            state=session.state,  # type: ignore[arg-type]
+            state=session.state if state is None else state,  # type: ignore[arg-type]
         )
+        if credentials:
+            token = self.session_token(session)
+            file = (
+                "manifest.mpd" if session.protocol == pb.STREAMING_PROTOCOL_DASH else "master.m3u8"
+            )
+            message.session_token = token
+            message.manifest_url = (
+                f"{self.settings.public_play_base}/play/v1/sessions/{session.id}/{file}?"
+                + urlencode({"token": token})
+            )
+            message.license_url = self.license_url(session, token)
         message.resume_position.CopyFrom(_duration(session.start_position_s))
         message.heartbeat_interval.CopyFrom(_duration(self.settings.heartbeat_s))
         message.start_time.FromDatetime(session.start_time)
@@ -675,6 +700,25 @@ class PlaybackDomain:
             table = {p.name: _Plan(p.name, p.max_streams, p.max_resolution) for p in plans}
             self._plans = (time.monotonic(), table)
             return table
+
+    # -- GetSession (internal) ----------------------------------------------------------------
+
+    async def get_session(self, name: str) -> pb.GetSessionResponse:
+        """A session as stored now, for licensing: one primary-key read, no identity needed (the
+        mesh keeps INTERNAL methods off the front door). Its state is as of now (a lease that ran
+        out reads EXPIRED before the sweeper writes it); no token nor URLs carrying it."""
+        session_id = _session_id(name, "name")
+        session = await self.repository.get_session(session_id)
+        if session is None:
+            raise _session_not_found(name)
+        return pb.GetSessionResponse(
+            session=self.session_message(
+                session, credentials=False, state=session.state_at(self.clock())
+            ),
+            user=session.user,
+            media_asset=session.media,
+            plan=session.plan,
+        )
 
     # -- Heartbeat ----------------------------------------------------------------------------
 
@@ -832,7 +876,9 @@ class PlaybackDomain:
             raise _media_not_ready(title_name)
         title_id = title_name.removeprefix("titles/")
         media_id = asset.name.removeprefix("media/")
-        objects = await manifests.media_objects(self.origin, title_id, media_id)
+        objects = await manifests.media_objects(
+            self.origin, title_id, media_id, encrypted=asset.encrypted
+        )
         if self._edge_http is None:
             raise Unavailable("no HTTP client for the edges", reason="EDGES_UNAVAILABLE")
         response = pb.PrewarmTitleResponse()
@@ -918,11 +964,16 @@ def _check_position(position_s: float, duration_s: float, field_name: str) -> No
         )
 
 
-def _session_id(name: str) -> str:
+def _session_id(name: str, field_name: str = "session") -> str:
     session_id = name.removeprefix("sessions/")
     if not name.startswith("sessions/") or not _SESSION_ID.match(session_id):
-        raise InvalidArgument.for_field("session", "must look like sessions/{session}")
+        raise InvalidArgument.for_field(field_name, "must look like sessions/{session}")
     return session_id
+
+
+def clearkey_license_url(base: str, token: str) -> str:
+    """Licensing's ClearKey endpoint through the gateway, authorised by the session token."""
+    return f"{base.rstrip('/')}/v1/licenses/clearkey?" + urlencode({"session_token": token})
 
 
 def _resume_position(saved: ResumeRecord | None) -> float:

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from services.playback import manifests
-from services.playback.domain import PlaybackDomain, SessionRecord
+from services.playback.domain import PlaybackDomain, SessionRecord, clearkey_license_url
 from services.runtime import playback_tokens
 from services.runtime.errors import DomainError
 from services.runtime.logs import get_logger
@@ -87,6 +87,7 @@ class ManifestEndpoint:
             raise _Refused(403, "NO_EDGE_FOR_REGION", "no edge serves the session's region")
         origin = manifests.Origin(claims.title, session.media.removeprefix("media/"))
         sign = _signer(self.domain, session, edge)
+        protection = _protection(self.domain, session, token)
         try:
             if kind == "master":
                 master = await self.domain.origin.get(origin.folder + "master.m3u8")
@@ -97,13 +98,19 @@ class ManifestEndpoint:
                 return HLS_TYPE, body
             if kind == "mpd":
                 mpd = await self.domain.origin.get(origin.folder + "manifest.mpd")
-                return DASH_TYPE, manifests.rewrite_mpd(mpd, session.video_tracks, origin, sign)
+                body = manifests.rewrite_mpd(
+                    mpd, session.video_tracks, origin, sign, protection=protection
+                )
+                return DASH_TYPE, body
             master = await self.domain.origin.get(origin.folder + "master.m3u8")
             variants, others = manifests.hls_tracks(master)
             if track in {v for v, _ in variants} and track not in session.video_tracks:
                 raise _Refused(403, "RENDITION_NOT_ALLOWED", "the plan or device excludes it")
             if track not in session.video_tracks and track not in others:
                 raise _Refused(404, "NOT_FOUND", "no such track")
+            if protection is not None:
+                video = track in session.video_tracks
+                return HLS_TYPE, await self._aes_media(origin, track, video, sign, protection)
             playlist = await self.domain.origin.get(origin.folder + f"{track}.m3u8")
             return HLS_TYPE, manifests.rewrite_hls_media(playlist, origin, sign)
         except LookupError as exc:
@@ -111,6 +118,32 @@ class ManifestEndpoint:
         except manifests.ManifestError as exc:
             _log.warning("manifest.invalid_origin", session=session_id, error=str(exc))
             raise _Refused(502, "BAD_ORIGIN_MANIFEST", "the origin manifest is invalid") from exc
+
+    async def _aes_media(
+        self,
+        origin: manifests.Origin,
+        track: str,
+        video: bool,
+        sign: manifests.Signer,
+        protection: manifests.Protection,
+    ) -> str:
+        """An encrypted title's media playlist: the AES-128 copy `<track>-aes` with the session's
+        key URIs. A track without one (subtitles, never encrypted) is served from its own
+        playlist if that has no EXT-X-KEY; a video rung must have one (404 otherwise: a rung of
+        an encrypted title is never served from another copy)."""
+        aes = f"{track}{manifests.AES_SUFFIX}"
+        try:
+            playlist = await self.domain.origin.get(origin.folder + f"{aes}.m3u8")
+        except LookupError:
+            if video:
+                raise
+            playlist = await self.domain.origin.get(origin.folder + f"{track}.m3u8")
+            if "#EXT-X-KEY:" in playlist:
+                raise
+            return manifests.rewrite_hls_media(playlist, origin, sign)
+        return manifests.rewrite_hls_media(
+            playlist, origin, sign, key_url=protection.key_url, track=aes
+        )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
@@ -132,6 +165,22 @@ class ManifestEndpoint:
         except DomainError as exc:  # a dependency is down (origin): retryable, not the input
             return _error(503, exc.reason, exc.message)
         return web.Response(text=body, content_type=content_type.split(";")[0], headers=_HEADERS)
+
+
+def _protection(
+    domain: PlaybackDomain, session: SessionRecord, token: str
+) -> manifests.Protection | None:
+    """What an encrypted title's manifests carry for this session (its token in the licence
+    URL and key URIs); None for a clear title."""
+    if not session.encrypted:
+        return None
+    settings = domain.settings
+    base = settings.public_license_base
+    return manifests.Protection(
+        license_url=clearkey_license_url(base, token),
+        key_url=lambda kid: manifests.hls_key_url(base, kid, token),
+        drm_signal=settings.drm_signal,
+    )
 
 
 def _signer(domain: PlaybackDomain, session: SessionRecord, edge: str) -> manifests.Signer:

@@ -114,6 +114,7 @@ def _record(row: Any) -> SessionRecord:
         expire_time=row.expire_time,
         token_expires=row.token_expires,
         end_time=row.end_time,
+        plan=row.plan,
     )
 
 
@@ -223,6 +224,7 @@ class PostgresPlaybackRepository:
                 s.insert().values(
                     id=new.id,
                     user_id=new.user,
+                    plan=new.plan,
                     profile=new.profile,
                     title=new.title,
                     media=new.media,

@@ -37,6 +37,8 @@ sessions = sa.Table(
     sa.Column("expire_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("token_expires", sa.BigInteger, nullable=False),  # unix seconds
     sa.Column("end_time", sa.DateTime(timezone=True), nullable=True),
+    # The plan the session was started under, "plans/standard" (0002; last on every database).
+    sa.Column("plan", sa.Text, nullable=False, server_default=""),
 )
 
 resume_points = sa.Table(

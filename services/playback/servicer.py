@@ -53,6 +53,11 @@ class PlaybackServicer(playback_pb2_grpc.PlaybackServiceServicer):
         )
         return pb.GetResumePointResponse(resume_point=point)
 
+    async def GetSession(
+        self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetSessionResponse:
+        return await self._domain.get_session(request.name)
+
     async def PrewarmTitle(
         self, request: pb.PrewarmTitleRequest, context: grpc.aio.ServicerContext
     ) -> pb.PrewarmTitleResponse:

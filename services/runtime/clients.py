@@ -29,20 +29,19 @@ def idempotent_methods(service: _descriptor.ServiceDescriptor) -> list[str]:
     return [m.name for m in service.methods if m.GetOptions().idempotency_level in safe]
 
 
-class _DefaultDeadline(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-):
-    """Adds `timeout_s` to every call made without its own deadline, and `metadata` (e.g. the
-    caller's `authorization`) to every call."""
+class _CallDefaults:
+    """Adds `metadata` (e.g. the caller's `authorization`) to every call, and `timeout_s` to
+    unary calls made without their own deadline (a stream lives as long as its caller decides:
+    `WatchJob` follows a job for minutes). One subclass per call type: `grpc.aio` files an
+    interceptor under the first interceptor type it is an instance of only."""
 
-    def __init__(self, timeout_s: float, metadata: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, timeout_s: float | None, metadata: tuple[tuple[str, str], ...] = ()) -> None:
         self._timeout_s = timeout_s
         self._metadata = metadata
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        if details.timeout is not None and not self._metadata:
+        timeout = details.timeout if details.timeout is not None else self._timeout_s
+        if timeout == details.timeout and not self._metadata:
             return details
         metadata = details.metadata
         if self._metadata:
@@ -52,20 +51,27 @@ class _DefaultDeadline(
                     merged.add(key, value)
             metadata = merged
         return grpc.aio.ClientCallDetails(
-            details.method,
-            self._timeout_s if details.timeout is None else details.timeout,
-            metadata,
-            details.credentials,
-            details.wait_for_ready,
+            details.method, timeout, metadata, details.credentials, details.wait_for_ready
         )
 
+
+class _UnaryUnaryDefaults(_CallDefaults, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _UnaryStreamDefaults(_CallDefaults, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _StreamUnaryDefaults(_CallDefaults, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return await continuation(self._details(details), requests)
+
+
+class _StreamStreamDefaults(_CallDefaults, grpc.aio.StreamStreamClientInterceptor):
+    async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
         return await continuation(self._details(details), requests)
 
 
@@ -207,7 +213,11 @@ def open_channel(
         target,
         options=options,
         interceptors=[
-            _DefaultDeadline(timeout_s, metadata),
+            _UnaryUnaryDefaults(timeout_s, metadata),
+            *(
+                kind(None, metadata)
+                for kind in (_UnaryStreamDefaults, _StreamUnaryDefaults, _StreamStreamDefaults)
+            ),
             *(
                 kind(target)
                 for kind in (

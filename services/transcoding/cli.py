@@ -145,7 +145,12 @@ async def _ingest(args: argparse.Namespace, console: Console) -> int:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    async with grpc.aio.insecure_channel(address) as channel:
+    from services.accounts.cli import auth_hint, optional_bearer
+    from services.runtime.clients import open_channel
+
+    # Through the gateway uploads and jobs are admin routes: send the stored sign-in.
+    auth = await asyncio.to_thread(optional_bearer, address)
+    async with open_channel(address, timeout_s=30.0, metadata=auth) as channel:
         stub = transcoding_pb2_grpc.TranscodingServiceStub(channel)
         try:
             with Progress(*columns, console=console, transient=True) as progress:
@@ -165,7 +170,9 @@ async def _ingest(args: argparse.Namespace, console: Console) -> int:
                     f"[red]transcoding service unreachable at {address}: {exc.details()}[/]"
                 )
                 return EXIT_UNAVAILABLE
-            console.print(f"[red]rejected ({exc.code().name}): {exc.details()}[/]")
+            console.print(
+                f"[red]rejected ({exc.code().name}): {exc.details()}{auth_hint(exc.code())}[/]"
+            )
             return EXIT_REJECTED
 
 

@@ -11,7 +11,7 @@ flags, tfdt decode times, avcC profile/level), so encryption stays a flag of the
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -222,9 +222,15 @@ def _fragment_info(moof: bytes, default_duration: int, default_flags: int) -> tu
     return base_time, duration, first_flags is not None and not (first_flags & _NON_SYNC)
 
 
-def split(source: Path, out_dir: Path, segment_seconds: float) -> SplitResult:
+def split(
+    source: Path,
+    out_dir: Path,
+    segment_seconds: float,
+    transform: Callable[[bytes], bytes] | None = None,
+) -> SplitResult:
     """Write `init.mp4` and `seg-00001.m4s`... into out_dir; segments start at the first fragment
-    at or after each multiple of segment_seconds."""
+    at or after each multiple of segment_seconds. `transform` (e.g. whole-file AES-128 for HLS)
+    is applied to each file's bytes before writing; segment sizes are the written sizes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fragments: list[Fragment] = []
     with open(source, "rb") as fh:
@@ -257,7 +263,8 @@ def split(source: Path, out_dir: Path, segment_seconds: float) -> SplitResult:
         if init_end is None or not moov:
             raise ValueError("not a fragmented MP4: no moov")
         fh.seek(0)
-        (out_dir / "init.mp4").write_bytes(fh.read(init_end))
+        init = fh.read(init_end)
+        (out_dir / "init.mp4").write_bytes(transform(init) if transform else init)
         timescale = _timescale(moov)
         codec, encrypted = _codec(moov)
         seg_ticks = segment_seconds * timescale
@@ -274,10 +281,20 @@ def split(source: Path, out_dir: Path, segment_seconds: float) -> SplitResult:
         segments = []
         for number, group in enumerate(groups, start=1):
             name = f"seg-{number:05d}.m4s"
+            size = sum(f.size for f in group)
             with open(out_dir / name, "wb") as out:
-                for frag in group:
-                    fh.seek(frag.offset)
-                    out.write(fh.read(frag.size))
+                if transform is None:
+                    for frag in group:
+                        fh.seek(frag.offset)
+                        out.write(fh.read(frag.size))
+                else:
+                    parts = []
+                    for frag in group:
+                        fh.seek(frag.offset)
+                        parts.append(fh.read(frag.size))
+                    data = transform(b"".join(parts))
+                    size = len(data)
+                    out.write(data)
             start = group[0].base_time
             ticks = sum(f.duration for f in group)
             segments.append(
@@ -286,7 +303,7 @@ def split(source: Path, out_dir: Path, segment_seconds: float) -> SplitResult:
                     name,
                     start / timescale,
                     ticks / timescale,
-                    sum(f.size for f in group),
+                    size,
                     group[0].starts_with_key,
                     start,
                     ticks,

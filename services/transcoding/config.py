@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.runtime.config import (
@@ -57,6 +57,10 @@ class TranscodingSettings:
     watch_poll_s: float = 0.25
     ffmpeg: str = ""  # empty = imageio_ffmpeg.get_ffmpeg_exe()
     catalog_address: str = ""  # when set, uploads check that the title exists
+    # Content keys of encrypted titles: LicensingService, authorised by the packager secret
+    # (sent as `x-vod-packager`); without the secret a worker packages clear titles only.
+    licensing_address: str = "127.0.0.1:50054"
+    packager_secret: str = field(default="", repr=False)
 
     @property
     def origin_url(self) -> str:
@@ -99,4 +103,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> TranscodingSettings:
         x264_preset=env_str(env, "VOD_TRANSCODE_X264_PRESET", "veryfast"),
         ffmpeg=env_str(env, "VOD_FFMPEG", ""),
         catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", ""),
+        licensing_address=env_str(env, "VOD_LICENSING_ADDRESS", "127.0.0.1:50054"),
+        packager_secret=env_str(env, "VOD_PACKAGER_SECRET", ""),
     )

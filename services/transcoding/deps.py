@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import grpc
 import nats
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 from vod.events.v1 import media_events_pb2 as ev
+from vod.licensing.v1 import licensing_pb2
 
+from services.runtime.clients import open_channel
 from services.runtime.events import subject_of
 from services.transcoding.config import TranscodingSettings
-from services.transcoding.keys import DerivedKeyProvider, KeyProvider
+from services.transcoding.keys import PACKAGER_HEADER, LicensingKeyProvider
 from services.transcoding.store import FileSystemStore, ObjectStore, S3Store
 
-__all__ = ["JOBS_SUBJECT", "connect_jobs", "ensure_jobs_stream", "open_store", "key_provider"]
+__all__ = [
+    "JOBS_SUBJECT",
+    "connect_jobs",
+    "ensure_jobs_stream",
+    "key_provider",
+    "licensing_channel",
+    "open_store",
+]
 
 JOBS_SUBJECT = subject_of(ev.TranscodeJobQueued)
 
@@ -33,9 +43,27 @@ def open_store(settings: TranscodingSettings) -> ObjectStore:
     return FileSystemStore(settings.object_store_dir)
 
 
-def key_provider(settings: TranscodingSettings) -> KeyProvider:
-    """Until licensing supplies its provider: development keys derived from a local secret."""
-    return DerivedKeyProvider(f"vodmesh-dev-keys:{settings.schema}".encode())
+def licensing_channel(settings: TranscodingSettings) -> grpc.aio.Channel | None:
+    """The channel to LicensingService (`VOD_LICENSING_ADDRESS`) carrying the packager secret on
+    every call, or None when `VOD_PACKAGER_SECRET` is not set (clear titles only). The caller
+    closes it."""
+    if not settings.packager_secret or not settings.licensing_address:
+        return None
+    return open_channel(
+        settings.licensing_address,
+        timeout_s=settings.runtime.outbound_timeout_s,
+        services=[licensing_pb2.DESCRIPTOR.services_by_name["LicensingService"]],
+        metadata=((PACKAGER_HEADER, settings.packager_secret),),
+    )
+
+
+def key_provider(
+    settings: TranscodingSettings, channel: grpc.aio.Channel | None
+) -> LicensingKeyProvider | None:
+    """Content keys from licensing over `channel` (None: no provider, encrypted jobs fail)."""
+    if channel is None:
+        return None
+    return LicensingKeyProvider(channel, timeout_s=settings.runtime.outbound_timeout_s)
 
 
 async def ensure_jobs_stream(js: JetStreamContext, settings: TranscodingSettings) -> None:

@@ -10,6 +10,12 @@ Every audio stream of the source is its own rendition: one HLS `EXT-X-MEDIA` TYP
 alternate). WebVTT sidecars are published whole: an HLS SUBTITLES group ("subs") whose media
 playlists have one segment, the .vtt itself, and a DASH text/vtt AdaptationSet whose
 Representation's BaseURL is the .vtt.
+
+Encrypted titles (see `hls_aes`): each DASH Representation carries its own ContentProtection
+(`mp4protection` value `cenc` with its rendition's `cenc:default_KID`, and ClearKey) since rung
+classes (SD, HD, UHD, audio) have different keys; the origin MPD names no licence URL (playback's
+per-session MPD adds it). HLS lists the AES-128 copies (`<track>-aes.m3u8`), whose EXT-X-KEY
+(`METHOD=AES-128,URI="key://<kid>",IV=0x...`) precedes EXT-X-MAP so it covers the init segment.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from services.transcoding.cmaf import SplitResult
+from services.transcoding.hls_aes import key_uri
 
 __all__ = [
     "ContentProtection",
+    "HlsKey",
     "Subtitle",
     "Track",
     "hls_master",
@@ -36,8 +44,17 @@ CLEARKEY_SYSTEM_ID = "e2719d58-a985-b3c9-781a-b030af78d30e"
 
 @dataclass(frozen=True)
 class ContentProtection:
+    """DASH CENC signalling of one Representation."""
+
     key_id: str  # 32 hex digits
-    license_url: str = ""
+
+
+@dataclass(frozen=True)
+class HlsKey:
+    """The EXT-X-KEY of an AES-128 media playlist: the KID (in the placeholder URI) and the IV."""
+
+    key_id: str  # 32 hex digits
+    iv: str  # 32 hex digits (not secret: it is in every playlist)
 
 
 @dataclass(frozen=True)
@@ -52,7 +69,8 @@ class Track:
     language: str = "und"
     channels: int = 2
     sample_rate: int = 48000
-    protection: ContentProtection | None = None
+    protection: ContentProtection | None = None  # DASH (CENC segments)
+    hls_key: HlsKey | None = None  # HLS (AES-128 segments)
 
     @property
     def average_bps(self) -> int:
@@ -90,13 +108,10 @@ def _fps(fps: float) -> str:
 
 
 def _key_line(track: Track) -> list[str]:
-    if track.protection is None:
+    if track.hls_key is None:
         return []
-    uri = track.protection.license_url or f"data:text/plain;base64,{track.protection.key_id}"
-    return [
-        f'#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI="{uri}",'
-        f'KEYFORMAT="urn:uuid:{CLEARKEY_SYSTEM_ID}",KEYFORMATVERSIONS="1"'
-    ]
+    key = track.hls_key
+    return [f'#EXT-X-KEY:METHOD=AES-128,URI="{key_uri(key.key_id)}",IV=0x{key.iv}']
 
 
 def hls_media(track: Track) -> str:
@@ -202,15 +217,12 @@ def _protection(track: Track, indent: str) -> list[str]:
         return []
     kid = track.protection.key_id
     uuid = f"{kid[:8]}-{kid[8:12]}-{kid[12:16]}-{kid[16:20]}-{kid[20:]}"
-    lines = [
+    return [
         f'{indent}<ContentProtection schemeIdUri="urn:mpeg:dash:mp4protection:2011" value="cenc" '
         f'cenc:default_KID="{uuid}"/>',
-        f'{indent}<ContentProtection schemeIdUri="urn:uuid:{CLEARKEY_SYSTEM_ID}" value="ClearKey1.0">',
+        f'{indent}<ContentProtection schemeIdUri="urn:uuid:{CLEARKEY_SYSTEM_ID}" '
+        'value="ClearKey1.0"/>',
     ]
-    if track.protection.license_url:
-        lines.append(f"{indent}  <dashif:Laurl>{track.protection.license_url}</dashif:Laurl>")
-    lines.append(f"{indent}</ContentProtection>")
-    return lines
 
 
 def _representation(track: Track) -> list[str]:
@@ -234,6 +246,7 @@ def _representation(track: Track) -> list[str]:
             "        <AudioChannelConfiguration schemeIdUri="
             f'"urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="{track.channels}"/>'
         )
+    lines += _protection(track, "        ")  # per Representation: KIDs differ per rung class
     lines += [
         f'        <SegmentTemplate timescale="{track.split.timescale}" '
         f'initialization="{track.segments_uri}init.mp4" '
@@ -269,7 +282,6 @@ def mpd(
             f'maxWidth="{max(v.width for v in videos)}" maxHeight="{max(v.height for v in videos)}" '
             f'frameRate="{_fps(top.fps)}">'
         )
-        lines += _protection(top, "      ")
         for video in videos:
             lines += _representation(video)
         lines.append("    </AdaptationSet>")
@@ -278,7 +290,6 @@ def mpd(
             f'    <AdaptationSet id="{index}" contentType="audio" mimeType="audio/mp4" '
             f'lang="{audio.language}" segmentAlignment="true" startWithSAP="1">'
         )
-        lines += _protection(audio, "      ")
         role = "main" if index == 1 else "alternate"
         lines.append(f'      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="{role}"/>')
         lines += _representation(audio)

@@ -1,13 +1,20 @@
-"""One transcode, no gRPC and no database: probe → (analyze) → chunked parallel encode → VMAF →
-CMAF packaging (+ optional CENC) → HLS/DASH manifests, thumbnails and trick-play sprite →
-verification. Everything is written into a local output folder laid out like the published
-prefixes (`renditions/`, `manifests/`, `thumbnails/`); the worker uploads and publishes it.
+"""One transcode, no gRPC and no database: probe → (content keys) → (analyze) → chunked parallel
+encode → VMAF → CMAF packaging (+ CENC for DASH and an AES-128 copy for HLS when encrypted) →
+HLS/DASH manifests, thumbnails and trick-play sprite → verification. Everything is written into
+a local output folder laid out like the published prefixes (`renditions/`, `manifests/`,
+`thumbnails/`); the worker uploads and publishes it.
 
 Chunked encoding in the Netflix manner: the source is cut at GOP boundaries into time chunks of a
 whole number of GOPs; every chunk is encoded by its own ffmpeg (all rungs from one decode) with a
 fixed, closed GOP (`-g`/`-keyint_min` = keyframe interval in frames, no scene-cut keyframes), so
 keyframes fall on the same frame numbers in every chunk and every rung; the chunks are joined
 with the concat demuxer (stream copy) into one seamless stream per rung.
+
+Encrypted titles (`TranscodeOptions.encrypt`) get their keys from licensing before any encoding
+(one per track class: SD/HD/UHD video by rung height, AUDIO), so a licensing outage fails the
+attempt early and cheaply. Packaging writes, per track, CENC segments into `renditions/<track>/`
+(DASH) and an AES-128 copy of the clear segments into `renditions/<track>-aes/` (HLS); see
+`hls_aes` for the layout and why.
 """
 
 from __future__ import annotations
@@ -16,23 +23,34 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vod.transcoding.v1 import transcoding_pb2 as pb
 
-from services.transcoding import cmaf, manifests
-from services.transcoding.keys import ContentKey, KeyProvider
+from services.transcoding import cmaf, hls_aes, manifests
+from services.transcoding.keys import (
+    AUDIO,
+    ContentKey,
+    KeyProvider,
+    KeyServiceError,
+    video_class,
+)
 from services.transcoding.ladder import Rung, Trial, bitrate_for_target, plan_ladder
-from services.transcoding.media import Probe, probe, run_ffmpeg, vmaf
+from services.transcoding.media import AudioStream, Probe, probe, run_ffmpeg, vmaf
 
 __all__ = [
     "EncodeConfig",
+    "AudioInput",
+    "Packaged",
     "PipelineError",
     "PipelineResult",
     "Progress",
     "SubtitleSource",
+    "VideoInput",
+    "key_classes",
+    "package",
     "run_pipeline",
 ]
 
@@ -339,7 +357,7 @@ async def _encode_chunks(
     return outputs
 
 
-async def _join(cfg: EncodeConfig, chunks: list[Path], out: Path, key: ContentKey | None) -> None:
+async def _join(cfg: EncodeConfig, chunks: list[Path], out: Path) -> None:
     listing = out.with_suffix(".txt")
     listing.write_text("".join(f"file '{c}'\n" for c in chunks))
     await run_ffmpeg(
@@ -354,7 +372,6 @@ async def _join(cfg: EncodeConfig, chunks: list[Path], out: Path, key: ContentKe
             "-c",
             "copy",
             *_FMP4,
-            *_encryption(key),
             "-f",
             "mp4",
             str(out),
@@ -362,14 +379,14 @@ async def _join(cfg: EncodeConfig, chunks: list[Path], out: Path, key: ContentKe
     )
 
 
-def _encryption(key: ContentKey | None) -> list[str]:
-    if key is None:
-        return []
+def _cenc(key: ContentKey) -> list[str]:
+    """ffmpeg mp4 muxer options for CENC `cenc` (AES-CTR). The key is on ffmpeg's command line
+    (the muxer has no other way in); it is never logged (FfmpegError keeps only stderr)."""
     return [
         "-encryption_scheme",
         "cenc-aes-ctr",
         "-encryption_key",
-        key.key,
+        key.key.hex(),
         "-encryption_kid",
         key.key_id,
     ]
@@ -433,7 +450,10 @@ def _vtt(seconds: float) -> str:
 
 
 def _verify(
-    videos: list[manifests.Track], audios: list[manifests.Track], duration: float, gop_s: float
+    videos: Sequence[manifests.Track],
+    audios: Sequence[manifests.Track],
+    duration: float,
+    gop_s: float,
 ) -> None:
     if not videos:
         raise PipelineError("no video rendition was produced")
@@ -454,6 +474,227 @@ def _verify(
     for track in audios:
         if not track.split.segments or abs(track.split.duration - duration) > 1.0:
             raise PipelineError(f"{track.id}: audio duration {track.split.duration:.3f}s")
+
+
+def _verify_copies(dash: Sequence[manifests.Track], hls: Sequence[manifests.Track]) -> None:
+    """The HLS AES-128 copy of each track has the CENC track's segments, boundary for boundary."""
+    for cenc, aes in zip(dash, hls, strict=True):
+        if not cenc.split.encrypted or aes.split.encrypted:
+            raise PipelineError(f"{cenc.id}: the DASH track is not CENC or the HLS copy is")
+        if [(s.start_ticks, s.duration_ticks) for s in cenc.split.segments] != [
+            (s.start_ticks, s.duration_ticks) for s in aes.split.segments
+        ]:
+            raise PipelineError(f"{aes.id}: segments differ from the CENC track {cenc.id}")
+
+
+# -- packaging ------------------------------------------------------------------------------------
+
+
+def key_classes(ladder: Sequence[Rung], audio: bool) -> list[int]:
+    """The licensing track types an encrypted title of this ladder needs, in ladder order."""
+    classes = [video_class(r.height) for r in ladder]
+    return list(dict.fromkeys([*classes, *([AUDIO] if audio else [])]))
+
+
+@dataclass(frozen=True)
+class VideoInput:
+    rung: Rung
+    path: Path  # the joined fragmented MP4 of the rung
+
+
+@dataclass(frozen=True)
+class AudioInput:
+    stream: AudioStream
+    path: Path  # the fragmented MP4 of the audio track
+
+    @property
+    def id(self) -> str:
+        return f"audio-{self.stream.index}-{self.stream.language}"
+
+
+@dataclass
+class Packaged:
+    """What packaging wrote: the DASH tracks (clear or CENC) and the HLS tracks (the same tracks
+    when clear, the AES-128 copies when encrypted)."""
+
+    videos: list[manifests.Track]
+    audios: list[manifests.Track]
+    hls_videos: list[manifests.Track]
+    hls_audios: list[manifests.Track]
+    key_ids: dict[str, str] = field(default_factory=dict)  # track id -> KID
+
+
+async def package(
+    cfg: EncodeConfig,
+    *,
+    media: str,
+    videos: Sequence[VideoInput],
+    audios: Sequence[AudioInput],
+    keys: Mapping[int, ContentKey] | None,
+    out: Path,
+    work: Path,
+    segment_s: float,
+    keyframe_s: float,
+    fps: float,
+    duration: float,
+    subtitles: Sequence[SubtitleSource] = (),
+) -> Packaged:
+    """CMAF segments of every track into `out/renditions/`, manifests into `out/manifests/`.
+    Clear (`keys` None): one set of segments for HLS and DASH. Encrypted: CENC segments in
+    `<track>/` for DASH, an AES-128 copy of the clear segments in `<track>-aes/` for HLS."""
+    work.mkdir(parents=True, exist_ok=True)
+    renditions = out / "renditions"
+    base = f"../../renditions/{media}/"
+    sem = asyncio.Semaphore(cfg.workers)
+
+    def key_of(track_type: int) -> ContentKey:
+        assert keys is not None
+        return keys[track_type]
+
+    async def cenc(track_id: str, clear: Path, key: ContentKey, fragmenting: list[str]) -> Path:
+        packaged = work / f"{track_id}.enc.mp4"
+        async with sem:
+            await run_ffmpeg(
+                cfg.ffmpeg,
+                [
+                    "-i",
+                    str(clear),
+                    "-c",
+                    "copy",
+                    *fragmenting,
+                    *_cenc(key),
+                    "-f",
+                    "mp4",
+                    str(packaged),
+                ],
+            )
+        return packaged
+
+    async def aes_copy(track_id: str, clear: Path, key: ContentKey) -> cmaf.SplitResult:
+        folder = renditions / f"{track_id}{hls_aes.AES_SUFFIX}"
+        encrypt = hls_aes.encryptor(key.key, key.iv)
+        return await asyncio.to_thread(cmaf.split, clear, folder, segment_s, encrypt)
+
+    async def one(
+        track_id: str, clear: Path, key: ContentKey | None, fragmenting: list[str]
+    ) -> tuple[cmaf.SplitResult, cmaf.SplitResult | None]:
+        if key is None:
+            return await asyncio.to_thread(
+                cmaf.split, clear, renditions / track_id, segment_s
+            ), None
+        encrypted, aes = await asyncio.gather(
+            cenc(track_id, clear, key, fragmenting), aes_copy(track_id, clear, key)
+        )
+        dash = await asyncio.to_thread(cmaf.split, encrypted, renditions / track_id, segment_s)
+        return dash, aes
+
+    audio_fragmenting = [
+        "-movflags",
+        "+empty_moov+default_base_moof",
+        "-frag_duration",
+        str(int(keyframe_s * 1_000_000)),
+    ]
+    video_keys = [key_of(video_class(v.rung.height)) if keys else None for v in videos]
+    audio_key = key_of(AUDIO) if keys and audios else None
+    results = await asyncio.gather(
+        *(one(v.rung.id, v.path, k, _FMP4) for v, k in zip(videos, video_keys, strict=True)),
+        *(one(a.id, a.path, audio_key, audio_fragmenting) for a in audios),
+    )
+    video_results, audio_results = results[: len(videos)], results[len(videos) :]
+
+    packaged = Packaged([], [], [], [])
+    for video, key, (dash, aes) in zip(videos, video_keys, video_results, strict=True):
+        rung = video.rung
+        track = manifests.Track(
+            rung.id,
+            "video",
+            dash,
+            f"{base}{rung.id}/",
+            rung.width,
+            rung.height,
+            fps,
+            protection=manifests.ContentProtection(key.key_id) if key else None,
+        )
+        packaged.videos.append(track)
+        if key is None or aes is None:
+            packaged.hls_videos.append(track)
+            continue
+        packaged.key_ids[rung.id] = key.key_id
+        aes_id = f"{rung.id}{hls_aes.AES_SUFFIX}"
+        packaged.hls_videos.append(
+            replace(
+                track,
+                id=aes_id,
+                split=aes,
+                segments_uri=f"{base}{aes_id}/",
+                protection=None,
+                hls_key=manifests.HlsKey(key.key_id, key.iv.hex()),
+            )
+        )
+    for audio, (dash, aes) in zip(audios, audio_results, strict=True):
+        track = manifests.Track(
+            audio.id,
+            "audio",
+            dash,
+            f"{base}{audio.id}/",
+            language=audio.stream.language,
+            channels=2,
+            sample_rate=48000,
+            protection=manifests.ContentProtection(audio_key.key_id) if audio_key else None,
+        )
+        packaged.audios.append(track)
+        if audio_key is None or aes is None:
+            packaged.hls_audios.append(track)
+            continue
+        packaged.key_ids[audio.id] = audio_key.key_id
+        aes_id = f"{audio.id}{hls_aes.AES_SUFFIX}"
+        packaged.hls_audios.append(
+            replace(
+                track,
+                id=aes_id,
+                split=aes,
+                segments_uri=f"{base}{aes_id}/",
+                protection=None,
+                hls_key=manifests.HlsKey(audio_key.key_id, audio_key.iv.hex()),
+            )
+        )
+    _verify(packaged.videos, packaged.audios, duration, keyframe_s)
+    if keys:
+        _verify(packaged.hls_videos, packaged.hls_audios, duration, keyframe_s)
+        _verify_copies(
+            [*packaged.videos, *packaged.audios], [*packaged.hls_videos, *packaged.hls_audios]
+        )
+
+    texts: list[manifests.Subtitle] = []
+    for index, sidecar in enumerate(subtitles):  # never encrypted: text, published as is
+        language = sidecar.language or "und"
+        track_id = f"sub-{index}-{language.lower()}"
+        folder = renditions / track_id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "subtitles.vtt").write_bytes(sidecar.data)
+        texts.append(
+            manifests.Subtitle(
+                track_id,
+                f"{base}{track_id}/subtitles.vtt",
+                language,
+                sidecar.label,
+                duration,
+                len(sidecar.data),
+            )
+        )
+    manifest_dir = out / "manifests"
+    manifest_dir.mkdir(parents=True, exist_ok=True)
+    for track in [*packaged.hls_videos, *packaged.hls_audios]:
+        (manifest_dir / f"{track.id}.m3u8").write_text(manifests.hls_media(track))
+    for text in texts:
+        (manifest_dir / f"{text.id}.m3u8").write_text(manifests.hls_subtitle(text))
+    (manifest_dir / "master.m3u8").write_text(
+        manifests.hls_master(packaged.hls_videos, packaged.hls_audios, texts)
+    )
+    (manifest_dir / "manifest.mpd").write_text(
+        manifests.mpd(packaged.videos, packaged.audios, duration, segment_s, texts)
+    )
+    return packaged
 
 
 # -- the pipeline ---------------------------------------------------------------------------------
@@ -491,6 +732,16 @@ async def run_pipeline(
     timings["probe"] = time.monotonic() - mark
 
     ladder = plan_ladder(info, options)
+    keys: dict[int, ContentKey] | None = None
+    if options.encrypt:  # before any encoding: no keys, no point encoding
+        if key_provider is None:
+            raise KeyServiceError(
+                "encryption was requested but this worker has no key provider "
+                "(set VOD_PACKAGER_SECRET and VOD_LICENSING_ADDRESS)"
+            )
+        mark = time.monotonic()
+        keys = dict(await key_provider.content_keys(media, key_classes(ladder, bool(info.audio))))
+        timings["keys"] = time.monotonic() - mark
     analysis: dict[str, float] = {}
     target = float(options.vmaf_target or 93)
     if any(r.bitrate == 0 for r in ladder):
@@ -540,7 +791,7 @@ async def run_pipeline(
     joined: dict[str, Path] = {}
     for rung in ladder:
         joined[rung.id] = work / f"{rung.id}.mp4"
-        await _join(cfg, chunks[rung.id], joined[rung.id], None)
+        await _join(cfg, chunks[rung.id], joined[rung.id])
     timings["encode"] = time.monotonic() - mark
 
     mark = time.monotonic()
@@ -564,110 +815,33 @@ async def run_pipeline(
     timings["vmaf"] = time.monotonic() - mark
 
     mark = time.monotonic()
-    report(Progress(pb.JOB_STAGE_PACKAGING, 88, message="packaging CMAF, HLS and DASH"))
-    key = await key_provider.content_key(media, "all") if options.encrypt and key_provider else None
-    if options.encrypt and key is None:
-        raise PipelineError("encryption was requested but no key provider is configured")
-    protection = manifests.ContentProtection(key.key_id, key.license_url) if key else None
-    videos: list[manifests.Track] = []
-    for rung in ladder:
-        packaged = joined[rung.id]
-        if key is not None:
-            packaged = work / f"{rung.id}.enc.mp4"
-            await run_ffmpeg(
-                cfg.ffmpeg,
-                [
-                    "-i",
-                    str(joined[rung.id]),
-                    "-c",
-                    "copy",
-                    *_FMP4,
-                    *_encryption(key),
-                    "-f",
-                    "mp4",
-                    str(packaged),
-                ],
-            )
-        split = cmaf.split(packaged, out / "renditions" / rung.id, segment_s)
-        videos.append(
-            manifests.Track(
-                rung.id,
-                "video",
-                split,
-                f"../../renditions/{media}/{rung.id}/",
-                rung.width,
-                rung.height,
-                fps,
-                protection=protection,
-            )
+    report(
+        Progress(
+            pb.JOB_STAGE_PACKAGING,
+            88,
+            message="packaging CMAF, HLS and DASH" + (" (CENC + AES-128)" if keys else ""),
         )
-    audios: list[manifests.Track] = []
-    for stream, clear in zip(info.audio, audio_files, strict=True):
-        track_id = f"audio-{stream.index}-{stream.language}"
-        packaged = clear
-        if key is not None:
-            packaged = work / f"{track_id}.enc.mp4"
-            await run_ffmpeg(
-                cfg.ffmpeg,
-                [
-                    "-i",
-                    str(clear),
-                    "-c",
-                    "copy",
-                    "-movflags",
-                    "+empty_moov+default_base_moof",
-                    "-frag_duration",
-                    str(int(keyframe_s * 1_000_000)),
-                    *_encryption(key),
-                    "-f",
-                    "mp4",
-                    str(packaged),
-                ],
-            )
-        split = cmaf.split(packaged, out / "renditions" / track_id, segment_s)
-        audios.append(
-            manifests.Track(
-                track_id,
-                "audio",
-                split,
-                f"../../renditions/{media}/{track_id}/",
-                language=stream.language,
-                channels=2,
-                sample_rate=48000,
-                protection=protection,
-            )
-        )
-    _verify(videos, audios, duration, keyframe_s)
-    texts: list[manifests.Subtitle] = []
-    for index, sidecar in enumerate(subtitles):
-        language = sidecar.language or "und"
-        track_id = f"sub-{index}-{language.lower()}"
-        folder = out / "renditions" / track_id
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "subtitles.vtt").write_bytes(sidecar.data)
-        texts.append(
-            manifests.Subtitle(
-                track_id,
-                f"../../renditions/{media}/{track_id}/subtitles.vtt",
-                language,
-                sidecar.label,
-                duration,
-                len(sidecar.data),
-            )
-        )
-    manifest_dir = out / "manifests"
-    manifest_dir.mkdir(parents=True, exist_ok=True)
-    for track in [*videos, *audios]:
-        (manifest_dir / f"{track.id}.m3u8").write_text(manifests.hls_media(track))
-    for text in texts:
-        (manifest_dir / f"{text.id}.m3u8").write_text(manifests.hls_subtitle(text))
-    (manifest_dir / "master.m3u8").write_text(manifests.hls_master(videos, audios, texts))
-    (manifest_dir / "manifest.mpd").write_text(
-        manifests.mpd(videos, audios, duration, segment_s, texts)
     )
-    await _thumbnails(source, info, cfg, out / "thumbnails")
+    packaged = await package(
+        cfg,
+        media=media,
+        videos=[VideoInput(rung, joined[rung.id]) for rung in ladder],
+        audios=[AudioInput(s, f) for s, f in zip(info.audio, audio_files, strict=True)],
+        keys=keys,
+        out=out,
+        work=work / "package",
+        segment_s=segment_s,
+        keyframe_s=keyframe_s,
+        fps=fps,
+        duration=duration,
+        subtitles=subtitles,
+    )
     timings["package"] = time.monotonic() - mark
+    mark = time.monotonic()
+    await _thumbnails(source, info, cfg, out / "thumbnails")
+    timings["thumbnails"] = time.monotonic() - mark
 
+    videos, audios = packaged.videos, packaged.audios
     audio_codec = audios[0].split.codec if audios else ""
     audio_avg = audios[0].average_bps if audios else 0
     renditions = [
@@ -682,7 +856,8 @@ async def run_pipeline(
             codecs=",".join(c for c in (track.split.codec, audio_codec) if c),
             vmaf=round(scores[rung.id], 3),
             segment_count=len(track.split.segments),
-            encrypted=key is not None,
+            encrypted=keys is not None,
+            key_id=packaged.key_ids.get(track.id, ""),
         )
         for track, rung in zip(videos, ladder, strict=True)
     ]
@@ -690,8 +865,8 @@ async def run_pipeline(
         info,
         renditions,
         duration,
-        key is not None,
-        [key.key_id] if key else [],
+        keys is not None,
+        list(dict.fromkeys(packaged.key_ids.values())),
         ladder,
         analysis,
         timings,

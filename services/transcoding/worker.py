@@ -9,6 +9,11 @@ prefixes and only then commits the media asset row (the origin serves nothing wi
 the job's SUCCEEDED state and its events, all in one transaction. A failed attempt is retried
 with exponential backoff (nak with delay) until `max_attempts`, then the job is FAILED with the
 ffmpeg error. A cancelled job is noticed within a second: ffmpeg is killed and staging deleted.
+
+Encrypted jobs take their content keys from licensing (`LicensingKeyProvider` over one channel
+opened at start-up to `VOD_LICENSING_ADDRESS`, with `VOD_PACKAGER_SECRET` as `x-vod-packager`);
+every attempt of a job fetches the same keys (created once per media asset and track class), so a
+redelivered job never mints new ones. Key material is never logged.
 """
 
 from __future__ import annotations
@@ -36,9 +41,15 @@ from services.runtime.events import EventBus, new_meta
 from services.runtime.logs import configure_logging, get_logger
 from services.runtime.outbox import OutboxRelay
 from services.transcoding.config import TranscodingSettings, load_settings
-from services.transcoding.deps import JOBS_SUBJECT, connect_jobs, key_provider, open_store
+from services.transcoding.deps import (
+    JOBS_SUBJECT,
+    connect_jobs,
+    key_provider,
+    licensing_channel,
+    open_store,
+)
 from services.transcoding.jobs import TERMINAL
-from services.transcoding.keys import KeyProvider
+from services.transcoding.keys import KeyProvider, KeyServiceError
 from services.transcoding.media import FfmpegError, Probe, ffmpeg_exe
 from services.transcoding.pipeline import (
     EncodeConfig,
@@ -413,6 +424,8 @@ class Worker:
             message, reason = f"ffmpeg failed (exit {exc.returncode}): {detail}", "FFMPEG_FAILED"
         elif isinstance(exc, PipelineError):
             message, reason = f"output failed verification: {exc}", "VERIFICATION_FAILED"
+        elif isinstance(exc, KeyServiceError):
+            message, reason = f"content keys unavailable: {exc}", "CONTENT_KEYS_UNAVAILABLE"
         else:
             message, reason = f"{type(exc).__name__}: {exc}", "TRANSCODE_FAILED"
         final = attempt >= self._settings.max_attempts
@@ -475,7 +488,13 @@ async def run_worker(settings: TranscodingSettings, stop: asyncio.Event, *, name
         stack.push_async_callback(nc.close)
         repo = Repository(engine, on_commit=relay.notify)
         store = open_store(settings)
-        worker = Worker(settings, repo, store, js, keys=key_provider(settings), name=name)
+        channel = licensing_channel(settings)
+        if channel is not None:
+            stack.push_async_callback(channel.close)
+        else:
+            _log.warning("worker.no_key_provider", reason="VOD_PACKAGER_SECRET is not set")
+        keys = key_provider(settings, channel)
+        worker = Worker(settings, repo, store, js, keys=keys, name=name)
         await worker.run(stop)
 
 

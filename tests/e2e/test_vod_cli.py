@@ -163,3 +163,48 @@ def _account_commands(home: Path, env: dict[str, str], base: str) -> None:
         target,
     )
     assert wrong.returncode != 0 and "correct horse" not in wrong.stdout + wrong.stderr
+    _ingest_commands(home, env, target, creds, str(created_title(base, home)))
+
+
+def created_title(base: str, home: Path) -> str:
+    admin = {"authorization": "Bearer " + _stored_token(home)}
+    made = httpx.post(
+        f"{base}/v1/titles",
+        json={"type": "TITLE_TYPE_MOVIE", "displayName": "Ingested From The CLI"},
+        headers=admin,
+        timeout=10,
+    )
+    assert made.status_code == 200, made.text
+    return str(made.json()["title"]["name"])
+
+
+def _ingest_commands(
+    home: Path, env: dict[str, str], target: str, viewer_creds: Path, title: str
+) -> None:
+    """`vod ingest` through the gateway: the signed-in admin may upload and queue a job; a
+    viewer is refused with a hint about signing in as someone allowed."""
+    import imageio_ffmpeg
+
+    clip = home / "clip.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+         "testsrc2=size=160x90:rate=10", "-t", "1", "-c:v", "libx264", str(clip)],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    queued = vod(home, env, "ingest", str(clip), "--title", title, "--address", target)
+    assert queued.returncode == 0, queued.stdout + queued.stderr
+    assert queued.stdout.strip().splitlines()[-1].startswith("jobs/")
+    refused = vod(
+        home,
+        {**env, "VOD_CREDENTIALS": str(viewer_creds)},
+        "ingest",
+        str(clip),
+        "--title",
+        title,
+        "--address",
+        target,
+    )
+    assert refused.returncode != 0
+    assert "PERMISSION_DENIED" in refused.stdout + refused.stderr
+    assert "vod login" in refused.stdout + refused.stderr

@@ -1,7 +1,8 @@
-"""Playback fixtures: own Postgres database and NATS, the REAL catalog and transcoding servers
-(an in-process transcode worker ingests two tiny generated clips once per session), a test
-edge per region, an in-test accounts directory (the accounts server is built in parallel; only
-accounts is stood in for), and the playback server through its production `running()`."""
+"""Playback fixtures: own Postgres database and NATS, the REAL catalog, transcoding and
+licensing servers (an in-process transcode worker ingests three tiny generated clips once per
+session, one of them ENCRYPTED with content keys from licensing), a test edge per region, an
+in-test accounts directory for playback (a real, empty accounts server answers licensing's device
+checks), and the playback server through its production `running()`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,13 +22,18 @@ from aiohttp import web
 from vod.accounts.v1 import accounts_pb2 as apb
 from vod.catalog.v1 import catalog_pb2 as cpb
 from vod.catalog.v1 import catalog_pb2_grpc
+from vod.licensing.v1 import licensing_pb2_grpc
 from vod.playback.v1 import playback_pb2 as pb
 from vod.playback.v1 import playback_pb2_grpc
 from vod.transcoding.v1 import transcoding_pb2 as tpb
 from vod.transcoding.v1 import transcoding_pb2_grpc
 
 from mesh.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from services.accounts.server import started as accounts_started
 from services.catalog.server import running as catalog_running
+from services.licensing.config import LicensingSettings
+from services.licensing.envelope import MasterKeyRing, new_master_key
+from services.licensing.server import running as licensing_running
 from services.playback.config import PlaybackSettings
 from services.playback.deps import Metadata
 from services.playback.server import Running
@@ -35,6 +42,7 @@ from services.runtime import playback_tokens
 from services.runtime.config import RuntimeSettings
 from services.transcoding.server import running as transcoding_running
 from services.transcoding.worker import run_worker
+from tests.accounts.conftest import accounts_settings
 from tests.catalog.conftest import catalog_settings
 from tests.transcoding.conftest import transcoding_settings
 from tests.transcoding.helpers import create_job, make_video, upload, wait_job
@@ -172,6 +180,8 @@ class PlaybackMesh:
     nats_url: str
     movie: Media  # 480p source, PREVIEW ladder: 480p, 360p, 240p
     short: Media  # a second title with media (240p)
+    locked: Media  # ENCRYPTED, 768p (HD key) and 360p (SD key)
+    licensing: licensing_pb2_grpc.LicensingServiceStub  # the real licensing server
     http: httpx.AsyncClient
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -297,24 +307,118 @@ async def _ingest(
     return Media(title, job.media_asset)
 
 
+PACKAGER_SECRET = "packager-secret-for-playback-tests"
+LICENSE_PUBLIC_URL = "https://gateway.test:8443"
+"""Where the tests' licence URLs and HLS key URIs point (`VOD_LICENSE_PUBLIC_URL`)."""
+DRM_SIGNAL = ("widevine", "playready")
+"""`VOD_DRM_SIGNAL` of the tests' playback server."""
+LOCKED_LADDER = (768, 360)
+"""The encrypted clip's rungs: 768 lines is an HD-class key, 360 an SD-class one."""
+
+
+def licensing_settings(
+    database: str,
+    nats_url: str,
+    *,
+    playback_secret: bytes,
+    playback: str,
+    catalog: str,
+    accounts: str,
+) -> LicensingSettings:
+    return LicensingSettings(
+        runtime=RuntimeSettings(
+            service="licensing",
+            grpc_address="127.0.0.1:0",
+            metrics_address=f"127.0.0.1:{free_port()}",
+            database_url=database,
+            nats_url=nats_url,
+            drain_grace_s=0.5,
+        ),
+        master_keys=MasterKeyRing((new_master_key("mk-playback-tests"),)),
+        playback_secret=playback_secret,
+        packager_secret=PACKAGER_SECRET.encode(),
+        playback_address=playback,
+        catalog_address=catalog,
+        accounts_address=accounts,
+    )
+
+
+async def _ingest_locked(
+    tc: transcoding_pb2_grpc.TranscodingServiceStub,
+    catalog: catalog_pb2_grpc.CatalogServiceStub,
+    source: Path,
+    title: str,
+) -> Media:
+    """The encrypted clip: CENC for DASH and AES-128 copies for HLS, keys from licensing."""
+    up = await upload(tc, source, title, "up-pb-locked-1")
+    renditions = [
+        tpb.RenditionSpec(height=h, bitrate_bps=bps)
+        for h, bps in zip(LOCKED_LADDER, (1_200_000, 400_000), strict=True)
+    ]
+    job = await create_job(tc, up.name, "pb-locked-1", renditions=renditions, encrypt=True)
+    job, _ = await wait_job(tc, job.name, timeout=240)
+    assert job.state == tpb.JOB_STATE_SUCCEEDED, job
+
+    async def ready() -> bool:
+        got = (await catalog.GetTitle(cpb.GetTitleRequest(name=title))).title
+        return got.media.state == cpb.MEDIA_STATE_READY
+
+    await wait_for(ready, timeout=60)
+    return Media(title, job.media_asset)
+
+
 @pytest.fixture(scope="session")
 async def pb_mesh(
     postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[PlaybackMesh]:
     """Own database and NATS so other suites' events never reach these servers. NATS is
-    started first so it outlives the servers' shutdown (their drain needs it)."""
+    started first so it outlives the servers' shutdown (their drain needs it). The real
+    licensing server (with a real, empty accounts server for its device checks) gives the
+    packager its content keys and asks this playback server's GetSession when licensing."""
     database = postgres.create_database("playback_tests")
     root = tmp_path_factory.mktemp("playback")
+    playback_secret = secrets.token_bytes(32)
+    playback_grpc = f"127.0.0.1:{free_port()}"
     with EmbeddedNats(root / "js", free_port(), monitor_port=free_port()) as nats_server:
-        tc_settings = transcoding_settings(database, nats_server.url, root / "tc")
-        async with (
-            catalog_running(
-                catalog_settings(database, nats_server.url), serve_metrics=False
-            ) as cat,
-            transcoding_running(tc_settings, serve_metrics=False) as tcr,
-            grpc.aio.insecure_channel(f"127.0.0.1:{cat.port}") as cat_channel,
-            grpc.aio.insecure_channel(f"127.0.0.1:{tcr.port}") as tc_channel,
-        ):
+        async with AsyncExitStack() as stack:
+            cat = await stack.enter_async_context(
+                catalog_running(catalog_settings(database, nats_server.url), serve_metrics=False)
+            )
+            acc = await stack.enter_async_context(
+                accounts_started(accounts_settings(database), serve_metrics=False)
+            )
+            lic = await stack.enter_async_context(
+                licensing_running(
+                    licensing_settings(
+                        database,
+                        nats_server.url,
+                        playback_secret=playback_secret,
+                        playback=playback_grpc,
+                        catalog=f"127.0.0.1:{cat.port}",
+                        accounts=f"127.0.0.1:{acc.handle.port}",
+                    ),
+                    serve_metrics=False,
+                )
+            )
+            tc_settings = transcoding_settings(
+                database,
+                nats_server.url,
+                root / "tc",
+                licensing_address=f"127.0.0.1:{lic.port}",
+                packager_secret=PACKAGER_SECRET,
+            )
+            tcr = await stack.enter_async_context(
+                transcoding_running(tc_settings, serve_metrics=False)
+            )
+            cat_channel = await stack.enter_async_context(
+                grpc.aio.insecure_channel(f"127.0.0.1:{cat.port}")
+            )
+            tc_channel = await stack.enter_async_context(
+                grpc.aio.insecure_channel(f"127.0.0.1:{tcr.port}")
+            )
+            lic_channel = await stack.enter_async_context(
+                grpc.aio.insecure_channel(f"127.0.0.1:{lic.port}")
+            )
             catalog = catalog_pb2_grpc.CatalogServiceStub(cat_channel)
             tc = transcoding_pb2_grpc.TranscodingServiceStub(tc_channel)
             origin = f"http://127.0.0.1:{tcr.origin_port}"
@@ -325,10 +429,13 @@ async def pb_mesh(
                 media_dir.mkdir()
                 movie_src = make_video(media_dir / "movie.mp4", seconds=4, size="854x480")
                 short_src = make_video(media_dir / "short.mp4", seconds=4, size="320x240")
+                locked_src = make_video(media_dir / "locked.mp4", seconds=4, size="1024x768")
                 movie_title = await create_title(catalog, "pb-movie")
                 short_title = await create_title(catalog, "pb-short")
+                locked_title = await create_title(catalog, "pb-locked")
                 movie = await _ingest(tc, catalog, movie_src, movie_title, "pb-movie-1")
                 short = await _ingest(tc, catalog, short_src, short_title, "pb-short-1")
+                locked = await _ingest_locked(tc, catalog, locked_src, locked_title)
             finally:
                 stop.set()
                 await asyncio.wait_for(worker, 60)
@@ -336,40 +443,46 @@ async def pb_mesh(
             edges = {region: TestEdge(region, edge_secret, origin) for region in REGIONS}
             for edge in edges.values():
                 await edge.start()
+                stack.push_async_callback(edge.stop)
+            base = playback_settings(
+                database,
+                nats_server.url,
+                edges={r: e.url for r, e in edges.items()},
+                origin=origin,
+                catalog=f"127.0.0.1:{cat.port}",
+                tc=f"127.0.0.1:{tcr.port}",
+            )
             settings = replace(
-                playback_settings(
-                    database,
-                    nats_server.url,
-                    edges={r: e.url for r, e in edges.items()},
-                    origin=origin,
-                    catalog=f"127.0.0.1:{cat.port}",
-                    tc=f"127.0.0.1:{tcr.port}",
-                ),
+                base,
+                runtime=replace(base.runtime, grpc_address=playback_grpc),
+                playback_secret=playback_secret,
                 edge_secret=edge_secret,
+                license_public_url=LICENSE_PUBLIC_URL,
+                drm_signal=DRM_SIGNAL,
             )
             accounts = InTestAccountsDirectory()
-            try:
-                async with (
-                    playback_running(settings, accounts=accounts, serve_metrics=False) as run,
-                    grpc.aio.insecure_channel(f"127.0.0.1:{run.port}") as pb_channel,
-                    httpx.AsyncClient(timeout=10) as http,
-                ):
-                    yield PlaybackMesh(
-                        settings=settings,
-                        running=run,
-                        playback=playback_pb2_grpc.PlaybackServiceStub(pb_channel),
-                        catalog=catalog,
-                        accounts=accounts,
-                        edges=edges,
-                        origin=origin,
-                        nats_url=nats_server.url,
-                        movie=movie,
-                        short=short,
-                        http=http,
-                    )
-            finally:
-                for edge in edges.values():
-                    await edge.stop()
+            run = await stack.enter_async_context(
+                playback_running(settings, accounts=accounts, serve_metrics=False)
+            )
+            pb_channel = await stack.enter_async_context(
+                grpc.aio.insecure_channel(f"127.0.0.1:{run.port}")
+            )
+            http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+            yield PlaybackMesh(
+                settings=settings,
+                running=run,
+                playback=playback_pb2_grpc.PlaybackServiceStub(pb_channel),
+                catalog=catalog,
+                accounts=accounts,
+                edges=edges,
+                origin=origin,
+                nats_url=nats_server.url,
+                movie=movie,
+                short=short,
+                locked=locked,
+                licensing=licensing_pb2_grpc.LicensingServiceStub(lic_channel),
+                http=http,
+            )
 
 
 def start_request(

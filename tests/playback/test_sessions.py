@@ -341,7 +341,9 @@ async def test_expiry_frees_the_slot(pb_mesh: PlaybackMesh) -> None:
         http_address=f"127.0.0.1:{port}",
         public_url=f"http://127.0.0.1:{port}",
         runtime=dataclasses.replace(
-            mesh.settings.runtime, metrics_address=f"127.0.0.1:{free_port()}"
+            mesh.settings.runtime,
+            grpc_address="127.0.0.1:0",
+            metrics_address=f"127.0.0.1:{free_port()}",
         ),
     )
     profile = mesh.user("plans/basic") + "/profiles/main"

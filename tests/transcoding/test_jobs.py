@@ -1,5 +1,6 @@
-"""Job behaviours: per-title ladder from VMAF trials, CENC encryption hook, cancellation,
-retries ending in a visible failure with the ffmpeg error, and the events published."""
+"""Job behaviours: per-title ladder from VMAF trials, encryption with keys from licensing,
+cancellation, retries ending in a visible failure with the ffmpeg error, and the events
+published."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import grpc
 import nats
 import pytest
 from vod.events.v1 import media_events_pb2 as ev
+from vod.licensing.v1 import licensing_pb2 as lpb
 from vod.transcoding.v1 import transcoding_pb2 as pb
 
-from services.transcoding.keys import DerivedKeyProvider
 from services.transcoding.server import Running
 from tests.support import details_of
 from tests.transcoding.helpers import FFMPEG, create_job, make_video, upload, wait_job
@@ -72,8 +73,9 @@ async def test_per_title_ladder_aims_at_the_vmaf_target_and_publishes_events(
 
 
 async def test_encrypted_output_needs_the_key(
-    tc, tc_worker, source: Path, tc_service: Running, tc_settings, tmp_path: Path
+    tc, tc_worker, source: Path, tc_service: Running, tc_licensing, tmp_path: Path
 ) -> None:
+    """An SD-only ladder: every rung shares the SD key, the audio has the AUDIO key."""
     up = await upload(tc, source, "titles/secret", "secret-1")
     job = await create_job(
         tc,
@@ -86,14 +88,19 @@ async def test_encrypted_output_needs_the_key(
     )
     job, _ = await wait_job(tc, job.name)
     assert job.state == pb.JOB_STATE_SUCCEEDED, job.error.message
+    keys = await tc_licensing.keys("secret-1")
+    sd, audio = keys[lpb.TRACK_TYPE_VIDEO_SD], keys[lpb.TRACK_TYPE_AUDIO]
+    assert set(keys) == {lpb.TRACK_TYPE_VIDEO_SD, lpb.TRACK_TYPE_AUDIO}
     asset = job.media_asset
-    assert asset.encrypted and len(asset.key_ids) == 1 and all(r.encrypted for r in job.renditions)
+    assert asset.encrypted and list(asset.key_ids) == [sd.key_id, audio.key_id]
+    assert [r.height for r in job.renditions] == [360, 240]
+    assert all(r.encrypted and r.key_id == sd.key_id for r in job.renditions)
     store = tc_service.store
     mpd = store.get_bytes("titles/secret/manifests/secret-1/manifest.mpd").decode()
     assert 'value="cenc"' in mpd and "e2719d58-a985-b3c9-781a-b030af78d30e" in mpd
     assert (
-        "METHOD=SAMPLE-AES-CTR"
-        in store.get_bytes("titles/secret/manifests/secret-1/240p-h264.m3u8").decode()
+        f'#EXT-X-KEY:METHOD=AES-128,URI="key://{sd.key_id}",IV=0x{sd.iv.hex()}'
+        in store.get_bytes("titles/secret/manifests/secret-1/240p-h264-aes.m3u8").decode()
     )
     prefix = "titles/secret/renditions/secret-1/240p-h264/"
     joined = tmp_path / "enc.mp4"
@@ -103,12 +110,9 @@ async def test_encrypted_output_needs_the_key(
     )
     init = store.get_bytes(prefix + "init.mp4")
     assert b"tenc" in init and b"encv" in init
-    key = await DerivedKeyProvider(f"vodmesh-dev-keys:{tc_settings.schema}".encode()).content_key(
-        "secret-1", "all"
-    )
-    assert key.key_id == asset.key_ids[0]
     clear = subprocess.run(
-        [FFMPEG, "-v", "error", "-decryption_key", key.key, "-i", str(joined), "-f", "null", "-"],
+        [FFMPEG, "-v", "error", "-decryption_key", sd.key.hex(), "-i", str(joined)]
+        + ["-f", "null", "-"],
         capture_output=True,
         text=True,
     )

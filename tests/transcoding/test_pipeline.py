@@ -87,6 +87,28 @@ async def test_job_succeeds_with_a_ladder_that_never_upscales(finished: pb.Job) 
     assert abs(asset.duration_seconds - 6.0) < 0.05
 
 
+async def test_a_clear_title_has_no_protection_and_one_set_of_segments(
+    finished: pb.Job, tc_service: Running
+) -> None:
+    """encrypt=false (the default, e.g. trailers): no keys, no key tags, no AES-128 copies."""
+    asset = finished.media_asset
+    assert not asset.encrypted and list(asset.key_ids) == []
+    assert all(not r.encrypted and r.key_id == "" for r in finished.renditions)
+    store = tc_service.store
+    folder = "titles/pipeline-clip/manifests/pipeline-clip/"
+    names = sorted(k.rsplit("/", 1)[1] for k in store.list(folder))
+    tracks = [r.id for r in finished.renditions] + ["audio-0-und"]
+    assert names == sorted(["manifest.mpd", "master.m3u8", *(f"{t}.m3u8" for t in tracks)])
+    for name in names:
+        text = store.get_bytes(folder + name).decode()
+        assert "EXT-X-KEY" not in text and "ContentProtection" not in text and "-aes" not in text
+    renditions = store.list("titles/pipeline-clip/renditions/pipeline-clip/")
+    assert {k.split("/")[4] for k in renditions} == set(tracks)
+    for key in renditions:
+        head = store.get_bytes(key)[:4096]
+        assert b"encv" not in head and b"enca" not in head and b"senc" not in head
+
+
 async def test_hls_parses_and_every_segment_is_served(finished: pb.Job, origin: str) -> None:
     master_url = f"{origin}/{finished.media_asset.hls_manifest_uri}"
     status, body, headers = await get(master_url)
