@@ -121,4 +121,6 @@ SERVICES: tuple[ServiceEntry, ...] = (
         schema="recommendations",
     ),
     ServiceEntry("search", "services.search", "vod.search.v1.SearchService", 6),
+    # The home feed (a backend-for-frontend over playback, recommendations, search, catalog).
+    ServiceEntry("gateway", "gateway.home", "vod.gateway.v1.GatewayService", 8),
 )

@@ -428,3 +428,26 @@ def test_no_password_or_token_reaches_any_log(mesh: LocalMesh, ingested: Ingeste
         text = log.read_text(errors="replace")
         for what, value in {**secrets, "base64 password": encoded}.items():
             assert value not in text, f"{what} found in {log}"
+
+
+def test_home_feed_through_the_front_door(mesh: LocalMesh, ingested: Ingested) -> None:
+    """GetHome (the gateway's backend-for-frontend) in one round trip: the title a viewer left
+    half-watched heads continue watching, with its title data; another user's home is refused."""
+    base = mesh.settings.gateway_url
+    viewer = sign_up(mesh, f"home-{uuid.uuid4().hex[:8]}@example.com", "standard")
+    started = start(base, viewer, ingested.title, "web-h", "DEVICE_TYPE_WEB")
+    assert started.status_code == 200, started.text
+    stop(base, viewer, started.json()["session"]["name"], 2.0)
+    home = httpx.get(f"{base}/v1/{viewer.profile}/home", headers=viewer.headers, timeout=15)
+    assert home.status_code == 200, home.text
+    rows = {row["kind"]: row for row in home.json()["rows"]}
+    cw = rows["ROW_KIND_CONTINUE_WATCHING"]
+    assert [item["title"] for item in cw["items"]] == [ingested.title]
+    item = cw["items"][0]
+    assert item["displayName"].startswith("Viewer Path ")
+    assert abs(item["watchedFraction"] - 2.0 / ingested.duration_s) < 0.01
+    assert not cw["degraded"]
+    other = sign_up(mesh, f"home-other-{uuid.uuid4().hex[:8]}@example.com", "basic")
+    refused = httpx.get(f"{base}/v1/{viewer.profile}/home", headers=other.headers, timeout=15)
+    assert refused.status_code == 403
+    assert httpx.get(f"{base}/v1/{viewer.profile}/home", timeout=15).status_code == 401

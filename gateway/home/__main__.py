@@ -1,0 +1,3 @@
+from gateway.home.server import main
+
+main()

@@ -1,0 +1,82 @@
+"""Gateway (home feed) settings, loaded from the environment once in `main()`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.runtime.config import (
+    RuntimeSettings,
+    env_float,
+    env_int,
+    env_str,
+    load_runtime_settings,
+)
+
+__all__ = ["BreakerSettings", "HomeSettings", "load_settings"]
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    failure_threshold: int = 5
+    """Consecutive failures (errors or missed deadlines) that open a dependency's circuit."""
+    reset_timeout_s: float = 5.0
+    """How long an open circuit stays open before one probe call is let through."""
+
+
+@dataclass(frozen=True)
+class HomeSettings:
+    runtime: RuntimeSettings
+    playback_address: str = "127.0.0.1:50053"
+    recommendations_address: str = "127.0.0.1:50056"
+    search_address: str = "127.0.0.1:50057"
+    catalog_address: str = "127.0.0.1:50051"
+    row_deadline_s: float = 0.15
+    """Deadline of each row's source call (and of a fallback call)."""
+    catalog_deadline_s: float = 0.08
+    """Deadline of the BatchGetTitles call that fills in title data and artwork."""
+    budget_s: float = 0.25
+    """The whole GetHome: row calls end early enough to leave `catalog_deadline_s` for the
+    catalog, and no call outlives the budget."""
+    default_region: str = "US"
+    """Region of internal calls that neither carry a platform region nor ask for one."""
+    breaker: BreakerSettings = BreakerSettings()
+    reconnect_backoff_max_s: float = 1.0
+    """Upper bound of gRPC's reconnect backoff, so a dependency that comes back is reached by
+    the breaker's next probe rather than minutes later."""
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
+    """`VOD_GATEWAY_GRPC_ADDRESS` (default 127.0.0.1:50059), `VOD_GATEWAY_METRICS_ADDRESS`
+    (127.0.0.1:9108), `VOD_PLAYBACK_ADDRESS`, `VOD_RECOMMENDATIONS_ADDRESS`,
+    `VOD_SEARCH_ADDRESS`, `VOD_CATALOG_ADDRESS`, `VOD_GATEWAY_ROW_DEADLINE_S` (0.15),
+    `VOD_GATEWAY_CATALOG_DEADLINE_S` (0.08), `VOD_GATEWAY_BUDGET_S` (0.25),
+    `VOD_GATEWAY_DEFAULT_REGION` (US), `VOD_GATEWAY_BREAKER_FAILURES` (5),
+    `VOD_GATEWAY_BREAKER_RESET_S` (5.0), `VOD_GATEWAY_RECONNECT_BACKOFF_MAX_S` (1.0)."""
+    env = os.environ if env is None else env
+    settings = HomeSettings(
+        runtime=load_runtime_settings(
+            "gateway", env, default_grpc_port=50059, default_metrics_port=9108
+        ),
+        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", "127.0.0.1:50053"),
+        recommendations_address=env_str(env, "VOD_RECOMMENDATIONS_ADDRESS", "127.0.0.1:50056"),
+        search_address=env_str(env, "VOD_SEARCH_ADDRESS", "127.0.0.1:50057"),
+        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", "127.0.0.1:50051"),
+        row_deadline_s=env_float(env, "VOD_GATEWAY_ROW_DEADLINE_S", 0.15),
+        catalog_deadline_s=env_float(env, "VOD_GATEWAY_CATALOG_DEADLINE_S", 0.08),
+        budget_s=env_float(env, "VOD_GATEWAY_BUDGET_S", 0.25),
+        default_region=env_str(env, "VOD_GATEWAY_DEFAULT_REGION", "US").upper(),
+        breaker=BreakerSettings(
+            failure_threshold=env_int(env, "VOD_GATEWAY_BREAKER_FAILURES", 5),
+            reset_timeout_s=env_float(env, "VOD_GATEWAY_BREAKER_RESET_S", 5.0),
+        ),
+        reconnect_backoff_max_s=env_float(env, "VOD_GATEWAY_RECONNECT_BACKOFF_MAX_S", 1.0),
+    )
+    if not 0 < settings.row_deadline_s <= settings.budget_s:
+        raise ValueError("VOD_GATEWAY_ROW_DEADLINE_S must be positive and within the budget")
+    if not 0 < settings.catalog_deadline_s < settings.budget_s:
+        raise ValueError("VOD_GATEWAY_CATALOG_DEADLINE_S must be positive and below the budget")
+    if settings.breaker.failure_threshold < 1:
+        raise ValueError("VOD_GATEWAY_BREAKER_FAILURES must be at least 1")
+    return settings

@@ -1,0 +1,47 @@
+"""The gateway's own metrics, on the service's registry (beside the per-RPC metrics of the
+runtime interceptor): breaker state per dependency, dependency calls by result, home rows by
+outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from gateway.home.breaker import BreakerState
+
+__all__ = ["HomeMetrics"]
+
+
+@dataclass
+class HomeMetrics:
+    breaker_state: Gauge
+    dependency_calls: Counter
+    rows: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> HomeMetrics:
+        return cls(
+            breaker_state=Gauge(
+                "gateway_breaker_state",
+                "Circuit breaker state per dependency: 0 closed, 1 half-open, 2 open.",
+                ["dependency"],
+                registry=registry,
+            ),
+            dependency_calls=Counter(
+                "gateway_dependency_calls_total",
+                "Calls to dependencies by result: ok, error (the dependency answered with an "
+                "error), unavailable, deadline_exceeded, rejected (circuit open, not sent).",
+                ["dependency", "method", "result"],
+                registry=registry,
+            ),
+            rows=Counter(
+                "gateway_home_rows_total",
+                "Home rows by outcome (served, degraded, omitted) and reason of omission.",
+                ["row", "outcome", "reason"],
+                registry=registry,
+            ),
+        )
+
+    def on_breaker_change(self, dependency: str, state: BreakerState) -> None:
+        self.breaker_state.labels(dependency).set(int(state))

@@ -1,0 +1,182 @@
+"""Gateway (home feed) process: settings, one channel and one circuit breaker per dependency,
+the gRPC server and its metrics. Owns nothing durable: no database, no NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from vod.catalog.v1 import catalog_pb2
+from vod.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from vod.playback.v1 import playback_pb2
+from vod.recommendations.v1 import recommendations_pb2
+from vod.search.v1 import search_pb2
+
+from gateway.home.breaker import CircuitBreaker
+from gateway.home.config import HomeSettings, load_settings
+from gateway.home.deps import (
+    CatalogSource,
+    Dependency,
+    PlaybackSource,
+    RecommendationsSource,
+    SearchSource,
+    open_dependency_channel,
+)
+from gateway.home.domain import HomeDomain, Sources, Timing
+from gateway.home.metrics import HomeMetrics
+from gateway.home.servicer import GatewayServicer
+from services.runtime import lifecycle
+from services.runtime.logs import configure_logging, get_logger
+from services.runtime.metrics import RpcMetrics
+from services.runtime.server import Registration, ServerHandle, build_server, drain_on_signal
+
+__all__ = ["SERVICE_NAME", "Running", "create_server", "main", "open_sources", "running", "serve"]
+
+SERVICE_NAME = gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
+_log = get_logger("gateway.server")
+
+
+@dataclass
+class Running:
+    """What `running` yields: the server, the dependencies (their breakers) and the metrics."""
+
+    handle: ServerHandle
+    sources: Sources
+    metrics: HomeMetrics
+
+    @property
+    def port(self) -> int:
+        return self.handle.port
+
+    def breaker(self, dependency: str) -> CircuitBreaker:
+        source = getattr(self.sources, dependency)
+        breaker: CircuitBreaker = source.dependency.breaker
+        return breaker
+
+
+def open_sources(
+    stack: AsyncExitStack,
+    settings: HomeSettings,
+    metrics: HomeMetrics,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> Sources:
+    """A channel and a breaker per dependency, closed with `stack`."""
+
+    def dependency(name: str, target: str, service: object) -> tuple[object, Dependency]:
+        channel = open_dependency_channel(
+            target, service, reconnect_backoff_max_s=settings.reconnect_backoff_max_s
+        )
+        stack.push_async_callback(channel.close)
+        breaker = CircuitBreaker(
+            name,
+            failure_threshold=settings.breaker.failure_threshold,
+            reset_timeout_s=settings.breaker.reset_timeout_s,
+            clock=clock,
+            on_state_change=metrics.on_breaker_change,
+        )
+        return channel, Dependency(name, breaker, metrics)
+
+    return Sources(
+        playback=PlaybackSource(
+            *dependency(
+                "playback",
+                settings.playback_address,
+                playback_pb2.DESCRIPTOR.services_by_name["PlaybackService"],
+            )  # type: ignore[arg-type]
+        ),
+        recommendations=RecommendationsSource(
+            *dependency(
+                "recommendations",
+                settings.recommendations_address,
+                recommendations_pb2.DESCRIPTOR.services_by_name["RecommendationsService"],
+            )  # type: ignore[arg-type]
+        ),
+        search=SearchSource(
+            *dependency(
+                "search",
+                settings.search_address,
+                search_pb2.DESCRIPTOR.services_by_name["SearchService"],
+            )  # type: ignore[arg-type]
+        ),
+        catalog=CatalogSource(
+            *dependency(
+                "catalog",
+                settings.catalog_address,
+                catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
+            )  # type: ignore[arg-type]
+        ),
+    )
+
+
+def create_server(
+    settings: HomeSettings, *, sources: Sources, rpc_metrics: RpcMetrics, metrics: HomeMetrics
+) -> tuple[ServerHandle, int]:
+    """The gateway gRPC server bound to the configured address (not started)."""
+    domain = HomeDomain(
+        sources,
+        Timing(
+            row_deadline_s=settings.row_deadline_s,
+            catalog_deadline_s=settings.catalog_deadline_s,
+            budget_s=settings.budget_s,
+        ),
+        metrics,
+    )
+    handle = build_server(
+        settings.runtime.grpc_address,
+        [
+            Registration(
+                SERVICE_NAME,
+                gateway_pb2_grpc.add_GatewayServiceServicer_to_server,
+                GatewayServicer(domain, default_region=settings.default_region),
+            )
+        ],
+        metrics=rpc_metrics,
+    )
+    return handle, handle.port
+
+
+@asynccontextmanager
+async def running(
+    settings: HomeSettings,
+    *,
+    serve_metrics: bool = True,
+    handle_signals: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[Running]:
+    """Open the dependencies' channels, start the server (SERVING); close all on exit. `clock`
+    drives the breakers' cool-downs (tests pass one they advance)."""
+    async with AsyncExitStack() as stack:
+        rpc_metrics = RpcMetrics.create()
+        metrics = HomeMetrics.create(rpc_metrics.registry)
+        sources = open_sources(stack, settings, metrics, clock=clock)
+        handle, _ = create_server(
+            settings, sources=sources, rpc_metrics=rpc_metrics, metrics=metrics
+        )
+        await lifecycle.serve(
+            stack,
+            handle,
+            settings.runtime,
+            serve_metrics=serve_metrics,
+            handle_signals=handle_signals,
+        )
+        _log.info("gateway.ready", port=handle.port)
+        yield Running(handle, sources, metrics)
+
+
+async def serve(settings: HomeSettings) -> None:
+    async with running(settings, handle_signals=True) as run:
+        await drain_on_signal(run.handle, settings.runtime.drain_grace_s)
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging("gateway", settings.runtime.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()
