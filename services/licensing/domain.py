@@ -16,6 +16,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -250,6 +251,9 @@ class _TtlCache:
         self._entries[key] = (until, value)
 
 
+_HEX_KID = re.compile(r"^[0-9a-f]{32}$")
+
+
 @dataclass
 class _Attempt:
     """What an audit record of one licence/key request will say."""
@@ -466,6 +470,21 @@ class LicensingDomain:
             return HlsKey(key, policy)
 
         return await self._audited(attempt, run)
+
+    async def refuse_malformed(self, key_system: int, token: str, key_ids: Sequence[str]) -> None:
+        """Audits a licence or key request refused as malformed before it reached the domain
+        (the contract's validation rules). The session is recorded only when the token is
+        genuine; the key ids only when they look like key ids."""
+        attempt = _Attempt(key_system, requested=[k for k in key_ids if _HEX_KID.match(k)][:16])
+        try:
+            claims = verify_session_token(self._config.playback_secret, token, now=0)
+        except TokenError:
+            pass
+        else:
+            attempt.session = f"sessions/{claims.session}"
+            attempt.title = f"titles/{claims.title}"
+            attempt.region = claims.region
+        await self._refuse(attempt, "INVALID_REQUEST")
 
     async def _audited(self, attempt: _Attempt, run: Callable[[], Any]) -> Any:
         try:

@@ -4,10 +4,12 @@ server."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf import descriptor as _descriptor
@@ -31,6 +33,8 @@ from services.licensing.repository import PostgresLicensingRepository
 from services.licensing.servicer import LicensingServicer
 from services.runtime import lifecycle
 from services.runtime.clients import open_channel
+from services.runtime.errors import InvalidArgument
+from services.runtime.interceptor import RejectedHook
 from services.runtime.logs import configure_logging
 from services.runtime.metrics import RpcMetrics
 from services.runtime.server import Registration, ServerHandle, build_server, drain_on_signal
@@ -93,18 +97,43 @@ def create_server(
     settings: LicensingSettings, *, deps: LicensingDeps, domain: LicensingDomain | None = None
 ) -> tuple[ServerHandle, int]:
     """The licensing gRPC server bound to the configured address (not started)."""
+    domain = domain or build_domain(settings, deps)
     handle = build_server(
         settings.runtime.grpc_address,
         [
             Registration(
                 SERVICE_NAME,
                 licensing_pb2_grpc.add_LicensingServiceServicer_to_server,
-                LicensingServicer(domain or build_domain(settings, deps)),
+                LicensingServicer(domain),
+                on_rejected=_audit_rejected(domain),
             )
         ],
         metrics=RpcMetrics.create(),
     )
     return handle, handle.port
+
+
+def _audit_rejected(domain: LicensingDomain) -> RejectedHook:
+    """Malformed licence and key requests are refused by the shared validation before the
+    servicer runs; they are audited here like every other refusal."""
+
+    async def hook(method: str, request: Any, error: InvalidArgument) -> None:
+        if isinstance(request, licensing_pb2.AcquireClearKeyLicenseRequest):
+            kids = []
+            for kid in request.license_request.kids:
+                try:
+                    kids.append(base64.urlsafe_b64decode(kid + "=" * (-len(kid) % 4)).hex())
+                except (ValueError, TypeError):
+                    continue
+            await domain.refuse_malformed(
+                licensing_pb2.KEY_SYSTEM_CLEARKEY, request.session_token, kids
+            )
+        elif isinstance(request, licensing_pb2.GetHlsKeyRequest):
+            await domain.refuse_malformed(
+                licensing_pb2.KEY_SYSTEM_HLS_AES_128, request.session_token, [request.key_id]
+            )
+
+    return hook
 
 
 def _channel(

@@ -30,7 +30,7 @@ from services.runtime.errors import DomainError, InvalidArgument, internal_statu
 from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
 
-__all__ = ["ServiceInterceptor", "request_context"]
+__all__ = ["RejectedHook", "ServiceInterceptor", "request_context"]
 
 _log = get_logger("rpc")
 
@@ -53,9 +53,28 @@ def request_context(metadata: tuple[tuple[str, str | bytes], ...] | None) -> dic
     return {"request_id": request_id, "trace_id": trace_id or request_id}
 
 
+RejectedHook = Callable[[str, Any, InvalidArgument], Awaitable[None]]
+"""Called with (method, request, error) when a request fails validation before its servicer."""
+
+
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, metrics: RpcMetrics) -> None:
+    def __init__(
+        self, metrics: RpcMetrics, on_rejected: dict[str, RejectedHook] | None = None
+    ) -> None:
         self._metrics = metrics
+        self._on_rejected = dict(on_rejected or {})
+
+    async def _check(self, method: str, request: Any) -> None:
+        try:
+            _check(request)
+        except InvalidArgument as exc:
+            hook = self._on_rejected.get(method.lstrip("/").partition("/")[0])
+            if hook is not None:
+                try:
+                    await hook(method, request, exc)
+                except Exception:  # the refusal stands whatever the hook does
+                    _log.exception("rpc.rejected_hook_failed", method=method)
+            raise
 
     async def intercept_service(
         self,
@@ -97,7 +116,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_unary(self, fn: Any, method: str, metadata: Any) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             async with _Call(self._metrics, method, metadata, context) as call:
-                _check(request)
+                await self._check(method, request)
                 response = await fn(request, context)
                 call.ok()
                 return response
@@ -107,7 +126,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_unary_stream(self, fn: Any, method: str, metadata: Any) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async with _Call(self._metrics, method, metadata, context) as call:
-                _check(request)
+                await self._check(method, request)
                 async for response in fn(request, context):
                     yield response
                 call.ok()

@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.runtime.interceptor import ServiceInterceptor
+from services.runtime.interceptor import RejectedHook, ServiceInterceptor
 from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
 
@@ -31,11 +31,16 @@ _MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Registration:
-    """One gRPC service to serve: full name, generated `add_*_to_server`, servicer."""
+    """One gRPC service to serve: full name, generated `add_*_to_server`, servicer, and
+    optionally `on_rejected`: awaited (method, request, error) when the shared interceptor
+    refuses a request of this service before the servicer sees it (the contract's validation
+    rules, an undecodable body) — for services that must record every refusal (licensing's
+    audit). Its own failures are logged and never change the answer."""
 
     service_name: str
     add_to_server: Callable[[Any, grpc.aio.Server], None]
     servicer: Any
+    on_rejected: RejectedHook | None = None
 
 
 @dataclass
@@ -76,7 +81,12 @@ def build_server(
     """Create (not start) a server bound to `address` ("127.0.0.1:0" picks a free port)."""
     metrics = metrics or RpcMetrics.create()
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(metrics)],
+        interceptors=[
+            ServiceInterceptor(
+                metrics,
+                on_rejected={r.service_name: r.on_rejected for r in registrations if r.on_rejected},
+            )
+        ],
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),

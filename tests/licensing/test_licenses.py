@@ -444,6 +444,21 @@ async def test_bad_requests_are_refused(lic_mesh: LicensingMesh, movie: Keys) ->
             pb.GetHlsKeyRequest(key_id=movie.kid("sd").upper(), session_token=session.token)
         )
     assert details_of(caught.value).violations.keys() == {"key_id"}
+    # Those four were refused by the shared validation before the servicer: audited all the same,
+    # against the session their (genuine) token names, with the key ids that look like key ids.
+    audits = await lic_mesh.audits(session.name)
+    malformed = [a for a in audits if a.reason == "INVALID_REQUEST"]
+    assert [(a.decision, a.key_system) for a in malformed] == [
+        (REFUSED, pb.KEY_SYSTEM_HLS_AES_128),
+        *[(REFUSED, pb.KEY_SYSTEM_CLEARKEY)] * 3,
+    ]
+    assert [list(a.requested_key_ids) for a in malformed] == [
+        [],  # the upper-case key id is not a key id
+        [movie.kid("sd")],
+        [movie.kid("sd")] * 16,
+        [],
+    ]
+    assert all(a.title == "titles/lic-movie" for a in malformed)
     # A body past the server's 8 MiB limit never reaches the handler.
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await lic_mesh.stub.AcquireClearKeyLicense(

@@ -159,6 +159,7 @@ async def test_no_key_material_in_logs_or_events(
             assert [a.reason for a in audits.license_audits] == [
                 "SESSION_STOPPED",
                 "REGION_MISMATCH",
+                "INVALID_REQUEST",  # the malformed kids, refused by the proto rules
                 "UNKNOWN_KEY",
                 "GRANTED",
                 "GRANTED",
