@@ -140,10 +140,13 @@ GRPC_HEALTH_SERVICE = "grpc.health.v1.Health"
 RETRY_ON = "unavailable,resource-exhausted,reset,connect-failure,refused-stream"
 
 HTTP_FILTERS = (
-    "envoy.filters.http.cors",
     "envoy.filters.http.header_mutation",
     "envoy.filters.http.grpc_web",
     "envoy.filters.http.grpc_json_transcoder",
+    # After the transcoder, so a REST request is matched to its method's route (the CORS policy
+    # applies only on routes with a cluster), and before jwt_authn/rbac, so their 401/403 local
+    # replies carry the CORS headers too and browsers can read them.
+    "envoy.filters.http.cors",
     "envoy.filters.http.jwt_authn",
     "envoy.filters.http.rbac",
     "envoy.filters.http.router",

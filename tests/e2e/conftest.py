@@ -16,7 +16,7 @@ from tests.conftest import scratch_dir
 
 def local_settings(home) -> LocalSettings:  # type: ignore[no-untyped-def]
     base = load_local_settings(env={}, home=str(home))
-    service_base = free_port()
+    service_base = free_port_block(10)
     return replace(
         base,
         gateway_port=free_port(),

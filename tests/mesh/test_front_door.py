@@ -501,3 +501,33 @@ async def test_region_comes_from_the_listener_over_grpc(front: FrontDoor) -> Non
                 timeout=5,
             )
         assert front.probe.last(rpc.path)["x-vod-region"] == region
+
+
+async def test_browsers_can_read_every_answer(front: FrontDoor) -> None:
+    """CORS headers on REST answers of every kind (success, 401, 403, 4xx from a service), so a
+    web app on another origin sees them; and on preflights."""
+    origin = {"origin": "http://localhost:5173"}
+    viewer = {"authorization": f"Bearer {front.keys.token()}", **origin}
+    async with httpx.AsyncClient() as client:
+        answers = {
+            "public 200": await client.get(f"{front.us}/v1/plans", headers=origin),
+            "viewer 200": await client.get(f"{front.us}/v1/titles/p1", headers=viewer),
+            "no token 401": await client.get(f"{front.us}/v1/titles/p1", headers=origin),
+            "viewer on admin 403": await client.delete(f"{front.us}/v1/titles/p1", headers=viewer),
+        }
+        preflight = await client.options(
+            f"{front.us}/v1/titles/p1",
+            headers={**origin, "access-control-request-method": "DELETE",
+                     "access-control-request-headers": "authorization"},
+        )  # fmt: skip
+    codes = {name: r.status_code for name, r in answers.items()}
+    assert codes == {
+        "public 200": 200,
+        "viewer 200": 200,
+        "no token 401": 401,
+        "viewer on admin 403": 403,
+    }
+    for name, response in answers.items():
+        assert response.headers.get("access-control-allow-origin") in ("*", origin["origin"]), name
+    assert preflight.status_code == 200
+    assert "DELETE" in preflight.headers["access-control-allow-methods"]
