@@ -1,8 +1,7 @@
 """Maturity limits (accounts' MaturityLimit, in the `x-vod-maturity` claim of profile-scoped
 tokens) against catalog ratings. Search's Trending/NewReleases take no profile and
 recommendations rank by stored preferences, so the gateway checks every tile itself.
-Playback has the same table (`services.playback.domain`); it belongs in `services/runtime` once
-a third service needs it."""
+The table itself is shared: `services.runtime.maturity`."""
 
 from __future__ import annotations
 
@@ -10,21 +9,9 @@ from vod.accounts.v1 import accounts_pb2 as apb
 from vod.catalog.v1 import catalog_pb2 as cpb
 
 from services.runtime.identity import Caller
+from services.runtime.maturity import maturity_allows
 
 __all__ = ["allows", "allows_label", "limit_for", "rating_label"]
-
-# The catalog's ratings by the lowest limit allowed to see them; anything else needs ALL.
-_RATING_TIER: dict[int, int] = {
-    cpb.MATURITY_RATING_TV_Y: apb.MATURITY_LIMIT_LITTLE_KIDS,
-    cpb.MATURITY_RATING_TV_Y7: apb.MATURITY_LIMIT_LITTLE_KIDS,
-    cpb.MATURITY_RATING_TV_Y7_FV: apb.MATURITY_LIMIT_LITTLE_KIDS,
-    cpb.MATURITY_RATING_G: apb.MATURITY_LIMIT_LITTLE_KIDS,
-    cpb.MATURITY_RATING_TV_G: apb.MATURITY_LIMIT_LITTLE_KIDS,
-    cpb.MATURITY_RATING_PG: apb.MATURITY_LIMIT_OLDER_KIDS,
-    cpb.MATURITY_RATING_TV_PG: apb.MATURITY_LIMIT_OLDER_KIDS,
-    cpb.MATURITY_RATING_PG_13: apb.MATURITY_LIMIT_TEENS,
-    cpb.MATURITY_RATING_TV_14: apb.MATURITY_LIMIT_TEENS,
-}
 
 
 def rating_label(rating: int) -> str:
@@ -58,7 +45,7 @@ def limit_for(caller: Caller, profile: str) -> int:
 def allows(limit: int, rating: int) -> bool:
     """Whether a profile with MaturityLimit `limit` may see a title rated `rating` (unrated and
     adult titles need ALL)."""
-    return _RATING_TIER.get(rating, apb.MATURITY_LIMIT_ALL) <= (limit or apb.MATURITY_LIMIT_ALL)
+    return maturity_allows(limit, rating)
 
 
 def allows_label(limit: int, label: str) -> bool:

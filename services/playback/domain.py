@@ -44,6 +44,7 @@ from services.runtime.errors import (
 from services.runtime.events import new_meta
 from services.runtime.identity import Caller, forward_metadata, platform_region
 from services.runtime.logs import get_logger
+from services.runtime.maturity import maturity_allows, parse_maturity
 
 if TYPE_CHECKING:
     from services.playback.config import PlaybackSettings
@@ -92,37 +93,6 @@ HLS_DEVICES = (pb.DEVICE_TYPE_MOBILE, pb.DEVICE_TYPE_TABLET)
 
 _SESSION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ALPHABET = string.ascii_lowercase + string.digits
-
-# The catalog's maturity ratings by the lowest profile limit allowed to watch them.
-_RATING_TIER: dict[int, int] = {
-    cpb.MATURITY_RATING_TV_Y: apb.MATURITY_LIMIT_LITTLE_KIDS,
-    cpb.MATURITY_RATING_TV_Y7: apb.MATURITY_LIMIT_LITTLE_KIDS,
-    cpb.MATURITY_RATING_TV_Y7_FV: apb.MATURITY_LIMIT_LITTLE_KIDS,
-    cpb.MATURITY_RATING_G: apb.MATURITY_LIMIT_LITTLE_KIDS,
-    cpb.MATURITY_RATING_TV_G: apb.MATURITY_LIMIT_LITTLE_KIDS,
-    cpb.MATURITY_RATING_PG: apb.MATURITY_LIMIT_OLDER_KIDS,
-    cpb.MATURITY_RATING_TV_PG: apb.MATURITY_LIMIT_OLDER_KIDS,
-    cpb.MATURITY_RATING_PG_13: apb.MATURITY_LIMIT_TEENS,
-    cpb.MATURITY_RATING_TV_14: apb.MATURITY_LIMIT_TEENS,
-}
-
-
-def maturity_allows(limit: int, rating: int) -> bool:
-    """Whether a profile with MaturityLimit `limit` may watch a title rated `rating`. Unrated
-    and adult titles need ALL; an unset limit means ALL."""
-    effective = limit or apb.MATURITY_LIMIT_ALL
-    return _RATING_TIER.get(rating, apb.MATURITY_LIMIT_ALL) <= effective
-
-
-def parse_maturity(name: str) -> int:
-    """A MaturityLimit from its enum name (the `x-vod-maturity` header); empty = ALL; anything
-    unrecognised is treated as the most restrictive limit (fail closed)."""
-    if not name:
-        return apb.MATURITY_LIMIT_ALL
-    try:
-        return int(apb.MaturityLimit.Value(name))
-    except ValueError:
-        return apb.MATURITY_LIMIT_LITTLE_KIDS
 
 
 def is_completed(position_s: float, duration_s: float) -> bool:
