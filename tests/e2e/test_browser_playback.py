@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import http.server
 import json
 import shutil
@@ -20,7 +19,6 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -31,7 +29,9 @@ import mpegdash.parser
 import pytest
 
 from mesh.launcher import ROOT, LocalMesh
-from tests.e2e.test_viewer_path import FFMPEG, Viewer, sign_up, start, stop, wait_for
+from tests.e2e.media import Ingested as Title
+from tests.e2e.media import ingest_through_gateway
+from tests.e2e.test_viewer_path import FFMPEG, Viewer, sign_up, start, stop
 
 WEB = ROOT / "web"
 DRIVER = ROOT / "tests" / "browser" / "play.mjs"
@@ -206,62 +206,15 @@ def make_source(path: Path, size: str) -> bytes:
     return path.read_bytes()
 
 
-@dataclass
-class Title:
-    name: str
-    display_name: str
-    job: dict[str, Any]
-
-    def key_ids_by_height(self) -> dict[int, str]:
-        return {int(r["height"]): r.get("keyId", "") for r in self.job.get("renditions", [])}
-
-
 def ingest(mesh: LocalMesh, admin: dict[str, str], source: bytes, options: dict) -> Title:
-    region = mesh.settings.regions[0]
-    display = f"Browser Playback {uuid.uuid4().hex[:6]}"
-    with httpx.Client(base_url=mesh.settings.gateway_url, timeout=30, headers=admin) as http:
-        created = http.post(
-            "/v1/titles",
-            json={
-                "type": "TITLE_TYPE_MOVIE",
-                "displayName": display,
-                "maturityRating": "MATURITY_RATING_PG",
-                "availability": [{"regionCode": region, "startTime": "2020-01-01T00:00:00Z"}],
-            },
-        )
-        assert created.status_code == 200, created.text
-        title = created.json()["title"]["name"]
-        upload_id = f"bp-{uuid.uuid4().hex[:10]}"
-        put = http.put(
-            f"/upload/v1/uploads/{upload_id}",
-            params={
-                "title": title,
-                "file_name": "source.mp4",
-                "size_bytes": len(source),
-                "content_type": "video/mp4",
-                "sha256": hashlib.sha256(source).hexdigest(),
-            },
-            content=source,
-            headers={"Content-Range": f"bytes 0-{len(source) - 1}/{len(source)}"},
-        )
-        assert put.status_code == 200, put.text
-        made = http.post("/v1/jobs", json={"upload": f"uploads/{upload_id}", "options": options})
-        assert made.status_code == 200, made.text
-        job_name = made.json()["job"]["name"]
-
-        def finished():  # type: ignore[no-untyped-def]
-            job = http.get(f"/v1/{job_name}").json()["job"]
-            return job if job["state"] in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED") else None
-
-        job = wait_for(finished, 240, "the transcode")
-        assert job["state"] == "JOB_STATE_SUCCEEDED", job.get("error")
-
-        def ready():  # type: ignore[no-untyped-def]
-            media = http.get(f"/v1/{title}").json()["title"].get("media") or {}
-            return media if media.get("state") == "MEDIA_STATE_READY" else None
-
-        wait_for(ready, 60, "the catalog to mark the title READY")
-    return Title(title, display, job)
+    return ingest_through_gateway(
+        mesh.settings.gateway_url,
+        admin,
+        source,
+        options=options,
+        regions=[mesh.settings.regions[0]],
+        display_name=f"Browser Playback {uuid.uuid4().hex[:6]}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +252,7 @@ def hls_heights(master_text: str) -> list[int]:
 
 def start_session(mesh: LocalMesh, viewer: Viewer, title: Title, protocol: str) -> dict[str, Any]:
     started = start(
-        mesh.settings.gateway_url, viewer, title.name, f"browser-{protocol.lower()}",
+        mesh.settings.gateway_url, viewer, title.title, f"browser-{protocol.lower()}",
         "DEVICE_TYPE_WEB", preferredProtocol=f"STREAMING_PROTOCOL_{protocol}",
     )  # fmt: skip
     assert started.status_code == 200, started.text

@@ -8,7 +8,6 @@ and refusal is in the licence audit; no key appears in any log."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 import subprocess
 import uuid
@@ -20,7 +19,8 @@ import imageio_ffmpeg
 import pytest
 
 from mesh.launcher import LocalMesh
-from tests.e2e.test_viewer_path import make_source, sign_up, start, stop, wait_for
+from tests.e2e.media import ingest_through_gateway
+from tests.e2e.test_viewer_path import make_source, sign_up, start, stop
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 RUNGS = [
@@ -52,61 +52,18 @@ def protected(
     mesh: LocalMesh, admin_headers: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Protected:
     data = make_source(tmp_path_factory.mktemp("protected") / "source.mp4")
-    with httpx.Client(
-        base_url=mesh.settings.gateway_url, timeout=30, headers=admin_headers
-    ) as http:
-        created = http.post(
-            "/v1/titles",
-            json={
-                "type": "TITLE_TYPE_MOVIE",
-                "displayName": f"Protected {uuid.uuid4().hex[:6]}",
-                "availability": [
-                    {"regionCode": mesh.settings.regions[0], "startTime": "2020-01-01T00:00:00Z"}
-                ],
-            },
-        )
-        assert created.status_code == 200, created.text
-        title = created.json()["title"]["name"]
-        upload_id = f"pp-{uuid.uuid4().hex[:10]}"
-        put = http.put(
-            f"/upload/v1/uploads/{upload_id}",
-            params={
-                "title": title,
-                "file_name": "source.mp4",
-                "size_bytes": len(data),
-                "content_type": "video/mp4",
-                "sha256": hashlib.sha256(data).hexdigest(),
-            },
-            content=data,
-            headers={"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"},
-        )
-        assert put.status_code == 200, put.text
-        job = http.post(
-            "/v1/jobs",
-            json={
-                "upload": f"uploads/{upload_id}",
-                "options": {"renditions": RUNGS, "encrypt": True},
-            },
-        )
-        assert job.status_code == 200, job.text
-        name = job.json()["job"]["name"]
-
-        def finished():  # type: ignore[no-untyped-def]
-            current = http.get(f"/v1/{name}").json()["job"]
-            done = current["state"] in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED")
-            return current if done else None
-
-        current = wait_for(finished, 300, "the encrypted transcode")
-        assert current["state"] == "JOB_STATE_SUCCEEDED", current
-
-        def ready():  # type: ignore[no-untyped-def]
-            media = http.get(f"/v1/{title}").json()["title"].get("media") or {}
-            return media.get("state") == "MEDIA_STATE_READY"
-
-        wait_for(ready, 60, "the catalog to mark the title READY")
-    kids = {int(r["height"]): r["keyId"] for r in current["renditions"]}
-    assert len(set(kids.values())) == 2 and all(r["encrypted"] for r in current["renditions"])
-    return Protected(title, kids)
+    ingested = ingest_through_gateway(
+        mesh.settings.gateway_url,
+        admin_headers,
+        data,
+        options={"renditions": RUNGS, "encrypt": True},
+        regions=[mesh.settings.regions[0]],
+        display_name=f"Protected {uuid.uuid4().hex[:6]}",
+    )
+    renditions = ingested.job["renditions"]
+    kids = ingested.key_ids_by_height()
+    assert len(set(kids.values())) == 2 and all(r["encrypted"] for r in renditions)
+    return Protected(ingested.title, kids)
 
 
 def licence(url: str, kids: list[str]) -> httpx.Response:

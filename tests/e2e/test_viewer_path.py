@@ -9,11 +9,9 @@ no password or token appears in any log of the run."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ import mpegdash.parser
 import pytest
 
 from mesh.launcher import DESCRIPTOR, ROOT, LocalMesh
+from tests.e2e.media import Ingested, ingest_through_gateway
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 PASSWORD = "basic plan viewer 42"
@@ -49,12 +48,6 @@ class Viewer:
         return {"authorization": f"Bearer {self.token}"}
 
 
-@dataclass
-class Ingested:
-    title: str
-    duration_s: float
-
-
 def make_source(path: Path) -> bytes:
     subprocess.run(
         [
@@ -70,72 +63,20 @@ def make_source(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def wait_for(check, timeout_s: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.25)
-
-
 @pytest.fixture(scope="module")
 def ingested(
     mesh: LocalMesh, admin_headers: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Ingested:
     """A title available in the first region only, with a 1080/720/360 ladder, READY."""
-    region = mesh.settings.regions[0]
     data = make_source(tmp_path_factory.mktemp("viewer") / "source.mp4")
-    with httpx.Client(
-        base_url=mesh.settings.gateway_url, timeout=30, headers=admin_headers
-    ) as http:
-        created = http.post(
-            "/v1/titles",
-            json={
-                "type": "TITLE_TYPE_MOVIE",
-                "displayName": f"Viewer Path {uuid.uuid4().hex[:6]}",
-                "maturityRating": "MATURITY_RATING_PG",
-                "availability": [{"regionCode": region, "startTime": "2020-01-01T00:00:00Z"}],
-            },
-        )
-        assert created.status_code == 200, created.text
-        title = created.json()["title"]["name"]
-        upload_id = f"vp-{uuid.uuid4().hex[:10]}"
-        query = {
-            "title": title,
-            "file_name": "source.mp4",
-            "size_bytes": len(data),
-            "content_type": "video/mp4",
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-        put = http.put(
-            f"/upload/v1/uploads/{upload_id}",
-            params=query,
-            content=data,
-            headers={"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"},
-        )
-        assert put.status_code == 200, put.text
-        job = http.post(
-            "/v1/jobs",
-            json={"upload": f"uploads/{upload_id}", "options": {"renditions": RUNGS}},
-        )
-        assert job.status_code == 200, job.text
-        job_name = job.json()["job"]["name"]
-
-        def finished():  # type: ignore[no-untyped-def]
-            state = http.get(f"/v1/{job_name}").json()["job"]["state"]
-            return state if state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED") else None
-
-        assert wait_for(finished, 300, "the transcode") == "JOB_STATE_SUCCEEDED"
-
-        def ready():  # type: ignore[no-untyped-def]
-            media = http.get(f"/v1/{title}").json()["title"].get("media") or {}
-            return media if media.get("state") == "MEDIA_STATE_READY" else None
-
-        media = wait_for(ready, 60, "the catalog to mark the title READY")
-    return Ingested(title, float(media["durationSeconds"]))
+    return ingest_through_gateway(
+        mesh.settings.gateway_url,
+        admin_headers,
+        data,
+        options={"renditions": RUNGS},
+        regions=[mesh.settings.regions[0]],
+        display_name=f"Viewer Path {uuid.uuid4().hex[:6]}",
+    )
 
 
 def sign_up(mesh: LocalMesh, email: str, plan: str) -> Viewer:
