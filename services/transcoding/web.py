@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate
@@ -91,6 +92,13 @@ def _bind(address: str, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPS
 class _Base(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "vodmesh-transcoding"
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and a small body go out as separate writes; without TCP_NODELAY every small
+        # object on a kept-alive connection (edges keep theirs) waited ~44 ms for Nagle and the
+        # peer's delayed ACK.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         _log.debug("http", line=format % args)
