@@ -211,19 +211,29 @@ def _print_summary(settings: LocalSettings, state: MeshState) -> None:
         highlight=False,
     )
     g = state.gateway
-    console.print("\nTry:", highlight=False)
+    admin = next(u for u in DEMO_USERS if u.admin)
+    password = passwords.get(admin.email, "<password>")
     console.print(
-        f"  curl -s '{g}/v1/titles?pageSize=3&orderBy=release_year%20desc'", highlight=False
+        "\nTry (every route but sign-in, sign-up and plans needs a token):", highlight=False
     )
     console.print(
-        f"  curl -s -X POST {g}/v1/titles -H 'content-type: application/json' "
-        '-d \'{"type":"TITLE_TYPE_MOVIE","displayName":"My Film"}\'',
+        f"  TOKEN=$(curl -s -X POST {g}/v1/auth:login -H 'content-type: application/json' "
+        f'-d \'{{"email":"{admin.email}","password":"{password}"}}\' '
+        '| python3 -c \'import json,sys; print(json.load(sys.stdin)["tokens"]["accessToken"])\')',
         highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f'  curl -s -H "authorization: Bearer $TOKEN" '
+        f"'{g}/v1/titles?pageSize=3&orderBy=release_year%20desc'",
+        highlight=False,
+        soft_wrap=True,
     )
     console.print(
         "  vod catalog import ../shared/datasets/netflix_titles.csv "
-        f"--target {settings.gateway_grpc}",
+        f"--target {settings.gateway_grpc}   # as the signed-in admin",
         highlight=False,
+        soft_wrap=True,
     )
 
 
