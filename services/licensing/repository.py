@@ -199,6 +199,18 @@ class PostgresLicensingRepository:
     async def _count_and_write(
         self, conn: AsyncConnection, audit: pb.LicenseAudit, max_per_session: int, now: datetime
     ) -> None:
+        key_set = ",".join(sorted(audit.granted_key_ids))
+        first_time = (
+            await conn.execute(
+                pg_insert(t.session_license_grants)
+                .values(session=audit.session, key_set=key_set, create_time=now)
+                .on_conflict_do_nothing()
+                .returning(t.session_license_grants.c.session)
+            )
+        ).scalar_one_or_none()
+        if first_time is None:  # the same keys again: delivered, not counted
+            await self._write_audit(conn, audit)
+            return
         statement = pg_insert(t.session_licenses).values(
             session=audit.session, granted=1, update_time=now
         )

@@ -11,7 +11,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from services.runtime.outbox import outbox_table
 
-__all__ = ["content_keys", "license_audits", "metadata", "outbox", "session_licenses"]
+__all__ = [
+    "content_keys",
+    "license_audits",
+    "metadata",
+    "outbox",
+    "session_license_grants",
+    "session_licenses",
+]
 
 metadata = sa.MetaData()
 
@@ -54,6 +61,16 @@ session_licenses = sa.Table(
     sa.Column("session", sa.Text, primary_key=True),
     sa.Column("granted", sa.Integer, nullable=False),
     sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The distinct key sets a session was granted: a repeat of the same request (a client or Envoy
+# retry whose first answer was lost) is delivered again without counting a second licence.
+session_license_grants = sa.Table(
+    "session_license_grants",
+    metadata,
+    sa.Column("session", sa.Text, primary_key=True),
+    sa.Column("key_set", sa.Text, primary_key=True),  # sorted granted key ids, comma-joined
+    sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
 )
 
 outbox = outbox_table(metadata)

@@ -379,11 +379,15 @@ async def test_revoked_device_is_refused(lic_mesh: LicensingMesh, movie: Keys) -
 
 async def test_too_many_licences_per_session(lic_mesh: LicensingMesh, movie: Keys) -> None:
     limit = lic_mesh.settings.max_licenses_per_session
-    session = lic_mesh.session()
-    calls = [
-        lic_mesh.stub.AcquireClearKeyLicense(clearkey(session, movie.kid("sd")))
-        for _ in range(limit + 4)
-    ]
+    session = lic_mesh.session(plan="plans/premium", max_height=2160)
+    # limit + 4 distinct key sets (subsets of the movie's four keys), requested at once.
+    tracks = sorted(movie.by_track)
+    subsets = [
+        [movie.kid(t) for i, t in enumerate(tracks) if mask >> i & 1]
+        for mask in range(1, 2 ** len(tracks))
+    ][: limit + 4]
+    assert len(subsets) == limit + 4
+    calls = [lic_mesh.stub.AcquireClearKeyLicense(clearkey(session, *kids)) for kids in subsets]
     results = await asyncio.gather(*calls, return_exceptions=True)
     granted = [r for r in results if isinstance(r, pb.AcquireClearKeyLicenseResponse)]
     errors = [details_of(r) for r in results if isinstance(r, grpc.aio.AioRpcError)]
@@ -403,6 +407,31 @@ async def test_too_many_licences_per_session(lic_mesh: LicensingMesh, movie: Key
         "TOO_MANY_LICENSES",
         key_system=pb.KEY_SYSTEM_HLS_AES_128,
     )
+
+
+async def test_a_repeated_licence_request_is_delivered_again_without_counting(
+    lic_mesh: LicensingMesh, movie: Keys
+) -> None:
+    # A client (or Envoy, the RPC is idempotent) retrying a request whose answer was lost must
+    # get the same keys without using up the session's licences.
+    limit = lic_mesh.settings.max_licenses_per_session
+    session = lic_mesh.session()
+    repeats = [
+        await lic_mesh.stub.AcquireClearKeyLicense(clearkey(session, movie.kid("sd")))
+        for _ in range(limit + 3)
+    ]
+    assert {tuple(k.k for k in r.keys) for r in repeats} == {(b64url(movie.by_track["sd"].key),)}
+    audits = await lic_mesh.audits(session.name)
+    assert [a.reason for a in audits] == ["GRANTED"] * (limit + 3)
+    # Only one licence was counted: limit - 1 other key sets still fit.
+    others = [[movie.kid("hd")], [movie.kid("audio")], [movie.kid("sd"), movie.kid("hd")]]
+    others += [[movie.kid("sd"), movie.kid("audio")], [movie.kid("hd"), movie.kid("audio")]]
+    others += [[movie.kid("sd"), movie.kid("hd"), movie.kid("audio")]]
+    for kids in others[: limit - 1]:
+        await lic_mesh.stub.AcquireClearKeyLicense(clearkey(session, *kids))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await lic_mesh.stub.AcquireClearKeyLicense(clearkey(session, *others[limit - 1]))
+    assert details_of(caught.value).reason == "TOO_MANY_LICENSES"
 
 
 async def test_bad_requests_are_refused(lic_mesh: LicensingMesh, movie: Keys) -> None:
