@@ -66,6 +66,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("VOD_FEEDBACK", ("vod.feedback.>",)),
     StreamSpec("VOD_LICENSING", ("vod.licensing.>",)),
     StreamSpec("VOD_QOE", ("vod.qoe.>",), max_age_s=7 * 24 * 3600),
+    StreamSpec("VOD_EXPERIMENTS", ("vod.experiments.>",)),
 )
 
 
