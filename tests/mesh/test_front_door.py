@@ -246,6 +246,15 @@ class FrontDoor:
     keys: Keys
 
 
+def _unique_name(grpc_service: str, all_services: list[str]) -> str:
+    """The package's domain (`catalog`), or domain-service when a package holds several services
+    (`vod.gateway.v1` serves GatewayService and QoeService)."""
+    domain = grpc_service.split(".")[1]
+    if sum(1 for other in all_services if other.split(".")[1] == domain) == 1:
+        return domain
+    return f"{domain}-{grpc_service.rsplit('.', 1)[1].lower()}"
+
+
 @pytest.fixture(scope="module")
 async def front(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FrontDoor]:
     tmp = tmp_path_factory.mktemp("front")
@@ -276,7 +285,9 @@ async def front(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Front
         admin_host="127.0.0.1",
         admin_port=free_port(),
         services=tuple(
-            ServiceSpec(name=name.split(".")[1], grpc_service=name, host="127.0.0.1", port=port)
+            ServiceSpec(
+                name=_unique_name(name, services), grpc_service=name, host="127.0.0.1", port=port
+            )
             for name in services
         ),
         descriptor_path=DESCRIPTOR,
