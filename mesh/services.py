@@ -121,6 +121,14 @@ SERVICES: tuple[ServiceEntry, ...] = (
         schema="recommendations",
     ),
     ServiceEntry("search", "services.search", "vod.search.v1.SearchService", 6),
+    # A/B tests of the client surfaces: assignments, exposures, the read-out.
+    ServiceEntry(
+        "experiments",
+        "services.experiments",
+        "vod.experiments.v1.ExperimentsService",
+        7,
+        schema="experiments",
+    ),
     # The home feed (a backend-for-frontend over playback, recommendations, search, catalog).
     ServiceEntry("gateway", "gateway.home", "vod.gateway.v1.GatewayService", 8),
 )

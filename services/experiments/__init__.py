@@ -1,0 +1,1 @@
+"""Experiments: A/B tests of the client surfaces with exposure logging and a read-out."""

@@ -1,0 +1,3 @@
+from services.experiments.server import main
+
+main()
