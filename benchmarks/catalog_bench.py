@@ -118,7 +118,7 @@ def main() -> None:
         admin_port=free_port(),
         service_base_port=free_port_block(10),
         metrics_base_port=free_port_block(10),
-        http_base_port=free_port_block(4),
+        http_base_port=free_port_block(5),
         postgres_port=free_port(),
         nats_port=free_port(),
         nats_monitor_port=free_port(),

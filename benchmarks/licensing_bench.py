@@ -192,7 +192,7 @@ def mesh_settings(home: Path, log_level: str) -> LocalSettings:
         admin_port=free_port(),
         service_base_port=free_port_block(10),
         metrics_base_port=free_port_block(10),
-        http_base_port=free_port_block(4),
+        http_base_port=free_port_block(5),
         edge_base_port=free_port_block(2),
         postgres_port=free_port(),
         nats_port=free_port(),

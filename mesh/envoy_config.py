@@ -388,8 +388,10 @@ def _routes(spec: MeshSpec) -> list[Route]:
         per_method += _method_routes(
             service, describe_methods(spec.descriptor_path, service.grpc_service), auth=auth
         )
-    http = [_http_route(upstream, auth=auth) for upstream in spec.http_upstreams]
-    tail = [_preflight_route(spec), _not_found_route()]
+    http = [_http_route(u, auth=auth) for u in spec.http_upstreams if u.prefix != "/"]
+    # A catch-all upstream (the web app at "/") goes after every other route but the 404.
+    catch_all = [_http_route(u, auth=auth) for u in spec.http_upstreams if u.prefix == "/"]
+    tail = [_preflight_route(spec), *catch_all, _not_found_route()]
     return per_method + http + _health_routes(spec) + tail
 
 

@@ -130,5 +130,15 @@ SERVICES: tuple[ServiceEntry, ...] = (
         schema="experiments",
     ),
     # The home feed (a backend-for-frontend over playback, recommendations, search, catalog).
-    ServiceEntry("gateway", "gateway.home", "vod.gateway.v1.GatewayService", 8),
+    ServiceEntry(
+        "gateway",
+        "gateway.home",
+        "vod.gateway.v1.GatewayService",
+        8,
+        http=(
+            # The web app (gateway/web.py): the front door's catch-all, routed after every API,
+            # media and health route (mesh/envoy_config.py puts "/" prefixes last).
+            HttpExport("web", "VOD_GATEWAY_HTTP_ADDRESS", "/", "/", 4, access="public"),
+        ),
+    ),
 )

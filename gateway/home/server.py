@@ -28,6 +28,7 @@ from gateway.home.deps import (
 from gateway.home.domain import HomeDomain, Sources, Timing
 from gateway.home.metrics import HomeMetrics
 from gateway.home.servicer import GatewayServicer
+from gateway.web import start_from_env as start_web_from_env
 from services.runtime import lifecycle
 from services.runtime.logs import configure_logging, get_logger
 from services.runtime.metrics import RpcMetrics
@@ -163,6 +164,10 @@ async def running(
             serve_metrics=serve_metrics,
             handle_signals=handle_signals,
         )
+        # The web app (gateway/web.py) on VOD_GATEWAY_HTTP_ADDRESS, when the launcher sets it.
+        web_server = await start_web_from_env()
+        if web_server is not None:
+            stack.push_async_callback(web_server.stop)
         _log.info("gateway.ready", port=handle.port)
         yield Running(handle, sources, metrics)
 

@@ -23,7 +23,7 @@ def local_settings(home) -> LocalSettings:  # type: ignore[no-untyped-def]
         admin_port=free_port(),
         service_base_port=service_base,
         metrics_base_port=free_port_block(10),
-        http_base_port=free_port_block(4),
+        http_base_port=free_port_block(5),
         edge_base_port=free_port_block(2),
         postgres_port=free_port(),
         nats_port=free_port(),

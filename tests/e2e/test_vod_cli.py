@@ -44,7 +44,7 @@ def _up_status_down_and_resume(home: Path) -> None:
         "VOD_ADMIN_PORT": str(free_port()),
         "VOD_SERVICE_BASE_PORT": str(free_port_block(10)),
         "VOD_METRICS_BASE_PORT": str(free_port_block(10)),
-        "VOD_HTTP_BASE_PORT": str(free_port_block(4)),
+        "VOD_HTTP_BASE_PORT": str(free_port_block(5)),
         "VOD_EDGE_BASE_PORT": str(free_port_block(2)),
         "VOD_POSTGRES_PORT": str(free_port()),
         "VOD_NATS_PORT": str(free_port()),

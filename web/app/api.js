@@ -54,6 +54,20 @@ export const ROUTES = Object.freeze({
   heartbeat: { method: "POST", path: "/v1/{session}:heartbeat", request: ["position", "state", "bitrateBps"], response: ["expireTime", "heartbeatInterval"] },
   // vod.playback.v1.PlaybackService/StopPlayback
   stop: { method: "POST", path: "/v1/{session}:stop", request: ["position"], response: ["resumePoint"] },
+  // vod.accounts.v1.AccountsService/CreateUser (sign-up)
+  signUp: { method: "POST", path: "/v1/users", public: true, request: ["user", "password"], response: ["user", "profile"] },
+  // vod.accounts.v1.AccountsService/ListPlans
+  plans: { method: "GET", path: "/v1/plans", public: true, request: [], response: ["plans"] },
+  // vod.accounts.v1.AccountsService/ListProfiles
+  profiles: { method: "GET", path: "/v1/{user}/profiles", request: [], response: ["profiles"] },
+  // vod.accounts.v1.AccountsService/CreateProfile
+  createProfile: { method: "POST", path: "/v1/{user}/profiles", request: ["displayName", "maturityLimit"], response: ["profile"] },
+  // vod.gateway.v1.QoeService/RecordQoeEvents
+  qoe: { method: "POST", path: "/v1/{session}/qoe:record", request: ["batchId", "events"], response: ["accepted", "duplicate"] },
+  // vod.gateway.v1.QoeService/GetOperationsOverview
+  overview: { method: "GET", path: "/v1/operations:overview", request: ["windowSeconds"], response: ["total", "byTitle", "byRegion", "byEdge", "byRendition", "edges", "encodeQueueDepth"] },
+  // vod.gateway.v1.QoeService/GetTitleQoeReport
+  qoeReport: { method: "GET", path: "/v1/{title}/qoeReport", request: ["windowSeconds"], response: ["plays", "total", "rungs", "recommendations"] },
 });
 
 /** google.rpc.Status code numbers the app tells apart. */
@@ -162,9 +176,53 @@ export class Api {
     return this.call("home", { profile });
   }
 
-  /** Search. @returns {Promise<SearchResponse>} */
-  search(query, profile) {
-    return this.call("search", {}, { query, profile, pageSize: 24 });
+  /**
+   * Search with facet counts; `filter` narrows by facet values ({types, genres, maturityRatings,
+   * releaseYearMin, releaseYearMax}), sent as `filter.<field>` query parameters.
+   * @returns {Promise<SearchResponse>}
+   */
+  search(query, profile, filter = {}) {
+    const params = {
+      query, profile, pageSize: 24,
+      facets: ["FACET_FIELD_TYPE", "FACET_FIELD_GENRE", "FACET_FIELD_RELEASE_YEAR", "FACET_FIELD_MATURITY_RATING"],
+    };
+    for (const [k, v] of Object.entries(filter)) params[`filter.${k}`] = v;
+    return this.call("search", {}, params);
+  }
+
+  /** CreateUser: a new account and its first profile. */
+  signUp(email, password, displayName, plan, homeRegion) {
+    return this.call("signUp", {}, { user: { email, displayName, plan, homeRegion }, password });
+  }
+
+  /** ListPlans. */
+  plans() {
+    return this.call("plans");
+  }
+
+  /** ListProfiles of a user (with the user-level token). */
+  profiles(user) {
+    return this.call("profiles", { user });
+  }
+
+  /** CreateProfile. */
+  createProfile(user, displayName, maturityLimit = "MATURITY_LIMIT_ALL") {
+    return this.call("createProfile", { user }, { displayName, maturityLimit });
+  }
+
+  /** RecordQoeEvents (keepalive: survives page unload). */
+  recordQoe(session, batchId, events, keepalive = false) {
+    return this.send("qoe", { session }, { batchId, events }, keepalive);
+  }
+
+  /** GetOperationsOverview (admin). */
+  overview(windowSeconds = 300) {
+    return this.call("overview", {}, { windowSeconds });
+  }
+
+  /** GetTitleQoeReport (admin). */
+  qoeReport(title) {
+    return this.call("qoeReport", { title });
   }
 
   /** Suggest. @returns {Promise<{suggestions: Suggestion[]}>} */

@@ -1,8 +1,13 @@
-// vodmesh web app: sign in, home, search, title page, player. Hash routes:
-//   #/signin  #/home  #/search/<query>  #/title/<id>  #/watch/<id>
-// The gateway is ?api=<url> (default: this page's origin). Tests read window.vodApp.
+// vodmesh web app: sign in / sign up, profile picker, home, search, title page, player and the
+// operations page (admins). Hash routes:
+//   #/signin  #/signup  #/profiles  #/home  #/search/<query>[?genre=..]  #/title/<id>  #/watch/<id>
+//   #/ops  #/ops/<title id>
+// The gateway serves the app on its front port, so the API is this page's origin (?api=<url>
+// overrides it, e.g. when web/ is served by `python3 -m http.server`). Tests read window.vodApp.
 
 import { Api, ApiError, CODE, seconds } from "./api.js";
+import { QoeReporter, qoeStats } from "./qoe.js";
+import { viewOperations } from "./ops.js";
 
 const shaka = window.shaka;
 const params = new URLSearchParams(location.search);
@@ -67,7 +72,7 @@ function remember(item) {
   return merged;
 }
 
-const watch = { session: null, video: null, heartbeats: 0, lastHeartbeat: null, stoppedRemotely: false, lastStop: null };
+const watch = { session: null, video: null, heartbeats: 0, lastHeartbeat: null, stoppedRemotely: false, lastStop: null, thumbnails: 0 };
 
 window.vodApp = {
   errors,
@@ -85,6 +90,10 @@ window.vodApp = {
     stoppedRemotely: watch.stoppedRemotely,
     limitDialogOpen: $("limit-dialog").open,
     lastStop: watch.lastStop,
+    profile: auth()?.profile || null,
+    admin: !!auth()?.admin,
+    qoe: { ...qoeStats },
+    thumbnails: watch.thumbnails,
   }),
 };
 
@@ -183,6 +192,7 @@ function describe(error) {
 /** Signed out (or the token expired): back to the form. */
 function signOut() {
   sessionStorage.removeItem(AUTH_KEY);
+  sessionStorage.removeItem(USER_KEY);
   titles.clear();
   location.hash = "#/signin";
 }
@@ -222,18 +232,7 @@ function viewSignIn() {
         submit.disabled = true;
         error.hidden = true;
         try {
-          const login = await api.login(email.value.trim(), password.value);
-          const profile = `${login.user.name}/profiles/main`;
-          const bearer = new Api(api.base, () => login.tokens.accessToken);
-          const issued = await bearer.issueToken(profile);
-          sessionStorage.setItem(AUTH_KEY, JSON.stringify({
-            token: issued.tokens.accessToken,
-            refresh: issued.tokens.refreshToken,
-            profile,
-            user: login.user.name,
-            email: login.user.email || email.value.trim(),
-          }));
-          location.hash = "#/home";
+          await signInWith(email.value.trim(), password.value);
         } catch (e) {
           error.textContent =
             e instanceof ApiError && (e.status === 401 || e.status === 403 || e.status === 404)
@@ -251,9 +250,144 @@ function viewSignIn() {
     h("label", {}, "Password", password),
     error,
     submit,
+    h("p.alt", {}, "New here? ", h("a", { href: "#/signup", id: "to-signup" }, "Create an account")),
   );
   show(h("section.signin", {}, form));
   email.focus();
+}
+
+/** Login, then the profile picker. The user-level token is kept to list and create profiles. */
+async function signInWith(email, password) {
+  const login = await api.login(email, password);
+  sessionStorage.setItem(USER_KEY, JSON.stringify({
+    token: login.tokens.accessToken,
+    refresh: login.tokens.refreshToken,
+    user: login.user.name,
+    email: login.user.email || email,
+    name: login.user.displayName || email,
+    admin: (login.user.roles || []).includes("admin"),
+  }));
+  location.hash = "#/profiles";
+}
+
+const USER_KEY = "vod.user";
+function account() {
+  try {
+    return JSON.parse(sessionStorage.getItem(USER_KEY) || "null");
+  } catch {
+    return null;
+  }
+}
+const accountApi = () => new Api(api.base, () => account()?.token || null);
+
+async function viewSignUp() {
+  const error = h("p.error", { role: "alert", hidden: true });
+  const name = h("input", { id: "su-name", name: "name", required: true, autocomplete: "name", maxlength: 80 });
+  const email = h("input", { id: "su-email", name: "email", type: "email", required: true, autocomplete: "username" });
+  const password = h("input", { id: "su-password", name: "password", type: "password", required: true,
+    minlength: 8, autocomplete: "new-password" });
+  const plan = h("select", { id: "su-plan", name: "plan" });
+  const region = h("select", { id: "su-region", name: "region" },
+    ["US", "GB"].map((r) => h("option", { value: r }, r === "US" ? "United States" : "United Kingdom")));
+  const submit = h("button.primary", { type: "submit" }, "Create account");
+  const form = h("form", {
+    "aria-labelledby": "signup-heading",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      submit.disabled = true;
+      error.hidden = true;
+      try {
+        await api.signUp(email.value.trim(), password.value, name.value.trim(), plan.value, region.value);
+        await signInWith(email.value.trim(), password.value);
+      } catch (e) {
+        error.textContent = e instanceof ApiError && e.status === 409
+          ? "An account with this email already exists. Sign in instead."
+          : `Could not create the account: ${describe(e)}`;
+        error.hidden = false;
+        submit.disabled = false;
+      }
+    },
+  },
+  h("span.brand", {}, "vod", h("b", {}, "mesh")),
+  h("h1", { id: "signup-heading" }, "Create your account"),
+  h("label", {}, "Name", name),
+  h("label", {}, "Email", email),
+  h("label", {}, "Password (8 characters or more)", password),
+  h("label", {}, "Plan", plan),
+  h("label", {}, "Country", region),
+  error,
+  submit,
+  h("p.alt", {}, "Already have an account? ", h("a", { href: "#/signin" }, "Sign in")));
+  show(h("section.signin", {}, form));
+  name.focus();
+  try {
+    const { plans = [] } = await api.plans();
+    plan.replaceChildren(...plans.map((p) => h("option", { value: p.name },
+      `${p.displayName || p.name} · ${p.maxStreams} screen${p.maxStreams === 1 ? "" : "s"}`
+      + (p.maxResolution ? `, up to ${p.maxResolution}p` : ""))));
+  } catch {
+    plan.replaceChildren(...["basic", "standard", "premium"].map((n) => h("option", { value: `plans/${n}` }, n)));
+  }
+}
+
+const AVATAR_HUES = [12, 200, 130, 280, 45];
+
+async function viewProfiles() {
+  const me = account();
+  if (!me) {
+    location.replace("#/signin");
+    return;
+  }
+  loading("Loading profiles…");
+  const { profiles = [] } = await accountApi().profiles(me.user);
+  const choose = async (profile) => {
+    const issued = await accountApi().issueToken(profile.name);
+    sessionStorage.setItem(AUTH_KEY, JSON.stringify({
+      token: issued.tokens.accessToken,
+      refresh: issued.tokens.refreshToken,
+      profile: profile.name,
+      profileName: profile.displayName || idOf(profile.name),
+      user: me.user,
+      email: me.email,
+      admin: me.admin,
+    }));
+    location.hash = "#/home";
+  };
+  const error = h("p.error", { role: "alert", hidden: true });
+  const newName = h("input", { id: "new-profile", required: true, maxlength: 40, placeholder: "Name" });
+  const kids = h("input", { type: "checkbox", id: "new-profile-kids" });
+  const add = h("form.add-profile", {
+    onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        const { profile } = await accountApi().createProfile(me.user, newName.value.trim(),
+          kids.checked ? "MATURITY_LIMIT_OLDER_KIDS" : "MATURITY_LIMIT_ALL");
+        await choose(profile);
+      } catch (e) {
+        error.textContent = `Could not add the profile: ${describe(e)}`;
+        error.hidden = false;
+      }
+    },
+  },
+  h("h2", {}, "Add a profile"),
+  h("label", {}, "Name", newName),
+  h("label.check", {}, kids, "Kids profile (older kids ratings)"),
+  h("button.ghost", { type: "submit" }, "Add profile"),
+  error);
+  const list = h("ul.profiles", { role: "list" }, profiles.map((profile, i) => {
+    const label = profile.displayName || idOf(profile.name);
+    return h("li", {}, h("button.profile", {
+      type: "button", "data-profile": profile.name,
+      onclick: () => choose(profile).catch((e) => { error.textContent = describe(e); error.hidden = false; }),
+    },
+    h("span.avatar", { "aria-hidden": "true", style: `background: hsl(${AVATAR_HUES[i % 5]} 60% 45%)` }, label[0]?.toUpperCase() || "?"),
+    h("span", {}, label),
+    profile.maturityLimit && profile.maturityLimit !== "MATURITY_LIMIT_ALL" && profile.maturityLimit !== "MATURITY_LIMIT_UNSPECIFIED"
+      ? h("small", {}, "Kids") : null));
+  }));
+  show(h("section.picker", { "aria-labelledby": "picker-heading" },
+    h("h1", { id: "picker-heading" }, "Who's watching?"), list, add));
+  list.querySelector("button")?.focus();
 }
 
 async function viewHome() {
@@ -279,20 +413,64 @@ async function viewHome() {
   );
 }
 
-async function viewSearch(query) {
+/** Facet field -> [URL parameter, heading, SearchFilter field]. */
+const FACETS = {
+  FACET_FIELD_TYPE: ["type", "Type", "types"],
+  FACET_FIELD_GENRE: ["genre", "Genre", "genres"],
+  FACET_FIELD_RELEASE_YEAR: ["year", "Year", null],
+  FACET_FIELD_MATURITY_RATING: ["rating", "Rating", "maturityRatings"],
+};
+
+function searchHash(query, selected) {
+  const qs = new URLSearchParams(selected).toString();
+  return `#/search/${encodeURIComponent(query)}${qs ? `?${qs}` : ""}`;
+}
+
+async function viewSearch(arg) {
+  const [query, qs = ""] = arg.split("?");
+  const selected = Object.fromEntries(new URLSearchParams(qs));
   const input = $("search-input");
   if (input.value !== query) input.value = query;
   loading(`Searching for “${query}”…`);
-  const result = await api.search(query, auth().profile);
+  const filter = {};
+  for (const [param, , field] of Object.values(FACETS)) {
+    if (!selected[param]) continue;
+    if (field) filter[field] = selected[param];
+    else {
+      filter.releaseYearMin = selected[param];
+      filter.releaseYearMax = selected[param];
+    }
+  }
+  const result = await api.search(query, auth().profile, filter);
   const hits = result.hits || [];
+  const groups = (result.facets || [])
+    .filter((f) => FACETS[f.field] && f.values?.length)
+    .map((f) => {
+      const [param, heading] = FACETS[f.field];
+      const known = f.values.filter((v) => v.value && v.value !== "0"); // "0": year not known
+      const values = f.field === "FACET_FIELD_RELEASE_YEAR"
+        ? [...known].sort((a, b) => String(b.value).localeCompare(String(a.value))).slice(0, 8)
+        : known.slice(0, 8);
+      if (!values.length) return null;
+      return h("div.facet", { role: "group", "aria-label": heading },
+        h("span.facet-name", {}, heading),
+        values.map((v) => {
+          const on = selected[param] === String(v.value);
+          const next = { ...selected };
+          if (on) delete next[param];
+          else next[param] = String(v.value);
+          return h("a.chip", { href: searchHash(query, next), "aria-pressed": String(on),
+            "data-facet": param, "data-value": v.value },
+          `${v.value} `, h("span.count", {}, v.count));
+        }));
+    })
+    .filter(Boolean);
   show(
     h("h1", {}, `Results for “${query}”`),
     result.correctedQuery && result.correctedQuery.toLowerCase() !== query.trim().toLowerCase()
       ? h("p.corrected", { id: "corrected" }, "Showing results for ", h("strong", {}, result.correctedQuery))
       : null,
-    result.facets?.length
-      ? h("div.facets", {}, result.facets.flatMap((f) => (f.values || []).map((v) => h("span", {}, `${v.value} (${v.count})`))))
-      : null,
+    groups.length ? h("nav.facets", { id: "facets", "aria-label": "Filter results" }, groups) : null,
     hits.length
       ? h("div.grid", { id: "results" }, hits.map((hit) => tile(hit.summary)))
       : h("p.empty", {}, "No titles match."),
@@ -390,24 +568,128 @@ async function startPlayback(title) {
   throw new Error("the stream limit is still reached");
 }
 
+/** A speaker icon (inline SVG: no icon font, nothing fetched), struck through when muted. */
+function speaker(muted) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "20");
+  svg.setAttribute("height", "20");
+  svg.setAttribute("aria-hidden", "true");
+  svg.innerHTML = '<path fill="currentColor" d="M3 9v6h4l5 4V5L7 9H3z"/>' + (muted
+    ? '<path stroke="currentColor" stroke-width="2" d="M16 9l6 6M22 9l-6 6"/>'
+    : '<path fill="none" stroke="currentColor" stroke-width="2" d="M16 8.5a5 5 0 0 1 0 7M18.5 6a8.5 8.5 0 0 1 0 12"/>');
+  return svg;
+}
+
+const clock = (t) => {
+  const s = Math.max(0, Math.floor(t || 0));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+};
+
+/**
+ * The scrubber under the video: a range input (arrow keys seek 5 s, Page keys 30 s) with the
+ * trick-play thumbnail of the hovered or focused time above it. Thumbnails come from the
+ * manifest's image track (Shaka's getImageTracks/getThumbnails: a DASH image AdaptationSet or
+ * HLS EXT-X-IMAGE-STREAM-INF pointing at the title's sprite sheet); without one, only the time.
+ */
+function scrubber(video, getPlayer) {
+  const range = h("input", { type: "range", id: "scrubber", min: 0, max: 0, step: 0.1, value: 0,
+    "aria-label": "Position", "aria-valuetext": "0:00" });
+  const now = h("span.time", { id: "time-now" }, "0:00");
+  const total = h("span.time", {}, "0:00");
+  const thumb = h("div.thumb", { id: "thumb", hidden: true, "aria-hidden": "true" },
+    h("div.thumb-img"), h("span.thumb-time"));
+  const playPause = h("button.ghost.icon", { type: "button", id: "play-pause", "aria-label": "Pause",
+    onclick: () => (video.paused ? video.play().catch(() => {}) : video.pause()) }, "❚❚");
+  let dragging = false;
+  const sync = () => {
+    if (Number.isFinite(video.duration)) {
+      range.max = String(video.duration);
+      total.textContent = clock(video.duration);
+    }
+    if (!dragging) range.value = String(video.currentTime);
+    now.textContent = clock(video.currentTime);
+    range.setAttribute("aria-valuetext", `${clock(video.currentTime)} of ${clock(video.duration)}`);
+    range.style.setProperty("--pct", `${(video.currentTime / (video.duration || 1)) * 100}%`);
+  };
+  const preview = async (time, x) => {
+    thumb.querySelector(".thumb-time").textContent = clock(time);
+    thumb.style.left = `${x}px`;
+    thumb.hidden = false;
+    const player = getPlayer();
+    const track = player?.getImageTracks?.()[0];
+    const img = thumb.querySelector(".thumb-img");
+    if (!track) {
+      img.hidden = true;
+      return;
+    }
+    const t = await player.getThumbnails(track.id, time).catch(() => null);
+    if (!t?.uris?.length) return;
+    watch.thumbnails += 1;
+    img.hidden = false;
+    img.style.cssText = `width:${t.width}px;height:${t.height}px;background:url("${encodeURI(t.uris[0])}") ` +
+      `-${t.positionX}px -${t.positionY}px / ${t.imageWidth}px ${t.imageHeight}px`;
+  };
+  const at = (clientX) => {
+    const box = range.getBoundingClientRect();
+    const f = Math.min(1, Math.max(0, (clientX - box.left) / box.width));
+    return { time: f * (video.duration || 0), x: f * box.width };
+  };
+  range.addEventListener("pointermove", (e) => { const p = at(e.clientX); preview(p.time, p.x); });
+  range.addEventListener("pointerleave", () => { if (document.activeElement !== range) thumb.hidden = true; });
+  range.addEventListener("input", () => {
+    dragging = true;
+    const f = Number(range.value) / (video.duration || 1);
+    preview(Number(range.value), f * range.getBoundingClientRect().width);
+  });
+  range.addEventListener("change", () => {
+    dragging = false;
+    video.currentTime = Number(range.value);
+    setTimeout(() => { if (document.activeElement !== range) thumb.hidden = true; }, 800);
+  });
+  range.addEventListener("keydown", (e) => {
+    const step = { ArrowLeft: -5, ArrowRight: 5, PageDown: -30, PageUp: 30 }[e.key];
+    if (step === undefined) return;
+    e.preventDefault();
+    video.currentTime = Math.min(video.duration || 0, Math.max(0, video.currentTime + step));
+    const f = video.currentTime / (video.duration || 1);
+    preview(video.currentTime, f * range.getBoundingClientRect().width);
+  });
+  range.addEventListener("blur", () => (thumb.hidden = true));
+  video.addEventListener("timeupdate", sync);
+  video.addEventListener("durationchange", sync);
+  video.addEventListener("play", () => { playPause.textContent = "❚❚"; playPause.setAttribute("aria-label", "Pause"); });
+  video.addEventListener("pause", () => { playPause.textContent = "▶"; playPause.setAttribute("aria-label", "Play"); });
+  return h("div.scrub", {}, playPause, now, h("div.track", {}, range, thumb), total);
+}
+
 async function viewWatch(id, setCleanup) {
+  const clickAt = performance.now();
   const title = `titles/${id}`;
   const item = titles.get(title) || { displayName: id };
-  const video = h("video", { id: "video", autoplay: true, playsinline: true, controls: true });
+  const video = h("video", { id: "video", autoplay: true, playsinline: true });
   video.muted = true; // autoplay policy; the viewer unmutes with the controls
   const status = h("span.status", { id: "player-status", role: "status" }, "Starting…");
   const back = h("button.ghost", { id: "back", onclick: () => history.back() }, "← Back");
+  const mute = h("button.ghost.icon", { type: "button", id: "mute", "aria-label": "Unmute",
+    onclick: () => {
+      video.muted = !video.muted;
+      mute.setAttribute("aria-label", video.muted ? "Unmute" : "Mute");
+      mute.replaceChildren(speaker(video.muted));
+    } }, speaker(true));
+  let player = null;
   show(
     h("section.watch", { "aria-label": `Playing ${item.displayName}` },
       video,
-      h("div.bar", {}, back, h("h1", {}, item.displayName || id), status)),
+      h("div.bar", {}, back, h("h1", {}, item.displayName || id), status),
+      h("div.controls", {}, scrubber(video, () => player), mute)),
   );
   back.focus();
 
   let alive = true;
-  let player = null;
   let timer = null;
   let session = null;
+  let qoe = null;
   const stopLocal = async () => {
     clearTimeout(timer);
     timer = null;
@@ -420,6 +702,12 @@ async function viewWatch(id, setCleanup) {
   setCleanup(async (keepalive = false) => {
     alive = false;
     const position = video.currentTime;
+    if (qoe) {
+      const reporter = qoe;
+      qoe = null;
+      const sent = reporter.stop(keepalive); // the last batch, before the session stops
+      if (!keepalive) await sent;
+    }
     await stopLocal();
     if (session && !watch.stoppedRemotely) watch.lastStop = { session: session.name, position };
     watch.video = null;
@@ -450,9 +738,12 @@ async function viewWatch(id, setCleanup) {
   }
   watch.session = session;
   watch.video = video;
+  watch.thumbnails = 0;
 
   player = new shaka.Player();
   await player.attach(video);
+  qoe = new QoeReporter(api, session.name, clickAt);
+  qoe.attach(player, video);
   player.addEventListener("error", (event) => {
     status.textContent = `Playback error ${event.detail?.code ?? ""}`;
   });
@@ -468,6 +759,7 @@ async function viewWatch(id, setCleanup) {
     return;
   }
   if (!alive) return;
+  qoe?.loaded(player);
   video.play().catch(() => {});
   status.textContent = resume > 0 ? `Resumed at ${resume.toFixed(1)} s` : "";
 
@@ -603,15 +895,18 @@ async function route() {
   const [, view = "", ...rest] = (location.hash || "#/").slice(1).split("/");
   const arg = decodeURIComponent(rest.join("/"));
   const signedIn = !!auth();
-  if (!signedIn && view !== "signin") {
+  const open = ["signin", "signup"].includes(view) || (view === "profiles" && account());
+  if (!signedIn && !open) {
     location.replace("#/signin");
     return;
   }
-  if (signedIn && (view === "signin" || view === "")) {
+  if (signedIn && (view === "signin" || view === "signup" || view === "")) {
     location.replace("#/home");
     return;
   }
-  $("topbar").hidden = !signedIn || view === "watch";
+  $("topbar").hidden = !signedIn || view === "watch" || view === "profiles";
+  $("nav-ops").hidden = !auth()?.admin;
+  $("who").textContent = auth()?.profileName || "";
   document.querySelectorAll("nav a").forEach((a) => {
     if (a.dataset.nav === view) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -619,6 +914,9 @@ async function route() {
   document.body.dataset.view = view;
   try {
     if (view === "signin") viewSignIn();
+    else if (view === "signup") await viewSignUp();
+    else if (view === "profiles") await viewProfiles();
+    else if (view === "ops") await viewOperations({ api, main, h, show, arg, isCurrent: () => mine === routing && location.hash.startsWith("#/ops") });
     else if (view === "home") await viewHome();
     else if (view === "search") await viewSearch(arg);
     else if (view === "title") viewTitle(arg);
@@ -641,6 +939,40 @@ async function route() {
 }
 
 window.addEventListener("hashchange", route);
+// Arrow keys move between tiles of a row (and between rows with Up/Down); Home/End jump.
+main.addEventListener("keydown", (event) => {
+  const tileEl = event.target.closest?.(".tile");
+  if (!tileEl) return;
+  const group = tileEl.parentElement;
+  const tiles = [...group.querySelectorAll(":scope > .tile")];
+  const i = tiles.indexOf(tileEl);
+  let next = null;
+  if (event.key === "ArrowRight") next = tiles[i + 1];
+  else if (event.key === "ArrowLeft") next = tiles[i - 1];
+  else if (event.key === "Home") next = tiles[0];
+  else if (event.key === "End") next = tiles[tiles.length - 1];
+  else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    const groups = [...main.querySelectorAll(".tiles, .grid")];
+    const g = groups[groups.indexOf(group) + (event.key === "ArrowDown" ? 1 : -1)];
+    next = g?.querySelectorAll(":scope > .tile")[Math.min(i, g.children.length - 1)];
+  }
+  if (!next) return;
+  event.preventDefault();
+  next.focus();
+  next.scrollIntoView({ block: "nearest", inline: "nearest" });
+});
+// "/" jumps to the search box (not while typing); space toggles pause on the player.
+window.addEventListener("keydown", (event) => {
+  const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement?.tagName || "");
+  if (event.key === "/" && !typing && !$("topbar").hidden) {
+    event.preventDefault();
+    $("search-input").focus();
+  } else if (event.key === " " && document.body.dataset.view === "watch" && document.activeElement?.tagName !== "BUTTON" && watch.video) {
+    event.preventDefault();
+    if (watch.video.paused) watch.video.play().catch(() => {});
+    else watch.video.pause();
+  }
+});
 window.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && document.body.dataset.view === "watch" && !$("limit-dialog").open) {
     history.back();

@@ -10,6 +10,13 @@
 //   node web/app/e2e.mjs limit APP_URL EMAIL PASSWORD TITLE [DIALOG.png]
 //     A plays TITLE; B presses Play on it, sees the stream-limit dialog, stops A's playback
 //     from there and plays.
+//   node web/app/e2e.mjs signup APP_URL EMAIL PASSWORD PROFILE_NAME
+//     creates an account through the sign-up form, adds a profile in the picker and lands home.
+//   node web/app/e2e.mjs ops APP_URL EMAIL PASSWORD TITLE
+//     an admin opens the operations page (live overview) and TITLE's QoE report.
+//
+// Every POST to /v1/<session>/qoe:record is captured (request body, response status) in
+// `qoe`. VOD_SHOTS=<dir> saves a screenshot of each view visited, for people to look at.
 //
 // The browser is /usr/bin/chromium (VOD_CHROMIUM overrides); playwright-core comes from
 // web/node_modules. No browser build is ever downloaded.
@@ -24,7 +31,11 @@ const { chromium } = require("playwright-core");
 
 const [scenario, appUrl, email, password, ...rest] = process.argv.slice(2);
 let phase = "main";
-const out = { scenario, steps: [], consoleErrors: [], pageErrors: [], failedRequests: [] };
+const out = { scenario, steps: [], consoleErrors: [], pageErrors: [], failedRequests: [], qoe: [] };
+const shots = process.env.VOD_SHOTS || "";
+async function shot(page, name) {
+  if (shots) await page.screenshot({ path: join(shots, `${scenario}-${name}.png`) }).catch(() => {});
+}
 const step = (name, data = {}) => out.steps.push({ name, at: Date.now(), ...data });
 const TIMEOUT = 30_000;
 
@@ -38,6 +49,19 @@ async function newViewer(browser, label) {
     }
   });
   page.on("pageerror", (error) => out.pageErrors.push({ context: label, phase, text: String(error) }));
+  page.on("request", (request) => {
+    if (request.method() === "POST" && request.url().endsWith("/qoe:record")) {
+      let body = null;
+      try {
+        body = JSON.parse(request.postData() || "null");
+      } catch {
+        body = { unparsable: request.postData() };
+      }
+      const entry = { context: label, phase, path: new URL(request.url()).pathname, body, status: null };
+      out.qoe.push(entry);
+      request.response().then((r) => (entry.status = r ? r.status() : null)).catch(() => {});
+    }
+  });
   page.on("requestfinished", async (request) => {
     const response = await request.response().catch(() => null);
     if (response && response.status() >= 400) {
@@ -53,16 +77,29 @@ const ready = (page, view) =>
 const appState = (page) => page.evaluate(() => window.vodApp.state());
 const until = (page, predicate, arg) => page.waitForFunction(predicate, arg, { timeout: TIMEOUT });
 
-/** Sign in with the keyboard only: type, Tab, type, Enter. */
-async function signIn(page) {
+/** Sign in with the keyboard only: type, Tab, type, Enter; Enter again picks the first profile
+ * (focused in the picker). */
+async function signIn(page, who = email, secret = password) {
   await page.goto(appUrl, { waitUntil: "load" });
   await ready(page, "signin");
-  await page.focus("#email");
-  await page.keyboard.type(email);
+  // #email has focus on load (autofocus): no click needed.
+  await page.keyboard.type(who);
   await page.keyboard.press("Tab");
-  await page.keyboard.type(password);
+  await page.keyboard.type(secret);
+  await page.keyboard.press("Enter");
+  await ready(page, "profiles");
+  await shot(page, "profiles");
   await page.keyboard.press("Enter");
   await ready(page, "home");
+}
+
+/** Tab (keyboard only) until the focused element matches `selector`. */
+async function tabTo(page, selector, max = 60) {
+  for (let i = 0; i < max; i++) {
+    if (await page.evaluate((s) => document.activeElement?.matches(s), selector)) return i;
+    await page.keyboard.press("Tab");
+  }
+  throw new Error(`Tab never reached ${selector}`);
 }
 
 async function tileKeyboard(page, selector) {
@@ -88,8 +125,10 @@ async function resume(browser) {
     await a.page.screenshot({ path: screenshot });
     out.screenshot = screenshot;
   }
-  // Search as you type: suggestions appear, then Enter searches.
-  await a.page.focus("#search-input");
+  await shot(a.page, "home");
+  // Search as you type: "/" focuses the search box, suggestions appear, then Enter searches.
+  await a.page.keyboard.press("/");
+  const searchFocused = await a.page.evaluate(() => document.activeElement?.id);
   await a.page.keyboard.type(query, { delay: 40 });
   let suggestions = [];
   try {
@@ -102,15 +141,46 @@ async function resume(browser) {
   await ready(a.page, "search");
   const corrected = await a.page.$eval("#corrected", (e) => e.textContent).catch(() => null);
   const results = await a.page.$$eval("#results .tile", (ts) => ts.map((t) => t.dataset.title));
-  step("A searched", { query, suggestions, corrected, results });
-  await tileKeyboard(a.page, `#results .tile[data-title="${title}"]`);
+  const facets = await a.page.$$eval("#facets .chip", (cs) => cs.map((c) => ({ facet: c.dataset.facet, value: c.dataset.value })));
+  await shot(a.page, "search");
+  // A facet chip narrows the results (Search with filter.types=movie) and shows as pressed.
+  await a.page.focus('#facets .chip[data-facet="type"][data-value="movie"]');
+  await a.page.keyboard.press("Enter");
+  await a.page.waitForFunction(() => location.hash.includes("type=movie") && document.body.dataset.ready === "search");
+  await a.page.waitForSelector('#facets .chip[aria-pressed="true"]');
+  const filtered = {
+    hash: await a.page.evaluate(() => location.hash),
+    pressed: await a.page.$$eval('#facets .chip[aria-pressed="true"]', (cs) => cs.map((c) => c.dataset.value)),
+    results: await a.page.$$eval("#results .tile", (ts) => ts.map((t) => t.dataset.title)),
+  };
+  step("A searched", { query, searchFocused, suggestions, corrected, results, facets, filtered });
+  // Keyboard only: Tab from the search box to the title's tile, Enter opens it.
+  const tabs = await tabTo(a.page, `#results .tile[data-title="${title}"]`);
+  await a.page.keyboard.press("Enter");
+  await ready(a.page, "title");
+  await shot(a.page, "title");
   const focused = await playFromTitlePage(a.page);
   const first = await appState(a.page);
   await until(a.page, () => window.vodApp.state().currentTime > 3.2);
   const played = await appState(a.page);
-  step("A played", { focusedOnTitlePage: focused, first, played });
+  await shot(a.page, "watch");
+  // The scrubber: focus it and press ArrowLeft (seek back 5 s); the preview shows the time.
+  await a.page.focus("#scrubber");
+  await a.page.keyboard.press("ArrowLeft");
+  const scrub = await a.page.evaluate(() => ({
+    thumbVisible: !document.getElementById("thumb").hidden,
+    thumbTime: document.querySelector("#thumb .thumb-time").textContent,
+    currentTime: window.vodApp.state().currentTime,
+    thumbnails: window.vodApp.state().thumbnails,
+  }));
+  await shot(a.page, "scrub");
+  // Play on past 3 s again (the title is 6 s: seeking forward would finish it).
+  await until(a.page, () => window.vodApp.state().currentTime > 3.2);
+  step("A played", { tabs, focusedOnTitlePage: focused, first, played, scrub });
   await a.page.click("#back");
   await ready(a.page, "title");
+  // The last QoE batch is sent before StopPlayback: wait until every POST has an answer.
+  await until(a.page, () => window.vodApp.state().qoe.batches + window.vodApp.state().qoe.failed > 0);
   step("A went back", { state: await appState(a.page) });
   await a.context.close();
 
@@ -190,6 +260,80 @@ async function limit(browser) {
   await b.context.close();
 }
 
+async function signup(browser) {
+  const [profileName] = rest;
+  const v = await newViewer(browser, "A");
+  await v.page.goto(appUrl, { waitUntil: "load" });
+  await ready(v.page, "signin");
+  await shot(v.page, "signin");
+  await tabTo(v.page, "#to-signup");
+  await v.page.keyboard.press("Enter");
+  await ready(v.page, "signup");
+  await v.page.waitForFunction(() => document.querySelectorAll("#su-plan option").length > 0);
+  const plans = await v.page.$$eval("#su-plan option", (os) => os.map((o) => o.value));
+  await v.page.keyboard.type(email.split("@")[0]); // name has focus
+  await v.page.keyboard.press("Tab");
+  await v.page.keyboard.type(email);
+  await v.page.keyboard.press("Tab");
+  await v.page.keyboard.type(password);
+  await v.page.selectOption("#su-plan", "plans/basic");
+  await shot(v.page, "signup");
+  await v.page.focus("#su-password");
+  await v.page.keyboard.press("Enter");
+  await ready(v.page, "profiles");
+  const before = await v.page.$$eval(".profile", (bs) => bs.map((b) => b.dataset.profile));
+  await v.page.focus("#new-profile");
+  await v.page.keyboard.type(profileName);
+  await v.page.keyboard.press("Enter");
+  await ready(v.page, "home");
+  await shot(v.page, "home-new-profile");
+  step("signed up", { plans, before, state: await appState(v.page), who: await v.page.$eval("#who", (e) => e.textContent) });
+  // The picker now lists both profiles.
+  await v.page.evaluate(() => (location.hash = "#/profiles"));
+  await ready(v.page, "profiles");
+  const after = await v.page.$$eval(".profile", (bs) => bs.map((b) => ({ name: b.dataset.profile, label: b.textContent })));
+  step("profiles", { after });
+  await v.context.close();
+}
+
+async function ops(browser) {
+  const [title] = rest;
+  const v = await newViewer(browser, "admin");
+  await signIn(v.page);
+  const navVisible = await v.page.$eval("#nav-ops", (a) => !a.hidden);
+  await v.page.evaluate(() => (location.hash = "#/ops"));
+  await ready(v.page, "ops");
+  await v.page.waitForSelector("#ops-plays, #ops-unavailable");
+  const first = await v.page.evaluate(() => ({
+    plays: document.querySelector("#ops-plays .statvalue")?.textContent ?? null,
+    ttff50: document.querySelector("#ops-ttff50 .statvalue")?.textContent ?? null,
+    updated: document.getElementById("ops-updated")?.textContent ?? null,
+    unavailable: document.getElementById("ops-unavailable")?.textContent ?? null,
+    edges: [...document.querySelectorAll("#ops-edges .barrow")].map((r) => r.textContent),
+    titles: [...document.querySelectorAll("main a[href^='#/ops/']")].map((a) => a.textContent),
+  }));
+  await shot(v.page, "overview");
+  let refreshed = null;
+  if (!first.unavailable) {
+    // Live: the "updated" line is redrawn by the next refresh.
+    await v.page.waitForFunction((u) => document.getElementById("ops-updated")?.textContent !== u, first.updated, { timeout: 15_000 }).catch(() => {});
+    refreshed = await v.page.evaluate(() => document.getElementById("ops-updated")?.textContent ?? null);
+  }
+  step("overview", { navVisible, first, refreshed });
+  await v.page.evaluate((i) => (location.hash = `#/ops/${i}`), title.replace(/^titles\//, ""));
+  await ready(v.page, "ops");
+  await v.page.waitForSelector("#report-heading, #ops-unavailable");
+  const report = await v.page.evaluate(() => ({
+    heading: document.querySelector("main h1")?.textContent ?? null,
+    rungs: [...document.querySelectorAll("#report-rungs tbody th")].map((t) => t.textContent),
+    recommendations: [...document.querySelectorAll("#report-recommendations li")].map((l) => l.textContent),
+    unavailable: document.getElementById("ops-unavailable")?.textContent ?? null,
+  }));
+  await shot(v.page, "report");
+  step("report", { report });
+  await v.context.close();
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: process.env.VOD_CHROMIUM || "/usr/bin/chromium",
@@ -208,6 +352,8 @@ async function main() {
   try {
     if (scenario === "resume") await resume(browser);
     else if (scenario === "limit") await limit(browser);
+    else if (scenario === "signup") await signup(browser);
+    else if (scenario === "ops") await ops(browser);
     else throw new Error(`unknown scenario ${scenario}`);
   } catch (error) {
     out.fatal = String(error?.stack || error);
