@@ -28,13 +28,16 @@ from typing import Any, TypeVar
 import nats
 from google.protobuf.message import Message
 from nats.js import JetStreamContext, api
+from opentelemetry import trace
 from vod.catalog.v1 import catalog_pb2 as cpb
 from vod.events.v1 import catalog_events_pb2 as cev
 from vod.events.v1 import feedback_events_pb2 as fev
 from vod.events.v1 import playback_events_pb2 as pev
 from vod.recommendations.v1 import recommendations_pb2 as rpb
 
+from services.runtime import tracing
 from services.runtime.errors import Aborted, Unavailable
+from services.runtime.events import consumer_span
 from services.runtime.logs import get_logger
 from services.search.activity import Activity
 from services.search.documents import NEVER, TitleDoc, doc_from_title
@@ -312,16 +315,26 @@ class CatalogFeed:
                 await asyncio.sleep(0.5)
                 continue
             events = []
+            received: list[trace.Link] = []
             for msg in messages:
-                kind = CATALOG_EVENTS.get(msg.subject)
-                if kind is None:
-                    continue
-                try:
-                    events.append(kind.FromString(msg.data))
-                except Exception:
-                    _log.warning("catalog_feed.undecodable", subject=msg.subject)
+                # Each message continues its publisher's trace; the batch applied below links
+                # to all of them (one commit serves many traces).
+                with consumer_span(msg.subject, msg.headers, durable=self._durable) as span:
+                    received.append(trace.Link(span.get_span_context()))
+                    kind = CATALOG_EVENTS.get(msg.subject)
+                    if kind is None:
+                        continue
+                    try:
+                        events.append(kind.FromString(msg.data))
+                    except Exception:
+                        _log.warning("catalog_feed.undecodable", subject=msg.subject)
             try:
-                await self._indexer.apply(events)
+                with tracing.tracer().start_as_current_span(
+                    "index vod.catalog batch",
+                    links=received,
+                    attributes={"messaging.batch.message_count": len(messages)},
+                ):
+                    await self._indexer.apply(events)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -379,8 +392,9 @@ class ActivityFeed:
                 await asyncio.sleep(0.5)
                 continue
             for msg in messages:
-                self.record(msg.subject, msg.data)
-                await msg.ack()
+                with consumer_span(msg.subject, msg.headers, durable=f"search-activity-{stream}"):
+                    self.record(msg.subject, msg.data)
+                    await msg.ack()
 
     def record(self, subject: str, data: bytes) -> None:
         kind = ACTIVITY_EVENTS.get(subject)

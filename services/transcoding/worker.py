@@ -37,7 +37,7 @@ from vod.transcoding.v1 import transcoding_pb2 as pb
 
 from services.runtime.db import create_service_engine, migrate
 from services.runtime.errors import ERROR_DOMAIN
-from services.runtime.events import EventBus, new_meta
+from services.runtime.events import EventBus, consumer_span, new_meta
 from services.runtime.logs import configure_logging, get_logger
 from services.runtime.outbox import OutboxRelay
 from services.transcoding.config import TranscodingSettings, load_settings
@@ -129,7 +129,7 @@ class Worker:
                 await asyncio.sleep(0.5)
                 continue
             for msg in messages:
-                handler = asyncio.create_task(self._handle(msg))
+                handler = asyncio.create_task(self._handle_traced(msg))
                 stopper = asyncio.create_task(stop.wait())
                 done, _ = await asyncio.wait(
                     {handler, stopper}, return_when=asyncio.FIRST_COMPLETED
@@ -143,6 +143,12 @@ class Worker:
                         await msg.nak()
 
     # -- one job ---------------------------------------------------------------------------
+
+    async def _handle_traced(self, msg: Any) -> None:
+        """`_handle` inside a CONSUMER span continuing the trace of whoever queued the job (the
+        CreateJob RPC's trace reaches the worker through the message's `traceparent`)."""
+        with consumer_span(msg.subject, msg.headers, durable=self._settings.jobs_durable):
+            await self._handle(msg)
 
     async def _handle(self, msg: Any) -> None:
         item = ev.TranscodeJobQueued.FromString(msg.data)
