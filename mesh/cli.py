@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mesh import trace_cli
+from mesh import config_cli, logs_cli, trace_cli
 from mesh.embedded import pid_alive
 from mesh.launcher import DEMO_USERS, LocalMesh, MeshState, health_through_envoy, read_state
 from mesh.local import LocalSettings, load_local_settings
@@ -436,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     warm.set_defaults(func=cmd_edge_warm)
 
     trace_cli.register(sub)
+    config_cli.register(sub)
+    logs_cli.register(sub)
 
     for name in _PLUGIN_SERVICES:
         try:

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_urlsafe
@@ -339,11 +339,14 @@ class LocalMesh:
         """Bearer metadata of the demo admin signed in at start-up (short-lived)."""
         return (("authorization", f"Bearer {self.admin_token}"),)
 
-    def service_env(self, entry: ServiceEntry) -> dict[str, str]:
-        """The environment a service or worker process of `entry` starts with."""
+    def service_env(
+        self, entry: ServiceEntry, base: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """The environment a service or worker process of `entry` starts with: `base` (default
+        this process's environment) plus what the launcher sets."""
         s = self.settings
         env = {
-            **os.environ,
+            **(os.environ if base is None else base),
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python")]),
             "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
             "VOD_HOME": str(s.home),
