@@ -7,6 +7,11 @@ command again after an interruption asks `GetUpload` for the committed offset an
 It then queues a job (the job id is the upload id, so a re-run finds the same job) and, with
 `--wait`, follows `WatchJob` and prints the HLS and DASH URLs on the origin.
 
+`--subtitles LANG[:LABEL]=FILE.vtt` (repeatable) uploads WebVTT sidecars the same way and
+attaches them to the job (HLS SUBTITLES renditions, DASH text/vtt adaptation sets).
+`--title` takes a title's resource name (`titles/my-film`); `--new-title "My Film"` creates the
+title in the catalog first (admin) and ingests into it.
+
 Exit codes: 0 done (with --wait: the media is ready); 1 the job FAILED or was CANCELLED;
 2 the upload or the options were rejected; 3 the service is unreachable; 130 interrupted (run
 the same command again to resume).
@@ -18,13 +23,16 @@ import argparse
 import asyncio
 import hashlib
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import google_crc32c
 import grpc
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -60,6 +68,8 @@ _CONTENT_TYPES = {
     ".ts": "video/mp2t",
     ".avi": "video/x-msvideo",
 }
+_TITLE_NAME = re.compile(r"^titles/[a-z0-9][a-z0-9-]{0,62}$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _PRESETS = {
     "standard": pb.LADDER_PRESET_STANDARD,
     "per-title": pb.LADDER_PRESET_PER_TITLE,
@@ -69,9 +79,30 @@ _PRESETS = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    ingest = subparsers.add_parser("ingest", help="upload a source file and transcode it")
+    ingest = subparsers.add_parser(
+        "ingest",
+        help="upload a source file and transcode it",
+        description=(
+            "Upload FILE (resumable: run the same command again after an interruption) and "
+            "transcode it into an HLS + DASH ladder. Examples: "
+            "`vod ingest movie.mp4 --title titles/my-film --wait`, "
+            "`vod ingest movie.mp4 --new-title 'My Film' --subtitles en=movie.en.vtt "
+            "--subtitles 'es:Español=movie.es.vtt' --wait`."
+        ),
+    )
     ingest.add_argument("file", type=Path)
-    ingest.add_argument("--title", required=True, help="the catalog title, e.g. titles/my-film")
+    which = ingest.add_mutually_exclusive_group(required=True)
+    which.add_argument("--title", help="the catalog title's name, e.g. titles/my-film")
+    which.add_argument(
+        "--new-title", metavar="DISPLAY_NAME", help="create a movie called this first (admin)"
+    )
+    ingest.add_argument(
+        "--subtitles",
+        action="append",
+        default=[],
+        metavar="LANG[:LABEL]=FILE.vtt",
+        help="a WebVTT subtitle track (repeatable), e.g. en=movie.en.vtt or 'pt-BR:Português=pt.vtt'",
+    )
     ingest.add_argument(
         "--wait", action="store_true", help="follow the job until the media is ready"
     )
@@ -95,6 +126,52 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     kinds = worker.add_subparsers(dest="kind", required=True)
     transcode = kinds.add_parser("transcode", help="a transcode worker on the JetStream work queue")
     transcode.set_defaults(func=_worker_command)
+
+
+@dataclass(frozen=True)
+class SubtitleFile:
+    language: str
+    label: str
+    path: Path
+
+
+def parse_subtitles(values: list[str]) -> list[SubtitleFile]:
+    """`LANG[:LABEL]=FILE.vtt` arguments, checked before anything is uploaded."""
+    found = []
+    for value in values:
+        spec, sep, file = value.partition("=")
+        language, _, label = spec.partition(":")
+        if not sep or not file:
+            raise ValueError(f"--subtitles {value!r}: expected LANG=FILE.vtt, e.g. en=movie.en.vtt")
+        if not _LANGUAGE.match(language):
+            raise ValueError(
+                f"--subtitles {value!r}: {language!r} is not a language tag such as en, spa or pt-BR"
+            )
+        path = Path(file)
+        if not path.is_file():
+            raise ValueError(f"--subtitles {value!r}: no such file: {path}")
+        with path.open("rb") as fh:
+            if not fh.read(16).lstrip(b"\xef\xbb\xbf").startswith(b"WEBVTT"):
+                raise ValueError(f"--subtitles {value!r}: {path} is not WebVTT (no WEBVTT header)")
+        found.append(SubtitleFile(language, label, path))
+    return found
+
+
+def title_argument_error(value: str) -> str | None:
+    """What to tell a user whose --title is not a title name (a display name, usually)."""
+    if _TITLE_NAME.match(value):
+        return None
+    slug = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:40] or "my-film"
+    if value.startswith("titles/"):
+        return (
+            f"--title {value!r} is not a title name: after titles/ use lower-case letters, digits "
+            f"and dashes, e.g. titles/{slug}"
+        )
+    return (
+        f"--title expects a title name like titles/{slug}, not a display name ({value!r}). "
+        f"To create a title called {value!r} and ingest into it, use --new-title {value!r}; "
+        f"to find an existing one, `vod search {value!r}`."
+    )
 
 
 def upload_id_for(title: str, sha256: str) -> str:
@@ -134,6 +211,15 @@ async def _ingest(args: argparse.Namespace, console: Console) -> int:
     if not path.is_file():
         console.print(f"[red]no such file: {path}[/]")
         return EXIT_REJECTED
+    problem = title_argument_error(args.title) if args.title else None
+    if problem:
+        console.print(f"[red]{escape(problem)}[/]")
+        return EXIT_REJECTED
+    try:
+        subtitles = parse_subtitles(args.subtitles)
+    except ValueError as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        return EXIT_REJECTED
     address = args.address or settings.runtime.grpc_address
     origin = (args.origin or f"http://{address}/origin").rstrip("/")
     size = path.stat().st_size
@@ -153,12 +239,26 @@ async def _ingest(args: argparse.Namespace, console: Console) -> int:
     async with open_channel(address, timeout_s=30.0, metadata=auth) as channel:
         stub = transcoding_pb2_grpc.TranscodingServiceStub(channel)
         try:
+            title = args.title or await _create_title(channel, args.new_title, console)
             with Progress(*columns, console=console, transient=True) as progress:
                 sha = await asyncio.to_thread(_sha256, path, progress)
-            upload_id = upload_id_for(args.title, sha)
-            upload = await _upload(stub, path, args.title, upload_id, sha, size, columns, console)
+            upload_id = upload_id_for(title, sha)
+            upload = await _upload(stub, path, title, upload_id, sha, size, columns, console)
             console.print(f"uploaded [bold]{upload.name}[/] ({size} bytes)")
-            job = await _job(stub, upload, upload_id, args)
+            specs = []
+            for sub in subtitles:
+                with Progress(*columns, console=console, transient=True) as progress:
+                    sub_sha = await asyncio.to_thread(_sha256, sub.path, progress)
+                sub_id = upload_id_for(title, f"vtt{sub_sha}")
+                sub_size = sub.path.stat().st_size
+                done = await _upload(
+                    stub, sub.path, title, sub_id, sub_sha, sub_size, columns, console, "text/vtt"
+                )
+                console.print(f"uploaded subtitles [bold]{done.name}[/] ({sub.language})")
+                specs.append(
+                    pb.SubtitleSpec(upload=done.name, language=sub.language, label=sub.label)
+                )
+            job = await _job(stub, upload, upload_id, args, specs)
             console.print(f"queued [bold]{job.name}[/]")
             if not args.wait:
                 print(job.name)
@@ -185,6 +285,7 @@ async def _upload(
     size: int,
     columns: tuple[object, ...],
     console: Console,
+    content_type: str = "",
 ) -> pb.Upload:
     start = 0
     try:
@@ -203,7 +304,8 @@ async def _upload(
         title=title,
         file_name=path.name,
         size_bytes=size,
-        content_type=_CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+        content_type=content_type
+        or _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
         sha256=sha,
         upload_id=upload_id,
     )
@@ -232,12 +334,14 @@ async def _job(
     upload: pb.Upload,
     job_id: str,
     args: argparse.Namespace,
+    subtitles: list[pb.SubtitleSpec] | None = None,
 ) -> pb.Job:
     options = pb.TranscodeOptions(
         ladder=_PRESETS[args.ladder],
         encrypt=args.encrypt,
         segment_duration_seconds=args.segment_seconds,
         keyframe_interval_seconds=args.keyframe_seconds,
+        subtitles=subtitles or [],
     )
     try:
         return (
@@ -250,6 +354,23 @@ async def _job(
         if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
             raise
         return (await stub.GetJob(pb.GetJobRequest(name=f"jobs/{job_id}"), timeout=10)).job
+
+
+async def _create_title(channel: grpc.aio.Channel, display_name: str, console: Console) -> str:
+    """A new movie called `display_name` in the catalog (through the gateway, as the signed-in
+    admin); its resource name."""
+    from vod.catalog.v1 import catalog_pb2 as cpb
+    from vod.catalog.v1 import catalog_pb2_grpc
+
+    catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
+    created = await catalog.CreateTitle(
+        cpb.CreateTitleRequest(
+            title=cpb.Title(type=cpb.TITLE_TYPE_MOVIE, display_name=display_name)
+        ),
+        timeout=10,
+    )
+    console.print(f"created [bold]{created.title.name}[/] ({display_name!r})")
+    return created.title.name
 
 
 async def _follow(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -195,6 +196,19 @@ def _ingest_commands(
     queued = vod(home, env, "ingest", str(clip), "--title", title, "--address", target)
     assert queued.returncode == 0, queued.stdout + queued.stderr
     assert queued.stdout.strip().splitlines()[-1].startswith("jobs/")
+    # A display name where a title name belongs: --new-title creates the title, then ingests.
+    created = vod(
+        home, env, "ingest", str(clip), "--new-title", "Made By Ingest", "--address", target
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    made = re.search(
+        r"created (titles/made-by-ingest[a-z0-9-]*) \('Made By Ingest'\)", created.stderr
+    )
+    assert made is not None, created.stderr
+    admin = {"authorization": "Bearer " + _stored_token(home)}
+    fetched = httpx.get(f"http://{target}/v1/{made[1]}", headers=admin, timeout=10)
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json()["title"]["displayName"] == "Made By Ingest"
     refused = vod(
         home,
         {**env, "VOD_CREDENTIALS": str(viewer_creds)},

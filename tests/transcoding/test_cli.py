@@ -94,3 +94,83 @@ async def test_ingest_exit_codes_for_rejections(
         "127.0.0.1:1",
     )
     assert code == 3 and "unreachable" in err
+
+
+def _flat(text: str) -> str:
+    """Console output with the terminal's line wrapping undone."""
+    return " ".join(text.split())
+
+
+async def test_ingest_explains_a_display_name_and_bad_sidecars(
+    tc_service: Running, tc_settings, tmp_path: Path
+) -> None:
+    source = make_video(tmp_path / "film.mp4", seconds=1, size="160x90")
+    code, out, err = await run_cli(
+        tc_settings, tc_service, "ingest", str(source), "--title", "My Film"
+    )
+    assert code == 2 and out == ""
+    assert (
+        "--title expects a title name like titles/my-film, not a display name ('My Film'). "
+        "To create a title called 'My Film' and ingest into it, use --new-title 'My Film'"
+    ) in _flat(err)
+
+    not_vtt = tmp_path / "subs.vtt"
+    not_vtt.write_text("1\n00:00:00,000 --> 00:00:01,000\nan SRT file\n")
+    for spec, expected in (
+        ("english=x.vtt", "'english' is not a language tag such as en, spa or pt-BR"),
+        ("en", "expected LANG=FILE.vtt, e.g. en=movie.en.vtt"),
+        (f"en={tmp_path / 'missing.vtt'}", "no such file"),
+        (f"en={not_vtt}", "is not WebVTT (no WEBVTT header)"),
+    ):
+        code, _, err = await run_cli(
+            tc_settings,
+            tc_service,
+            "ingest",
+            str(source),
+            "--title",
+            "titles/film",
+            "--subtitles",
+            spec,
+        )
+        assert code == 2, (spec, err)
+        assert expected in _flat(err), (spec, err)
+
+
+async def test_ingest_attaches_subtitle_sidecars(
+    tc, tc_worker, tc_service: Running, tc_settings, tmp_path: Path
+) -> None:
+    source = make_video(tmp_path / "subbed.mp4", seconds=2, size="320x180")
+    english = tmp_path / "subbed.en.vtt"
+    english.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHello there\n")
+    spanish = tmp_path / "subbed.es.txt"  # any file name: the content is what counts
+    spanish.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHola\n")
+    code, out, err = await run_cli(
+        tc_settings,
+        tc_service,
+        "ingest",
+        str(source),
+        "--title",
+        "titles/subbed",
+        "--subtitles",
+        f"en:English (CC)={english}",
+        "--subtitles",
+        f"es={spanish}",
+        "--wait",
+        "--ladder",
+        "preview",
+    )
+    assert code == 0, err
+    lines = dict(line.split(None, 1) for line in out.strip().splitlines())
+    body = await asyncio.to_thread(lambda: urllib.request.urlopen(lines["HLS"], timeout=10).read())
+    master = m3u8.loads(body.decode())
+    subs = [(m.language, m.name) for m in master.media if m.type == "SUBTITLES"]
+    assert subs == [("en", "English (CC)"), ("es", "es")]
+    job = (
+        await tc.GetJob(
+            pb.GetJobRequest(name=f"jobs/{upload_id_for('titles/subbed', sha256_of(source))}")
+        )
+    ).job
+    assert [(s.language, s.label) for s in job.options.subtitles] == [
+        ("en", "English (CC)"),
+        ("es", ""),
+    ]
