@@ -31,6 +31,7 @@ from services.transcoding.hls_aes import key_uri
 __all__ = [
     "ContentProtection",
     "HlsKey",
+    "SpriteSheet",
     "Subtitle",
     "Track",
     "hls_master",
@@ -83,6 +84,24 @@ class Track:
             (int(math.ceil(s.size * 8 / max(s.duration, 1e-6))) for s in self.split.segments),
             default=0,
         )
+
+
+@dataclass(frozen=True)
+class SpriteSheet:
+    """Trick-play thumbnails: JPEG sheets of `columns` x `rows` tiles, one tile every
+    `interval_s`, published as a DASH image adaptation set (DASH-IF IOP thumbnail tiles)."""
+
+    uri_template: str  # relative to the manifests folder, with $Number%03d$ for the sheet
+    tile_width: int
+    tile_height: int
+    columns: int
+    rows: int
+    interval_s: float
+    sheets: int
+
+    @property
+    def sheet_seconds(self) -> float:
+        return self.interval_s * self.columns * self.rows
 
 
 @dataclass(frozen=True)
@@ -264,6 +283,7 @@ def mpd(
     duration: float,
     segment_seconds: float,
     subtitles: Sequence[Subtitle] = (),
+    thumbnails: SpriteSheet | None = None,
 ) -> str:
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
@@ -302,6 +322,22 @@ def mpd(
             '      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="subtitle"/>',
             f'      <Representation id={quoteattr(subtitle.id)} bandwidth="{subtitle.bandwidth}">',
             f"        <BaseURL>{escape(subtitle.uri)}</BaseURL>",
+            "      </Representation>",
+            "    </AdaptationSet>",
+        ]
+    if thumbnails is not None and thumbnails.sheets > 0:
+        t = thumbnails
+        index = len(audios) + len(subtitles) + 1
+        width, height = t.tile_width * t.columns, t.tile_height * t.rows
+        bandwidth = max(1, int(width * height * 8 * 0.1 / t.sheet_seconds))  # ~0.1 byte/pixel
+        lines += [
+            f'    <AdaptationSet id="{index}" contentType="image" mimeType="image/jpeg">',
+            f'      <Representation id="thumbs" bandwidth="{bandwidth}" '
+            f'width="{width}" height="{height}">',
+            '        <EssentialProperty schemeIdUri="http://dashif.org/thumbnail_tile" '
+            f'value="{t.columns}x{t.rows}"/>',
+            f"        <SegmentTemplate media={quoteattr(t.uri_template)} "
+            f'duration="{round(t.sheet_seconds * 1000)}" timescale="1000" startNumber="1"/>',
             "      </Representation>",
             "    </AdaptationSet>",
         ]

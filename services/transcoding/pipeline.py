@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -392,7 +393,12 @@ def _cenc(key: ContentKey) -> list[str]:
     ]
 
 
-async def _thumbnails(source: str, info: Probe, cfg: EncodeConfig, out: Path) -> None:
+async def _thumbnails(
+    source: str, info: Probe, cfg: EncodeConfig, out: Path, media: str, track_dir: Path
+) -> manifests.SpriteSheet:
+    """Poster, trick-play sprite sheets and their WebVTT index into `out` (the thumbnails
+    folder); the sheets are also published as the `thumbs` track of the renditions (`track_dir`)
+    so the DASH manifest's image adaptation set reaches them through the edges like segments."""
     out.mkdir(parents=True, exist_ok=True)
     at = min(info.duration * 0.1, max(0.0, info.duration - 0.5))
     await run_ffmpeg(
@@ -441,6 +447,19 @@ async def _thumbnails(source: str, info: Probe, cfg: EncodeConfig, out: Path) ->
             "",
         ]
     (out / "sprite.vtt").write_text("\n".join(lines))
+    sheets = sorted(out.glob("sprite-*.jpg"))
+    track_dir.mkdir(parents=True, exist_ok=True)
+    for sheet in sheets:
+        shutil.copyfile(sheet, track_dir / sheet.name)
+    return manifests.SpriteSheet(
+        uri_template=f"../../renditions/{media}/{track_dir.name}/sprite-$Number%03d$.jpg",
+        tile_width=tw,
+        tile_height=th,
+        columns=cols,
+        rows=rows,
+        interval_s=interval,
+        sheets=len(sheets),
+    )
 
 
 def _vtt(seconds: float) -> str:
@@ -538,6 +557,7 @@ async def package(
     fps: float,
     duration: float,
     subtitles: Sequence[SubtitleSource] = (),
+    thumbnails: manifests.SpriteSheet | None = None,
 ) -> Packaged:
     """CMAF segments of every track into `out/renditions/`, manifests into `out/manifests/`.
     Clear (`keys` None): one set of segments for HLS and DASH. Encrypted: CENC segments in
@@ -692,7 +712,9 @@ async def package(
         manifests.hls_master(packaged.hls_videos, packaged.hls_audios, texts)
     )
     (manifest_dir / "manifest.mpd").write_text(
-        manifests.mpd(packaged.videos, packaged.audios, duration, segment_s, texts)
+        manifests.mpd(
+            packaged.videos, packaged.audios, duration, segment_s, texts, thumbnails=thumbnails
+        )
     )
     return packaged
 
@@ -815,6 +837,10 @@ async def run_pipeline(
     timings["vmaf"] = time.monotonic() - mark
 
     mark = time.monotonic()
+    sprite = await _thumbnails(
+        source, info, cfg, out / "thumbnails", media, out / "renditions" / "thumbs"
+    )
+    timings["thumbnails"] = time.monotonic() - mark
     report(
         Progress(
             pb.JOB_STAGE_PACKAGING,
@@ -822,6 +848,7 @@ async def run_pipeline(
             message="packaging CMAF, HLS and DASH" + (" (CENC + AES-128)" if keys else ""),
         )
     )
+    mark = time.monotonic()
     packaged = await package(
         cfg,
         media=media,
@@ -835,11 +862,9 @@ async def run_pipeline(
         fps=fps,
         duration=duration,
         subtitles=subtitles,
+        thumbnails=sprite,
     )
     timings["package"] = time.monotonic() - mark
-    mark = time.monotonic()
-    await _thumbnails(source, info, cfg, out / "thumbnails")
-    timings["thumbnails"] = time.monotonic() - mark
 
     videos, audios = packaged.videos, packaged.audios
     audio_codec = audios[0].split.codec if audios else ""

@@ -135,6 +135,11 @@ def test_sign_in_search_play_and_resume_in_another_browser(
     # Focused scrubber + ArrowLeft: seeks back 5 s and shows the preview with the time.
     scrub = played["scrub"]
     assert scrub["thumbVisible"] and scrub["thumbTime"] == "0:00", scrub
+    # ...with the trick-play tile: the first tile of sheet 1 of the DASH image track, a signed
+    # URL on the region's edge, 160 px wide (the pipeline's tile width).
+    assert scrub["thumbnails"] >= 1, scrub
+    assert "/cdn/US/" in scrub["thumbImage"] and "/thumbs/sprite-001.jpg?" in scrub["thumbImage"]
+    assert scrub["thumbWidth"] == "160px", scrub
     assert scrub["currentTime"] < played["played"]["currentTime"] - 3.0, scrub
     interval = played["played"]["heartbeatInterval"]
     assert interval > 0

@@ -124,7 +124,11 @@ async def test_dash_representations_carry_their_default_kid(
         "audio-0-und": keys[AUDIO].key_id,
     }
     seen = {}
-    for adaptation in mpd.periods[0].adaptation_sets:
+    sets = mpd.periods[0].adaptation_sets
+    # Trick-play thumbnails stay clear (JPEG sheets no player decrypts); everything else is CENC.
+    assert [s.content_type for s in sets] == ["video", "audio", "image"]
+    assert not sets[2].content_protections and not sets[2].representations[0].content_protections
+    for adaptation in sets[:2]:
         assert not adaptation.content_protections  # per Representation: KIDs differ per class
         for rep in adaptation.representations:
             schemes = {cp.scheme_id_uri: cp for cp in rep.content_protections or []}

@@ -103,7 +103,7 @@ async def test_a_clear_title_has_no_protection_and_one_set_of_segments(
         text = store.get_bytes(folder + name).decode()
         assert "EXT-X-KEY" not in text and "ContentProtection" not in text and "-aes" not in text
     renditions = store.list("titles/pipeline-clip/renditions/pipeline-clip/")
-    assert {k.split("/")[4] for k in renditions} == set(tracks)
+    assert {k.split("/")[4] for k in renditions} == {*tracks, "thumbs"}  # + trick-play sheets
     for key in renditions:
         head = store.get_bytes(key)[:4096]
         assert b"encv" not in head and b"enca" not in head and b"senc" not in head
@@ -160,8 +160,8 @@ async def test_dash_parses_and_references_existing_segments(finished: pb.Job, or
     assert status == 200 and headers["Content-Type"] == "application/dash+xml"
     mpd = MPEGDASHParser.parse(body.decode())
     sets = mpd.periods[0].adaptation_sets
-    assert [s.content_type for s in sets] == ["video", "audio"]
-    for adaptation in sets:
+    assert [s.content_type for s in sets] == ["video", "audio", "image"]
+    for adaptation in sets[:2]:
         for rep in adaptation.representations:
             template = rep.segment_templates[0]
             count = sum((s.r or 0) + 1 for s in template.segment_timelines[0].Ss)
@@ -267,6 +267,32 @@ async def test_thumbnails_and_trick_play_index(finished: pb.Job, origin: str) ->
     assert all([(await get(base + sheet))[0] == 200 for sheet in {c[0] for c in cues}])
 
 
+async def test_dash_image_track_points_at_the_sprite_sheets(finished: pb.Job, origin: str) -> None:
+    """The trick-play sheets as a DASH-IF thumbnail-tile adaptation set: 5x5 tiles of 160 px,
+    one tile every 2 s, so one sheet covers 50 s; a 6 s clip has exactly one sheet."""
+    mpd_url = f"{origin}/{finished.media_asset.dash_manifest_uri}"
+    _, body, _ = await get(mpd_url)
+    images = [
+        s
+        for s in MPEGDASHParser.parse(body.decode()).periods[0].adaptation_sets
+        if s.content_type == "image"
+    ]
+    assert len(images) == 1 and images[0].mime_type == "image/jpeg"
+    rep = images[0].representations[0]
+    tile = rep.essential_properties[0]
+    assert (tile.scheme_id_uri, tile.value) == ("http://dashif.org/thumbnail_tile", "5x5")
+    assert rep.width == 5 * 160
+    template = rep.segment_templates[0]
+    assert (template.duration, template.timescale, template.start_number) == (50_000, 1000, 1)
+    first = urljoin(mpd_url, template.media.replace("$Number%03d$", "001"))
+    status, sheet, headers = await get(first)
+    assert status == 200 and sheet[:2] == b"\xff\xd8"
+    # The sheet is exactly the thumbnails folder's sprite (what the WebVTT index points at).
+    base = f"{origin}/titles/pipeline-clip/thumbnails/pipeline-clip/"
+    assert (await get(base + "sprite-001.jpg"))[1] == sheet
+    assert (await get(urljoin(mpd_url, template.media.replace("$Number%03d$", "002"))))[0] == 404
+
+
 async def test_no_staging_left_and_no_duplicate_output(
     finished: pb.Job, tc_service: Running
 ) -> None:
@@ -279,6 +305,7 @@ async def test_no_staging_left_and_no_duplicate_output(
         track = key.split("/")[4]
         per_track.setdefault(track, []).append(key.rsplit("/", 1)[1])
     assert per_track["360p-h264"] == ["init.mp4", "seg-00001.m4s", "seg-00002.m4s", "seg-00003.m4s"]
+    assert per_track["thumbs"] == ["sprite-001.jpg"]
 
 
 async def test_media_asset_and_job_listing(tc, finished: pb.Job) -> None:

@@ -163,8 +163,9 @@ async def test_dash_has_an_adaptation_set_per_language_and_the_text_track(
         ("audio", "eng"),
         ("audio", "spa"),
         ("text", "en"),
+        ("image", None),  # the trick-play sprite sheets
     ]
-    assert [s.roles[0].value for s in sets[1:]] == ["main", "alternate", "subtitle"]
+    assert [s.roles[0].value for s in sets[1:4]] == ["main", "alternate", "subtitle"]
     for adaptation in sets[1:3]:
         template = adaptation.representations[0].segment_templates[0]
         assert (await get(urljoin(mpd_url, template.initialization)))[0] == 200

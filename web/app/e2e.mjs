@@ -167,12 +167,22 @@ async function resume(browser) {
   // The scrubber: focus it and press ArrowLeft (seek back 5 s); the preview shows the time.
   await a.page.focus("#scrubber");
   await a.page.keyboard.press("ArrowLeft");
-  const scrub = await a.page.evaluate(() => ({
-    thumbVisible: !document.getElementById("thumb").hidden,
-    thumbTime: document.querySelector("#thumb .thumb-time").textContent,
-    currentTime: window.vodApp.state().currentTime,
-    thumbnails: window.vodApp.state().thumbnails,
-  }));
+  // The trick-play tile comes from the manifest's image track (fetched from the edge): wait for
+  // it, but not forever — the test asserts on what was shown.
+  await a.page
+    .waitForFunction(() => window.vodApp.state().thumbnails > 0, null, { timeout: 10_000 })
+    .catch(() => {});
+  const scrub = await a.page.evaluate(() => {
+    const img = document.querySelector("#thumb .thumb-img");
+    return {
+      thumbVisible: !document.getElementById("thumb").hidden,
+      thumbTime: document.querySelector("#thumb .thumb-time").textContent,
+      currentTime: window.vodApp.state().currentTime,
+      thumbnails: window.vodApp.state().thumbnails,
+      thumbImage: img.hidden ? "" : img.style.backgroundImage,
+      thumbWidth: img.style.width,
+    };
+  });
   await shot(a.page, "scrub");
   // Play on past 3 s again (the title is 6 s: seeking forward would finish it).
   await until(a.page, () => window.vodApp.state().currentTime > 3.2);
