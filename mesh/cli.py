@@ -1,8 +1,10 @@
 """The `vod` command: run the local mesh and talk to it.
 
-    vod up [--detach] [--no-demo]     start everything on embedded defaults (Ctrl-C stops it)
-    vod status                        what runs where, and whether it is healthy
-    vod down                          stop a mesh started with --detach
+    vod up [--detach] [--no-demo] [--with-prometheus]
+                                      start everything on embedded defaults (Ctrl-C stops it);
+                                      crashed children are restarted with backoff
+    vod status                        what runs where, alive or not, restarts, health
+    vod down                          stop the mesh (or what a crashed `vod up` left behind)
     vod catalog import CSV            load titles in the netflix_titles.csv format
 
 Services add their own commands through a `services/<name>/cli.py` module with
@@ -26,11 +28,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mesh import config_cli, logs_cli, trace_cli
-from mesh.embedded import pid_alive
-from mesh.launcher import DEMO_USERS, LocalMesh, MeshState, health_through_envoy, read_state
+from mesh import cli_examples, config_cli, logs_cli, trace_cli
+from mesh.embedded import enable_parent_death_signal
+from mesh.launcher import (
+    DEMO_USERS,
+    LocalMesh,
+    MeshState,
+    cleanup_leftovers,
+    health_through_envoy,
+    read_state,
+)
 from mesh.local import LocalSettings, load_local_settings
 from mesh.services import SERVICES
+from mesh.supervisor import verified_alive
 from services.runtime.clients import open_channel
 
 console = Console(stderr=False, soft_wrap=True)
@@ -46,17 +56,25 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = load_local_settings(home=args.home)
     if args.detach:
         return _up_detached(settings, args)
-    mesh = LocalMesh(settings, say=lambda s: err.print(f"[dim]•[/dim] {s}"))
+    mesh = LocalMesh(settings, say=_say)
     stop_requested = False
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal stop_requested
+        if stop_requested:  # a second Ctrl-C must not interrupt the orderly stop
+            return
         stop_requested = True
+        _say(f"{signal.Signals(signum).name} received")
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
+    # Set explicitly: a shell starting us in the background (or a parent) may have SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler of its own.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    # Children die with us, whatever kills us (the watchdog handles the rest).
+    enable_parent_death_signal()
     try:
-        state = mesh.start()
+        state = mesh.start(with_prometheus=args.with_prometheus)
         if not args.no_demo:
             created, existing = asyncio.run(
                 _seed_demo(settings.gateway_grpc, mesh.admin_metadata())
@@ -72,7 +90,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
         sys.stdout.flush()
         while True:
-            time.sleep(3600)
+            mesh.supervise()
+            time.sleep(0.5)
     except KeyboardInterrupt:
         err.print("\nstopping…")
         return 0
@@ -81,12 +100,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         err.print(f"logs: {settings.logs}")
         return 1
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing interrupts the stop
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         mesh.stop()
+
+
+def _say(message: str) -> None:
+    err.print(f"[dim]{time.strftime('%H:%M:%S')} •[/dim] {message}", highlight=False)
+    sys.stderr.flush()
 
 
 def _up_detached(settings: LocalSettings, args: argparse.Namespace) -> int:
     existing = read_state(settings)
-    if existing is not None and pid_alive(existing.supervisor_pid):
+    if existing is not None and existing.supervisor_alive():
         err.print(f"a mesh is already running (pid {existing.supervisor_pid}); `vod down` stops it")
         return 1
     settings.logs.mkdir(parents=True, exist_ok=True)
@@ -94,6 +120,8 @@ def _up_detached(settings: LocalSettings, args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "mesh.cli", "up", "--home", str(settings.home)]
     if args.no_demo:
         command.append("--no-demo")
+    if args.with_prometheus:
+        command.append("--with-prometheus")
     with log.open("ab") as out:
         child = subprocess.Popen(
             command,
@@ -124,55 +152,111 @@ def _up_detached(settings: LocalSettings, args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """What runs from the data directory, read from state.json and checked against /proc:
+    0 all healthy, 1 something is down (or left over by a dead `vod up`), 3 nothing runs."""
     settings = load_local_settings(home=args.home)
     state = read_state(settings)
-    if state is None or not pid_alive(state.supervisor_pid):
+    if state is None:
         console.print(f"no mesh running from {settings.home} (`vod up` starts one)")
         return 3
-    table = Table(title=f"vodmesh at {settings.gateway_url}")
-    for column in ("component", "pid", "where", "health"):
+    supervised = state.supervisor_alive()
+    leftovers = state.leftovers()
+    if not supervised and not leftovers:
+        console.print(
+            f"no mesh running from {settings.home}; `vod up` pid {state.supervisor_pid} died "
+            "and left nothing running (`vod up` starts one)"
+        )
+        return 3
+    title = (
+        f"vodmesh at {settings.gateway_url} (vod up pid {state.supervisor_pid}, {state.status})"
+        if supervised
+        else f"LEFTOVERS from {settings.home}: vod up pid {state.supervisor_pid} is not running"
+    )
+    table = Table(title=title)
+    for column in ("component", "pid", "process", "state", "restarts", "ports", "health"):
         table.add_column(column)
-    healthy = True
-    for entry in SERVICES:
-        health = health_through_envoy(settings, entry)
-        healthy &= health == "SERVING"
+    healthy = supervised and state.status == "ready"
+    by_service = {entry.name: entry for entry in SERVICES}
+    envoy_up = verified_alive(state.processes.get("envoy", {}))
+    for name, record in state.processes.items():
+        alive = verified_alive(record)
+        ports = record.get("ports", [])
+        health = ""
+        if name in by_service and alive:
+            if envoy_up:
+                health = f"{health_through_envoy(settings, by_service[name])} (via envoy)"
+            else:
+                from mesh.launcher import grpc_health
+
+                target = state.services.get(name, {}).get("grpc", "")
+                health = f"{grpc_health(target, by_service[name].grpc_service)} (direct)"
+            healthy &= health.startswith("SERVING")
+        elif alive:
+            listening = [p for p in ports if _listening(settings.host, p)]
+            health = "listening" if len(listening) == len(ports) else "not listening"
+            healthy &= bool(listening) or not ports
+        shown = record.get("state", "RUNNING") if supervised else "LEFTOVER"
+        if not alive:
+            shown = "DEAD" if not supervised or shown == "RUNNING" else shown
+        healthy &= alive and shown == "RUNNING"
         table.add_row(
-            entry.name,
-            str(state.pids.get(entry.name, "")),
-            state.services[entry.name]["grpc"],
-            f"{health} (via envoy)",
+            name,
+            str(record.get("pid") or ""),
+            "alive" if alive else "dead",
+            shown,
+            str(record.get("restarts", 0)),
+            ",".join(str(p) for p in ports),
+            health,
         )
-    for name in ("postgres", "nats", "envoy"):
-        pid = state.pids.get(name)
-        alive = bool(pid) and pid_alive(pid)
-        healthy &= alive or not pid
-        where = {
-            "postgres": state.database_url.split("@")[-1],
-            "nats": state.nats_url,
-            "envoy": state.gateway,
-        }[name]
-        table.add_row(
-            name, str(pid or "external"), where, "running" if alive or not pid else "DOWN"
-        )
+    if not state.processes:  # written by an older vod up
+        for entry in SERVICES:
+            health = health_through_envoy(settings, entry)
+            healthy &= health == "SERVING"
+            table.add_row(entry.name, str(state.pids.get(entry.name, "")), "", "", "", "", health)
     console.print(table)
+    if state.prometheus:
+        console.print(f"prometheus: {state.prometheus}", highlight=False)
+    if not supervised:
+        console.print("`vod down` stops the leftovers; `vod up` does too before it starts")
     return 0 if healthy else 1
 
 
+def _listening(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def cmd_down(args: argparse.Namespace) -> int:
+    """Stop the mesh through its `vod up` when that is alive, then stop whatever is left
+    (recorded children, servers found by their pid files) either way."""
     settings = load_local_settings(home=args.home)
     state = read_state(settings)
-    if state is None or not pid_alive(state.supervisor_pid):
+    if state is not None and state.supervisor_alive():
+        os.kill(state.supervisor_pid, signal.SIGTERM)
+        deadline = time.monotonic() + 90
+        while state.supervisor_alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if state.supervisor_alive():
+            err.print(
+                f"[red]the mesh (pid {state.supervisor_pid}) did not stop in 90s[/red]; "
+                "stopping its children directly"
+            )
+            os.kill(state.supervisor_pid, signal.SIGKILL)
+        else:
+            console.print(f"stopped vod up pid {state.supervisor_pid}")
+    stopped = cleanup_leftovers(
+        settings, read_state(settings) or state, lambda m: console.print(m, highlight=False)
+    )
+    settings.state_file.unlink(missing_ok=True)
+    if state is None and not stopped:
         console.print("no mesh running")
-        settings.state_file.unlink(missing_ok=True)
-        return 0
-    os.kill(state.supervisor_pid, signal.SIGTERM)
-    deadline = time.monotonic() + 60
-    while pid_alive(state.supervisor_pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if pid_alive(state.supervisor_pid):
-        err.print(f"[red]the mesh (pid {state.supervisor_pid}) did not stop in 60s[/red]")
-        return 1
-    console.print("stopped")
+    else:
+        console.print("stopped")
     return 0
 
 
@@ -191,6 +275,8 @@ def _print_summary(settings: LocalSettings, state: MeshState) -> None:
         table.add_row(f"{name} metrics", info["metrics"])
     table.add_row("postgres", state.database_url.split("@")[-1])
     table.add_row("nats", state.nats_url)
+    if state.prometheus:
+        table.add_row("prometheus", state.prometheus)
     table.add_row("data + logs", str(settings.home))
     console.print(table)
     users = Table(title="demo accounts (passwords in " + str(settings.home / "secrets") + ")")
@@ -395,11 +481,16 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the whole mesh on embedded defaults")
     up.add_argument("--detach", action="store_true", help="run in the background")
     up.add_argument("--no-demo", action="store_true", help="do not seed demo content")
+    up.add_argument(
+        "--with-prometheus",
+        action="store_true",
+        help="also run Prometheus (and the edges/NATS exporter) scraping the mesh",
+    )
     up.add_argument("--home", default=argparse.SUPPRESS)
     up.set_defaults(func=cmd_up)
     status = sub.add_parser("status", help="what runs where, and its health")
     status.set_defaults(func=cmd_status)
-    down = sub.add_parser("down", help="stop a mesh started with --detach")
+    down = sub.add_parser("down", help="stop the mesh, or what a crashed `vod up` left")
     down.set_defaults(func=cmd_down)
 
     catalog = sub.add_parser("catalog", help="catalog tools")
@@ -447,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    cli_examples.apply(parser)
     return parser
 
 

@@ -212,6 +212,15 @@ def _descendants(root: int) -> list[int]:
 # --------------------------------------------------------------------------------------------
 
 _live: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
+_parent_death_signal = False
+
+
+def enable_parent_death_signal(enabled: bool = True) -> None:
+    """From now on, children spawned by this process get their ``stop_signal`` when the
+    spawning thread dies (Linux ``PR_SET_PDEATHSIG``), even if it is SIGKILLed. Used by
+    `vod up`, which spawns (and respawns) every child from its main thread."""
+    global _parent_death_signal
+    _parent_death_signal = enabled
 
 
 @atexit.register
@@ -344,6 +353,11 @@ class ManagedProcess:
         argv = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log.debug("starting %s: %s", self.name, argv)
+        kwargs = self.popen_kwargs()
+        if _parent_death_signal and "preexec_fn" not in kwargs:
+            from mesh.supervisor import parent_death_preexec
+
+            kwargs["preexec_fn"] = parent_death_preexec(self.stop_signal)
         with self.log_path.open("ab") as logf:
             self._proc = subprocess.Popen(  # noqa: S603 (argv built from our own config)
                 argv,
@@ -353,7 +367,7 @@ class ManagedProcess:
                 start_new_session=True,
                 close_fds=True,
                 env=self.env,
-                **self.popen_kwargs(),
+                **kwargs,
             )
         _live.add(self)
 

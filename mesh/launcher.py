@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -36,11 +37,27 @@ from mesh.nginx import EmbeddedNginx
 from mesh.secrets import load_or_create_json, load_or_create_secret, secrets_dir
 from mesh.services import SERVICES, HttpExport, ServiceEntry
 from mesh.spec import AuthSpec, HttpUpstreamSpec, MeshSpec, RegionalFront, ServiceSpec
+from mesh.supervisor import (
+    Supervisor,
+    leftover_daemons,
+    process_record,
+    start_time,
+    sweep,
+    verified_alive,
+)
 from services.runtime.db import migrate
 from services.runtime.events import EventBus
 from services.runtime.identity import TOKEN_AUDIENCE, TOKEN_ISSUER
 
-__all__ = ["DEMO_USERS", "DemoUser", "LocalMesh", "MeshState", "health_through_envoy", "read_state"]
+__all__ = [
+    "DEMO_USERS",
+    "DemoUser",
+    "LocalMesh",
+    "MeshState",
+    "cleanup_leftovers",
+    "health_through_envoy",
+    "read_state",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 DESCRIPTOR = ROOT / "gen" / "descriptor" / "vod.binpb"
@@ -135,6 +152,21 @@ class MeshState:
     """Region -> front listener URL (the gateway as seen from that region)."""
     edges: dict[str, str] = field(default_factory=dict)
     """Region -> edge base URL."""
+    supervisor_start: int = 0
+    """Start time (/proc ticks) of the supervisor, so a reused pid is not taken for it."""
+    watchdog_pid: int = 0
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Name -> pid, start_time, cmdline, signal, ports, state, restarts (see mesh.supervisor)."""
+    regions: list[str] = field(default_factory=list)
+    prometheus: str = ""
+    """Prometheus URL when started with --with-prometheus."""
+
+    def supervisor_alive(self) -> bool:
+        return verified_alive({"pid": self.supervisor_pid, "start_time": self.supervisor_start})
+
+    def leftovers(self) -> list[dict[str, Any]]:
+        """Recorded children that still run (pid and start time match)."""
+        return [r for r in self.processes.values() if verified_alive(r)]
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +200,10 @@ class LocalMesh:
         self.nats_url = ""
         self.demo_passwords: dict[str, str] = {}
         self.admin_token = ""
+        self.prometheus: Any = None  # mesh.prometheus.MeshPrometheus with --with-prometheus
+        self.supervisor = Supervisor(self.say, on_change=self._record)
+        self.watchdog_pid = 0
+        self._status = "starting"
 
     # -- ports -----------------------------------------------------------------------------
 
@@ -182,16 +218,22 @@ class LocalMesh:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> MeshState:
+    def start(self, *, with_prometheus: bool = False, watchdog: bool = True) -> MeshState:
         s = self.settings
         existing = read_state(s)
-        if existing is not None and pid_alive(existing.supervisor_pid):
+        if existing is not None and existing.supervisor_alive():
             raise RuntimeError(
                 f"a mesh is already running from {s.home} (pid {existing.supervisor_pid}); "
                 "run `vod down` first or use another VOD_HOME"
             )
         for folder in (s.logs, s.run_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        cleanup_leftovers(s, existing, self.say)
+        if watchdog:
+            from mesh.supervisor import start_watchdog
+
+            self.watchdog_pid, self._watchdog_pipe = start_watchdog(s.home, s.logs / "watchdog.log")
+        self._record()
         self._start_postgres()
         self._start_nats()
         self._migrate()
@@ -201,12 +243,74 @@ class LocalMesh:
         self._start_envoy()
         self._wait_healthy_through_envoy()
         self._sign_in_admin()
-        state = self.state("ready")
-        state.write(s.state_file)
+        if with_prometheus:
+            from mesh.prometheus import start_mesh_prometheus
+
+            self.prometheus = start_mesh_prometheus(self)
+        for name, process in self.components().items():
+            self.supervisor.watch(name, process)
+        self._status = "ready"
+        return self._record()
+
+    def supervise(self) -> None:
+        """One round of healing (call it from the thread that started the mesh)."""
+        self.supervisor.tick()
+
+    def components(self) -> dict[str, ManagedProcess]:
+        """Every managed child by name, in start order."""
+        found: dict[str, ManagedProcess] = {}
+        if self.postgres is not None:
+            found["postgres"] = self.postgres
+        if self.nats is not None:
+            found["nats"] = self.nats
+        for process in [*self.services, *self.workers]:
+            found[process.name] = process
+        for edge in self.edges:
+            found[f"edge-{edge.spec.region}"] = edge
+        if self.envoy is not None:
+            found["envoy"] = self.envoy
+        if self.prometheus is not None:
+            for p in (self.prometheus.exporter, self.prometheus.prometheus):
+                if p is not None:
+                    found[p.name] = p
+        return found
+
+    def _record(self) -> MeshState:
+        """Write the current state (also while starting, so a crash leaves a trace)."""
+        state = self.state(self._status)
+        state.write(self.settings.state_file)
         return state
+
+    def _ports(self, name: str) -> list[int]:
+        s = self.settings
+        if name == "postgres":
+            return [s.postgres_port]
+        if name == "nats":
+            return [s.nats_port, s.nats_monitor_port]
+        if name == "envoy":
+            return [s.gateway_port, s.admin_port]
+        if self.prometheus is not None and name == "prometheus":
+            return [self.prometheus.settings.port]
+        if self.prometheus is not None and name == "prometheus-exporter":
+            return [self.prometheus.settings.exporter_port]
+        if name.startswith("edge-"):
+            return [s.edge_base_port + s.regions.index(name.removeprefix("edge-"))]
+        for e in SERVICES:
+            if e.name == name:
+                return [
+                    s.service_base_port + e.port_offset,
+                    s.metrics_base_port + e.port_offset,
+                    *(s.http_base_port + x.port_offset for x in e.http),
+                ]
+        return []
 
     def stop(self) -> None:
         """Stop everything that was started, in reverse order; safe to call twice."""
+        self._status = "stopping"
+        self.supervisor.watched.clear()
+        if self.prometheus is not None:
+            self.prometheus.stop()
+            self.prometheus = None
         if self.envoy is not None:
             self.say("stopping envoy")
             self.envoy.stop()
@@ -226,6 +330,10 @@ class LocalMesh:
             self.say("stopping postgres")
             self.postgres.stop()
         self.settings.state_file.unlink(missing_ok=True)
+        pipe = getattr(self, "_watchdog_pipe", None)
+        if pipe is not None:  # the watchdog sees EOF, finds no state and exits
+            os.close(pipe)
+            self._watchdog_pipe = None
 
     def state(self, status: str) -> MeshState:
         s = self.settings
@@ -236,6 +344,19 @@ class LocalMesh:
         for edge in self.edges:
             if edge.pid:
                 pids[f"edge-{edge.spec.region}"] = edge.pid
+        restarts = self.supervisor.restarts()
+        states = self.supervisor.states()
+        processes = {}
+        for name, process in self.components().items():
+            pid = process.pid
+            if pid:
+                pids[name] = pid
+            sig = signal.SIGTERM if process.stop_signal == signal.SIGQUIT else process.stop_signal
+            record = process_record(name, pid or 0, sig, self._ports(name))
+            record["state"] = states.get(name, "RUNNING" if pid else "DOWN")
+            record["restarts"] = restarts.get(name, 0)
+            record["log"] = str(process.log_path)
+            processes[name] = record
         return MeshState(
             supervisor_pid=os.getpid(),
             status=status,
@@ -258,6 +379,11 @@ class LocalMesh:
                 for index, region in enumerate(s.regions)
             },
             edges=self.edge_urls(),
+            supervisor_start=start_time(os.getpid()),
+            watchdog_pid=self.watchdog_pid,
+            processes=processes,
+            regions=list(s.regions),
+            prometheus=self.prometheus.url if self.prometheus is not None else "",
         )
 
     # -- steps -----------------------------------------------------------------------------
@@ -275,6 +401,7 @@ class LocalMesh:
             s.home / "postgres" / "data", s.postgres_port, s.host, log_path=s.logs / "postgres.log"
         )
         self.postgres.start()
+        self._record()
         self.database_url = self.postgres.create_database(DATABASE)
 
     def _start_nats(self) -> None:
@@ -292,6 +419,7 @@ class LocalMesh:
                 log_path=s.logs / "nats.log",
             )
             self.nats.start()
+            self._record()
             self.nats_url = self.nats.url
         asyncio.run(_ensure_streams(self.nats_url))
 
@@ -382,6 +510,7 @@ class LocalMesh:
             )
             self.services.append(process)
             process.start()
+            self._record()
             for module in entry.workers:
                 for index in range(max(1, s.transcode_workers)):
                     name = f"{module.rsplit('.', 1)[-1]}-{entry.name}-{index + 1}"
@@ -390,6 +519,7 @@ class LocalMesh:
                     worker = WorkerProcess(name, module, worker_env, s.logs / f"{name}.log")
                     self.workers.append(worker)
                     worker.start()
+                    self._record()
 
     def secret(self, variable: str) -> str:
         """A per-deployment secret (`VOD_EDGE_SECRET` -> `<home>/secrets/edge_secret`)."""
@@ -478,6 +608,7 @@ class LocalMesh:
             edge = EmbeddedNginx(spec, self.settings.home / "edges" / spec.region / "run")
             self.edges.append(edge)
             edge.start()
+            self._record()
 
     def _start_envoy(self) -> None:
         s = self.settings
@@ -492,6 +623,7 @@ class LocalMesh:
             extra_args=["--file-flush-interval-msec", "500", "--file-flush-min-size-kb", "1"],
         )
         self.envoy.start()
+        self._record()
 
     def _wait_healthy_through_envoy(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -506,6 +638,25 @@ class LocalMesh:
                         f"see {self.settings.logs / (entry.name + '.log')} and envoy.log"
                     )
                 time.sleep(0.2)
+
+
+def cleanup_leftovers(
+    settings: LocalSettings, state: MeshState | None, say: Callable[[str], None]
+) -> list[str]:
+    """Stop what a dead supervisor left running from `settings.home`: the children recorded in
+    its state file, then servers found through their pid files (postmaster.pid, nginx.pid).
+    Returns the names of what it stopped; removes the stale state file."""
+    stopped: list[str] = []
+    if state is not None and not state.supervisor_alive():
+        stopped += sweep(state.processes.values(), say)
+        if state.watchdog_pid and pid_alive(state.watchdog_pid):
+            say(f"a watchdog (pid {state.watchdog_pid}) of the dead vod up is still cleaning up")
+    stopped += sweep(leftover_daemons(settings.home, settings.regions), say)
+    if state is not None and not state.supervisor_alive():
+        settings.state_file.unlink(missing_ok=True)
+    if stopped:
+        say(f"stopped {len(stopped)} leftover process(es) of an earlier run: {', '.join(stopped)}")
+    return stopped
 
 
 async def _ensure_users(database_url: str, passwords: dict[str, str], region: str) -> None:
