@@ -50,6 +50,8 @@ class RuntimeSettings:
     log_level: str = "INFO"
     drain_grace_s: float = 5.0
     outbound_timeout_s: float = 5.0
+    outbox_retention_s: float = 3600.0
+    """How long published outbox rows are kept before the relay prunes them."""
 
     @property
     def metrics_host_port(self) -> tuple[str, int]:
@@ -65,7 +67,8 @@ def load_runtime_settings(
     default_metrics_port: int = 9100,
 ) -> RuntimeSettings:
     """Read `VOD_<SERVICE>_GRPC_ADDRESS`, `VOD_<SERVICE>_METRICS_ADDRESS`, `VOD_DATABASE_URL`,
-    `VOD_NATS_URL`, `VOD_LOG_LEVEL`, `VOD_DRAIN_GRACE_S`, `VOD_OUTBOUND_TIMEOUT_S`."""
+    `VOD_NATS_URL`, `VOD_LOG_LEVEL`, `VOD_DRAIN_GRACE_S`, `VOD_OUTBOUND_TIMEOUT_S`,
+    `VOD_OUTBOX_RETENTION_S`."""
     env = os.environ if env is None else env
     key = service.upper()
     return RuntimeSettings(
@@ -79,4 +82,5 @@ def load_runtime_settings(
         log_level=env_str(env, "VOD_LOG_LEVEL", "INFO"),
         drain_grace_s=env_float(env, "VOD_DRAIN_GRACE_S", 5.0),
         outbound_timeout_s=env_float(env, "VOD_OUTBOUND_TIMEOUT_S", 5.0),
+        outbox_retention_s=env_float(env, "VOD_OUTBOX_RETENTION_S", 3600.0),
     )

@@ -31,16 +31,20 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 from opentelemetry import trace
 from opentelemetry.context import Context
+from prometheus_client import Counter
 from vod.common.v1 import event_pb2
 
 from services.runtime import tracing
 from services.runtime.logs import get_logger
 
 __all__ = [
+    "DEAD_LETTERS",
+    "DLQ_PREFIX",
     "STREAMS",
     "EventBus",
     "StreamSpec",
     "consumer_span",
+    "dead_letter",
     "meta_of",
     "new_meta",
     "subject_of",
@@ -67,7 +71,54 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("VOD_LICENSING", ("vod.licensing.>",)),
     StreamSpec("VOD_QOE", ("vod.qoe.>",), max_age_s=7 * 24 * 3600),
     StreamSpec("VOD_EXPERIMENTS", ("vod.experiments.>",)),
+    StreamSpec("VOD_DLQ", ("vod.dlq.>",), max_age_s=30 * 24 * 3600),
 )
+
+# Dead letters: a message no consumer can ever process (it does not decode) is copied, payload and
+# headers intact, to `vod.dlq.<its subject>` and terminated, instead of being redelivered forever.
+DLQ_PREFIX = "vod.dlq."
+DEAD_LETTERS = Counter(
+    "vod_dead_letters_total",
+    "Messages sent to the dead-letter stream, by original subject, consumer and reason.",
+    ["subject", "durable", "reason"],
+)
+
+
+async def dead_letter(js: JetStreamContext, msg: Any, *, durable: str, reason: str) -> bool:
+    """Copy a poison message to `vod.dlq.<subject>` (stream VOD_DLQ) with headers saying where it
+    came from and why, count and log it, then `term` it so JetStream never redelivers it.
+    If the copy cannot be stored, the message is nak'ed (kept for a later try) and False returned."""
+    metadata = msg.metadata
+    headers = {
+        **(msg.headers or {}),
+        "Vod-Dlq-Subject": msg.subject,
+        "Vod-Dlq-Stream": metadata.stream,
+        "Vod-Dlq-Sequence": str(metadata.sequence.stream),
+        "Vod-Dlq-Durable": durable,
+        "Vod-Dlq-Reason": reason,
+        # JetStream's dedupe id of the copy: one dead letter per original message.
+        "Nats-Msg-Id": f"dlq:{metadata.stream}:{metadata.sequence.stream}",
+    }
+    try:
+        await js.publish(DLQ_PREFIX + msg.subject, msg.data, headers=headers)
+    except Exception as exc:
+        _log.error(
+            "consumer.dead_letter_failed", durable=durable, subject=msg.subject, error=str(exc)
+        )
+        await msg.nak(delay=5.0)
+        return False
+    DEAD_LETTERS.labels(msg.subject, durable, reason).inc()
+    _log.warning(
+        "consumer.dead_lettered",
+        durable=durable,
+        subject=msg.subject,
+        reason=reason,
+        stream=metadata.stream,
+        sequence=metadata.sequence.stream,
+        dlq_subject=DLQ_PREFIX + msg.subject,
+    )
+    await msg.term()
+    return True
 
 
 def subject_of(event_type: type[Message] | Message) -> str:
@@ -327,10 +378,9 @@ class EventBus:
                 with consumer_span(msg.subject, msg.headers, durable=durable) as span:
                     try:
                         event = decode(msg.subject, msg.data)
-                    except DecodeError:  # a poison message: ack and skip, never redeliver forever
-                        _log.warning("consumer.undecodable", durable=durable, subject=msg.subject)
+                    except DecodeError:  # a poison message: to the dead-letter stream, not lost
                         span.set_status(trace.StatusCode.ERROR, "undecodable payload")
-                        await msg.ack()
+                        await dead_letter(self._js, msg, durable=durable, reason="undecodable")
                         continue
                     try:
                         if event is not None:

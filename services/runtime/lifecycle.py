@@ -44,7 +44,7 @@ async def open_events(
     await bus.ensure_streams()
     relay = None
     if engine is not None:
-        relay = OutboxRelay(engine, bus)
+        relay = OutboxRelay(engine, bus, retention_s=runtime.outbox_retention_s)
         relay.start()
         stack.push_async_callback(relay.stop)
     return bus, relay

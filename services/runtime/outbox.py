@@ -4,12 +4,18 @@ they describe, and a relay publishes them to JetStream afterwards.
 So an event is never sent for a change that rolled back, and never lost when NATS is down: the
 relay keeps the rows until JetStream acknowledges them. Delivery is at-least-once; the row id is
 the event id and the `Nats-Msg-Id`, so JetStream drops the duplicate a relay crash can cause.
+
+Published rows are kept for `retention_s` (an hour by default: enough to look at what was sent
+recently, and much longer than JetStream's duplicate window) and then deleted by the relay, at most
+`prune_batch` rows per pass and a pass every `prune_interval_s` (sooner while a backlog remains),
+so the table stays small and no single delete holds locks for long.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
@@ -18,7 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.runtime.events import EventBus, subject_of
 from services.runtime.logs import get_logger
 
-__all__ = ["OutboxRelay", "create_outbox_table", "enqueue", "outbox_table"]
+__all__ = [
+    "DEFAULT_RETENTION_S",
+    "OutboxRelay",
+    "create_outbox_table",
+    "enqueue",
+    "outbox_table",
+]
+
+DEFAULT_RETENTION_S = 3600.0
 
 _log = get_logger("outbox")
 
@@ -64,15 +78,30 @@ async def enqueue(conn: AsyncConnection, event: Message) -> None:
 
 
 class OutboxRelay:
-    """Publishes pending outbox rows in commit order; wakes on `notify()` or every `poll_s`."""
+    """Publishes pending outbox rows in commit order; wakes on `notify()` or every `poll_s`.
+    Deletes rows published more than `retention_s` ago, `prune_batch` at a time."""
 
     def __init__(
-        self, engine: AsyncEngine, bus: EventBus, *, poll_s: float = 0.5, batch: int = 200
+        self,
+        engine: AsyncEngine,
+        bus: EventBus,
+        *,
+        poll_s: float = 0.5,
+        batch: int = 200,
+        retention_s: float = DEFAULT_RETENTION_S,
+        prune_batch: int = 1000,
+        prune_interval_s: float = 60.0,
     ) -> None:
+        if retention_s < 0 or prune_batch < 1:
+            raise ValueError("retention_s must be >= 0 and prune_batch >= 1")
         self._engine = engine
         self._bus = bus
         self._poll_s = poll_s
         self._batch = batch
+        self._retention = timedelta(seconds=retention_s)
+        self._prune_batch = prune_batch
+        self._prune_interval_s = prune_interval_s
+        self._next_prune = 0.0  # monotonic; the first idle moment prunes
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -122,6 +151,38 @@ class OutboxRelay:
                 published += 1
         return published
 
+    async def prune_once(self, now: datetime | None = None) -> int:
+        """Delete up to `prune_batch` rows published before `now - retention_s`, oldest first;
+        returns how many. Never touches unpublished rows."""
+        cutoff = (now or datetime.now(UTC)) - self._retention
+        doomed = (
+            sa.select(_TABLE.c.id)
+            .where(_TABLE.c.published_at.is_not(None), _TABLE.c.published_at < cutoff)
+            .order_by(_TABLE.c.seq)
+            .limit(self._prune_batch)
+            .with_for_update(skip_locked=True)
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(_TABLE.delete().where(_TABLE.c.id.in_(doomed)))
+        return int(result.rowcount or 0)
+
+    async def _maybe_prune(self) -> None:
+        if time.monotonic() < self._next_prune:
+            return
+        try:
+            pruned = await self.prune_once()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _log.warning("outbox.prune_failed", error=str(exc))
+            pruned = 0
+        if pruned:
+            _log.info("outbox.pruned", rows=pruned)
+        # A full batch means more are due: go on at the next idle moment, not an interval later.
+        self._next_prune = time.monotonic() + (
+            0.0 if pruned == self._prune_batch else self._prune_interval_s
+        )
+
     async def _run(self) -> None:
         backoff = self._poll_s
         while not self._stopping:
@@ -130,6 +191,7 @@ class OutboxRelay:
                 backoff = self._poll_s
                 if count == self._batch:
                     continue
+                await self._maybe_prune()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -152,7 +152,7 @@ async def running(
             await bus.ensure_streams()
             nc, _js = await connect_jobs(settings, "transcoding-queue")  # the stream must exist
             stack.push_async_callback(nc.close)
-            relay = OutboxRelay(engine, bus)
+            relay = OutboxRelay(engine, bus, retention_s=settings.runtime.outbox_retention_s)
             relay.start()
             stack.push_async_callback(relay.stop)
         repository = Repository(engine, on_commit=relay.notify if relay else lambda: None)

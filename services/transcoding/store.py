@@ -18,10 +18,16 @@ committed offset. The filesystem appends to a staging file and renames it into p
 S3 keeps chunks as small pending objects until a multipart part's worth has accumulated, then
 uploads that part (S3 parts must be at least 5 MiB), so memory stays bounded by one part whatever
 the file size.
+
+On disk, a key component longer than the file system allows (`NAME_MAX`, 255 bytes: a legal
+255-character file name in UTF-8 can take four times that) is stored under a shortened name ending
+in a hash of the whole component, and append staging files are named by a hash of their key, so
+no valid key ever fails with ENAMETOOLONG.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -38,6 +44,7 @@ __all__ = [
     "ObjectStore",
     "S3Store",
     "content_type_for",
+    "disk_name",
     "layout",
 ]
 
@@ -135,6 +142,19 @@ def _check_key(key: str) -> str:
 # filesystem
 # --------------------------------------------------------------------------------------------
 
+NAME_MAX = 255  # bytes per path component on Linux file systems (ext4, xfs, tmpfs, btrfs)
+_KEEP = 160  # bytes of a long component kept, readable, before its hash
+
+
+def disk_name(component: str) -> str:
+    """`component` itself when it fits in NAME_MAX bytes; else a prefix of it (cut on a
+    character boundary) + "~" + the SHA-256 of all of it, well under the limit and still unique."""
+    raw = component.encode("utf-8", "surrogatepass")
+    if len(raw) <= NAME_MAX:
+        return component
+    head = raw[:_KEEP].decode("utf-8", "ignore")
+    return f"{head}~{hashlib.sha256(raw).hexdigest()}"
+
 
 class FileSystemStore:
     """Objects as files under `root`; every write goes to a temp file and is renamed into place,
@@ -147,7 +167,8 @@ class FileSystemStore:
         self._appends.mkdir(exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        return self.root / _check_key(key.rstrip("/") if key.endswith("/") else key)
+        key = _check_key(key.rstrip("/") if key.endswith("/") else key)
+        return self.root.joinpath(*(disk_name(part) for part in key.split("/")))
 
     def _atomic_target(self, key: str) -> tuple[Path, Any]:
         target = self._path(key)
@@ -250,7 +271,16 @@ class FileSystemStore:
     # -- resumable appends ---------------------------------------------------------------------
 
     def _append_path(self, key: str) -> Path:
-        return self._appends / _check_key(key).replace("/", "__")
+        """The staging file of an append: named by a hash of the key (a flattened key can be
+        far longer than NAME_MAX). One started before hashed names keeps its old name."""
+        _check_key(key)
+        legacy = key.replace("/", "__")
+        if len(legacy.encode("utf-8", "surrogatepass")) <= NAME_MAX:
+            old = self._appends / legacy
+            if old.exists():
+                return old
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return self._appends / digest
 
     def begin_append(self, key: str) -> dict[str, Any]:
         path = self._append_path(key)

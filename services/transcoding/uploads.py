@@ -170,6 +170,10 @@ class UploadDomain:
     # -- header ----------------------------------------------------------------------------
 
     async def _open(self, header: pb.UploadHeader) -> UploadRow:
+        if header.file_name in (".", ".."):  # the proto pattern lets them through
+            raise InvalidArgument.for_field(
+                "header.file_name", "must name a file; '.' and '..' are not file names"
+            )
         content_type = header.content_type
         if content_type.startswith("application/") and content_type not in _SUPPORTED_APPLICATION:
             raise InvalidArgument(

@@ -9,6 +9,8 @@ prefixes and only then commits the media asset row (the origin serves nothing wi
 the job's SUCCEEDED state and its events, all in one transaction. A failed attempt is retried
 with exponential backoff (nak with delay) until `max_attempts`, then the job is FAILED with the
 ffmpeg error. A cancelled job is noticed within a second: ffmpeg is killed and staging deleted.
+A job message that does not decode is dead-lettered (`events.dead_letter`: copied to
+`vod.dlq.vod.jobs.transcode`, counted, logged, terminated) instead of being redelivered forever.
 
 Encrypted jobs take their content keys from licensing (`LicensingKeyProvider` over one channel
 opened at start-up to `VOD_LICENSING_ADDRESS`, with `VOD_PACKAGER_SECRET` as `x-vod-packager`);
@@ -30,6 +32,7 @@ from typing import Any
 
 import nats
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from nats.js import JetStreamContext, api
 from vod.events.v1 import media_events_pb2 as ev
@@ -37,7 +40,7 @@ from vod.transcoding.v1 import transcoding_pb2 as pb
 
 from services.runtime.db import create_service_engine, migrate
 from services.runtime.errors import ERROR_DOMAIN
-from services.runtime.events import EventBus, consumer_span, new_meta
+from services.runtime.events import EventBus, consumer_span, dead_letter, new_meta
 from services.runtime.logs import configure_logging, get_logger
 from services.runtime.outbox import OutboxRelay
 from services.transcoding.config import TranscodingSettings, load_settings
@@ -151,7 +154,13 @@ class Worker:
             await self._handle(msg)
 
     async def _handle(self, msg: Any) -> None:
-        item = ev.TranscodeJobQueued.FromString(msg.data)
+        try:
+            item = ev.TranscodeJobQueued.FromString(msg.data)
+        except DecodeError:  # poison: no worker could ever run it, so never redeliver it
+            await dead_letter(
+                self._js, msg, durable=self._settings.jobs_durable, reason="undecodable"
+            )
+            return
         job_id = item.job.removeprefix("jobs/")
         try:
             job = await self._start(job_id)
@@ -487,7 +496,7 @@ async def run_worker(settings: TranscodingSettings, stop: asyncio.Event, *, name
         )
         stack.push_async_callback(bus.close)
         await bus.ensure_streams()
-        relay = OutboxRelay(engine, bus)
+        relay = OutboxRelay(engine, bus, retention_s=runtime.outbox_retention_s)
         relay.start()
         stack.push_async_callback(relay.stop)
         nc, js = await connect_jobs(settings, f"transcode-{name or 'worker'}-queue")
