@@ -55,7 +55,7 @@ class ServiceEntry:
     def migrations(self) -> Path | None:
         if self.schema is None:
             return None
-        return _ROOT / "services" / self.name / "migrations"
+        return _ROOT.joinpath(*self.module.split(".")) / "migrations"
 
 
 # Catalog first: un-addressed gRPC health checks through Envoy go to the first service.
@@ -141,4 +141,6 @@ SERVICES: tuple[ServiceEntry, ...] = (
             HttpExport("web", "VOD_GATEWAY_HTTP_ADDRESS", "/", "/", 4, access="public"),
         ),
     ),
+    # Viewer QoE: players' batches (checked against playback), their aggregates, the ops page.
+    ServiceEntry("qoe", "gateway.qoe", "vod.gateway.v1.QoeService", 9, schema="qoe"),
 )

@@ -240,6 +240,7 @@ def dash_heights(mpd_text: str) -> list[int]:
         int(r.height)
         for period in mpd.periods
         for aset in period.adaptation_sets
+        if aset.content_type == "video"  # not the trick-play image track
         for r in aset.representations
         if r.height
     )

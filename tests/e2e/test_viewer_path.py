@@ -171,6 +171,7 @@ def test_a_basic_viewer_plays_through_the_edge_of_their_region(
         int(r.height)
         for period in mpd.periods
         for aset in period.adaptation_sets
+        if aset.content_type == "video"  # not the trick-play image track
         for r in aset.representations
         if r.height
     )

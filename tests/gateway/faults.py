@@ -87,7 +87,9 @@ class FaultProxy:
         try:
             response: bytes = await call(request, timeout=remaining, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
-            await context.abort(exc.code(), exc.details() or "", exc.trailing_metadata())
+            await context.abort(
+                exc.code(), exc.details() or "", tuple(exc.trailing_metadata() or ())
+            )
             raise
         return response
 

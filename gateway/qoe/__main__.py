@@ -1,0 +1,3 @@
+from gateway.qoe.server import main
+
+main()

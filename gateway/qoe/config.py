@@ -1,0 +1,63 @@
+"""QoE settings, loaded from the environment once in `main()`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.runtime.config import (
+    RuntimeSettings,
+    env_float,
+    env_int,
+    env_str,
+    load_runtime_settings,
+)
+
+__all__ = ["QoeSettings", "load_settings"]
+
+
+@dataclass(frozen=True)
+class QoeSettings:
+    runtime: RuntimeSettings
+    schema: str = "qoe"
+    playback_address: str = "127.0.0.1:50053"
+    """PlaybackService: `GetSession` says whose a session is and what it plays."""
+    playback_deadline_s: float = 1.0
+    session_cache_size: int = 50_000
+    """Sessions whose owner and attribution are kept (they never change once started)."""
+    overview_window_s: int = 15 * 60
+    """GetOperationsOverview's window when the request leaves it 0."""
+    report_window_s: int = 7 * 24 * 3600
+    """GetTitleQoeReport's window when the request leaves it 0."""
+    min_report_plays: int = 20
+    """Fewer plays than this in the window: the report says INSUFFICIENT_DATA."""
+    retention_s: int = 91 * 24 * 3600
+    """Aggregates (and idempotency keys) older than this are dropped: past the longest window
+    GetTitleQoeReport allows (90 days). Redeliveries come within the stream's 7 days."""
+    prune_every_s: float = 3600.0
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> QoeSettings:
+    """The runtime variables (`VOD_QOE_GRPC_ADDRESS` default 127.0.0.1:50061,
+    `VOD_QOE_METRICS_ADDRESS` 127.0.0.1:9111, `VOD_DATABASE_URL`, `VOD_NATS_URL`, ...) and
+    `VOD_QOE_SCHEMA` (qoe), `VOD_PLAYBACK_ADDRESS`, `VOD_QOE_PLAYBACK_DEADLINE_S` (1.0),
+    `VOD_QOE_SESSION_CACHE_SIZE` (50000), `VOD_QOE_MIN_REPORT_PLAYS` (20),
+    `VOD_QOE_RETENTION_S` (91 days)."""
+    env = os.environ if env is None else env
+    settings = QoeSettings(
+        runtime=load_runtime_settings(
+            "qoe", env, default_grpc_port=50061, default_metrics_port=9111
+        ),
+        schema=env_str(env, "VOD_QOE_SCHEMA", "qoe"),
+        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", "127.0.0.1:50053"),
+        playback_deadline_s=env_float(env, "VOD_QOE_PLAYBACK_DEADLINE_S", 1.0),
+        session_cache_size=env_int(env, "VOD_QOE_SESSION_CACHE_SIZE", 50_000),
+        min_report_plays=env_int(env, "VOD_QOE_MIN_REPORT_PLAYS", 20),
+        retention_s=env_int(env, "VOD_QOE_RETENTION_S", 91 * 24 * 3600),
+    )
+    if settings.retention_s < 90 * 24 * 3600:
+        raise ValueError("VOD_QOE_RETENTION_S must cover the 90-day report window")
+    if settings.playback_deadline_s <= 0 or settings.session_cache_size < 1:
+        raise ValueError("VOD_QOE_PLAYBACK_DEADLINE_S must be > 0, VOD_QOE_SESSION_CACHE_SIZE >= 1")
+    return settings
