@@ -46,7 +46,14 @@ from services.runtime.clients import open_channel
 console = Console(stderr=False, soft_wrap=True)
 err = Console(stderr=True)
 
-_PLUGIN_SERVICES = ("accounts", "licensing", "transcoding", "search", "recommendations")
+_PLUGIN_SERVICES = (
+    "accounts",
+    "licensing",
+    "transcoding",
+    "search",
+    "recommendations",
+    "experiments",
+)
 
 
 # -- up / status / down ------------------------------------------------------------------------

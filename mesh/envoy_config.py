@@ -15,6 +15,10 @@ Routing (first match wins, so the order below is the order in the route table):
    retries. The transcoder rewrites REST paths to these gRPC paths and clears the route cache,
    so the same routes serve REST, gRPC and gRPC-web.
 3. gRPC health (`/grpc.health.v1.Health/...`), see below.
+3a. Server reflection (`/grpc.reflection.v1{,alpha}.ServerReflection/`), public: to the
+   gateway's public view of the contracts (`gateway.reflection`), so `grpcurl list` and
+   `buf curl` work against the front door. Envoy rewrites the path to the gateway's view and
+   tells it which services the front door routes; none when the spec has no gateway.
 4. `OPTIONS` on any path: a route the CORS filter can answer REST preflights on.
 5. Anything else: a JSON 404 in the `google.rpc.Status` shape (code NOT_FOUND).
 
@@ -51,6 +55,9 @@ from envoy_data_plane.envoy.config.core.v3 import (
     DataSource,
     GrpcService,
     GrpcServiceEnvoyGrpc,
+    HeaderValue,
+    HeaderValueOption,
+    HeaderValueOptionHeaderAppendAction,
     HealthCheck,
     HealthCheckGrpcHealthCheck,
     Http2ProtocolOptions,
@@ -106,6 +113,7 @@ from envoy_data_plane.envoy.type.matcher.v3 import RegexMatcher, StringMatcher
 from envoy_data_plane.envoy.type.v3 import Percent
 from envoy_data_plane.google.protobuf import Any, Struct
 
+from gateway import reflection as public_reflection
 from mesh import front_door
 from mesh.spec import (
     ACCESS_CLASSES,
@@ -392,7 +400,49 @@ def _routes(spec: MeshSpec) -> list[Route]:
     # A catch-all upstream (the web app at "/") goes after every other route but the 404.
     catch_all = [_http_route(u, auth=auth) for u in spec.http_upstreams if u.prefix == "/"]
     tail = [_preflight_route(spec), *catch_all, _not_found_route()]
-    return per_method + http + _health_routes(spec) + tail
+    reflection = _reflection_routes(spec, auth=auth)
+    return per_method + http + _health_routes(spec) + reflection + tail
+
+
+# Reflection is open to anyone: its streams (a client's session of questions) are capped.
+_REFLECTION_STREAM_MAX = timedelta(minutes=5)
+_GRPC_CONTENT_TYPE = HeaderMatcher(
+    name="content-type", string_match=StringMatcher(prefix="application/grpc")
+)
+
+
+def _reflection_routes(spec: MeshSpec, *, auth: bool) -> list[Route]:
+    host = next(
+        (s for s in spec.services if s.grpc_service == public_reflection.HOST_SERVICE), None
+    )
+    if host is None:
+        return []
+    routed = HeaderValueOption(
+        header=HeaderValue(
+            key=public_reflection.ROUTED_SERVICES_HEADER,
+            value=",".join(s.grpc_service for s in spec.services),
+        ),
+        append_action=HeaderValueOptionHeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+    )
+    return [
+        Route(
+            name=f"reflection.{prefix.split('.')[2]}",
+            # gRPC only (reflection streams both ways): a plain GET falls through to a 404.
+            match=RouteMatch(prefix=prefix, headers=[_GRPC_CONTENT_TYPE]),
+            route=RouteAction(
+                cluster=host.cluster_name,
+                prefix_rewrite=rewrite,
+                timeout=timedelta(0),  # a stream: no total timeout, but no open-ended one either
+                max_stream_duration=RouteActionMaxStreamDuration(
+                    max_stream_duration=_REFLECTION_STREAM_MAX,
+                    grpc_timeout_header_max=_REFLECTION_STREAM_MAX,
+                ),
+            ),
+            request_headers_to_add=[routed],
+            typed_per_filter_config=front_door.route_auth("public", enabled=auth),
+        )
+        for prefix, rewrite in public_reflection.FRONT_PATHS.items()
+    ]
 
 
 def _http_route(upstream: HttpUpstreamSpec, *, auth: bool) -> Route:

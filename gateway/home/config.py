@@ -14,7 +14,7 @@ from services.runtime.config import (
     load_runtime_settings,
 )
 
-__all__ = ["BreakerSettings", "HomeSettings", "load_settings"]
+__all__ = ["BreakerSettings", "ExperimentsSettings", "HomeSettings", "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,28 @@ class BreakerSettings:
     """Consecutive failures (errors or missed deadlines) that open a dependency's circuit."""
     reset_timeout_s: float = 5.0
     """How long an open circuit stays open before one probe call is let through."""
+
+
+@dataclass(frozen=True)
+class ExperimentsSettings:
+    address: str = ""
+    """ExperimentsService; empty: no experiments, the home keeps its default order."""
+    deadline_s: float = 0.1
+    """Deadline of GetAssignments (made in parallel with the row calls, so it adds no latency
+    while it is within the rows' deadline)."""
+    cache_ttl_s: float = 30.0
+    """How long a profile's assignments are reused before they are asked for again."""
+    cache_size: int = 100_000
+    """Most profiles whose assignments are kept."""
+    exposure_deadline_s: float = 2.0
+    """Deadline of RecordExposures, sent after the response (never delays it)."""
+    layers: tuple[str, ...] = ("home-rows", "artwork")
+    """Layers the home applies (and records exposures for); assignments on others are left to
+    their surfaces."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.address)
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,7 @@ class HomeSettings:
     reconnect_backoff_max_s: float = 1.0
     """Upper bound of gRPC's reconnect backoff, so a dependency that comes back is reached by
     the breaker's next probe rather than minutes later."""
+    experiments: ExperimentsSettings = ExperimentsSettings()
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
@@ -53,7 +76,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
     `VOD_SEARCH_ADDRESS`, `VOD_CATALOG_ADDRESS`, `VOD_GATEWAY_ROW_DEADLINE_S` (0.15),
     `VOD_GATEWAY_CATALOG_DEADLINE_S` (0.08), `VOD_GATEWAY_BUDGET_S` (0.25),
     `VOD_GATEWAY_DEFAULT_REGION` (US), `VOD_GATEWAY_BREAKER_FAILURES` (5),
-    `VOD_GATEWAY_BREAKER_RESET_S` (5.0), `VOD_GATEWAY_RECONNECT_BACKOFF_MAX_S` (1.0)."""
+    `VOD_GATEWAY_BREAKER_RESET_S` (5.0), `VOD_GATEWAY_RECONNECT_BACKOFF_MAX_S` (1.0);
+    experiments: `VOD_EXPERIMENTS_ADDRESS` (unset: no experiments),
+    `VOD_GATEWAY_EXPERIMENTS_DEADLINE_S` (0.1), `VOD_GATEWAY_ASSIGNMENTS_TTL_S` (30),
+    `VOD_GATEWAY_ASSIGNMENTS_CACHE_SIZE` (100000), `VOD_GATEWAY_EXPOSURE_DEADLINE_S` (2.0),
+    `VOD_GATEWAY_EXPERIMENT_LAYERS` (home-rows,artwork)."""
     env = os.environ if env is None else env
     settings = HomeSettings(
         runtime=load_runtime_settings(
@@ -72,6 +99,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
             reset_timeout_s=env_float(env, "VOD_GATEWAY_BREAKER_RESET_S", 5.0),
         ),
         reconnect_backoff_max_s=env_float(env, "VOD_GATEWAY_RECONNECT_BACKOFF_MAX_S", 1.0),
+        experiments=ExperimentsSettings(
+            address=env_str(env, "VOD_EXPERIMENTS_ADDRESS", "").strip(),
+            deadline_s=env_float(env, "VOD_GATEWAY_EXPERIMENTS_DEADLINE_S", 0.1),
+            cache_ttl_s=env_float(env, "VOD_GATEWAY_ASSIGNMENTS_TTL_S", 30.0),
+            cache_size=env_int(env, "VOD_GATEWAY_ASSIGNMENTS_CACHE_SIZE", 100_000),
+            exposure_deadline_s=env_float(env, "VOD_GATEWAY_EXPOSURE_DEADLINE_S", 2.0),
+            layers=tuple(
+                layer.strip()
+                for layer in env_str(
+                    env, "VOD_GATEWAY_EXPERIMENT_LAYERS", "home-rows,artwork"
+                ).split(",")
+                if layer.strip()
+            ),
+        ),
     )
     if not 0 < settings.row_deadline_s <= settings.budget_s:
         raise ValueError("VOD_GATEWAY_ROW_DEADLINE_S must be positive and within the budget")
@@ -79,4 +120,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
         raise ValueError("VOD_GATEWAY_CATALOG_DEADLINE_S must be positive and below the budget")
     if settings.breaker.failure_threshold < 1:
         raise ValueError("VOD_GATEWAY_BREAKER_FAILURES must be at least 1")
+    if settings.experiments.deadline_s <= 0 or settings.experiments.exposure_deadline_s <= 0:
+        raise ValueError("the experiments deadlines must be positive")
+    if settings.experiments.cache_ttl_s < 0 or settings.experiments.cache_size < 1:
+        raise ValueError(
+            "VOD_GATEWAY_ASSIGNMENTS_TTL_S must be >= 0 and VOD_GATEWAY_ASSIGNMENTS_CACHE_SIZE >= 1"
+        )
     return settings

@@ -16,6 +16,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from vod.catalog.v1 import catalog_pb2 as cpb
 from vod.catalog.v1 import catalog_pb2_grpc
+from vod.experiments.v1 import experiments_pb2 as epb
+from vod.experiments.v1 import experiments_pb2_grpc
 from vod.playback.v1 import playback_pb2 as ppb
 from vod.playback.v1 import playback_pb2_grpc
 from vod.recommendations.v1 import recommendations_pb2 as rpb
@@ -36,6 +38,7 @@ __all__ = [
     "DEPENDENCY_UNAVAILABLE",
     "CatalogSource",
     "Dependency",
+    "ExperimentsSource",
     "Metadata",
     "PlaybackSource",
     "RecommendationsSource",
@@ -234,6 +237,31 @@ class SearchSource:
 
         response = await self.dependency.call("NewReleases", invoke, timeout_s)
         return [r.summary for r in response.releases]
+
+
+class ExperimentsSource:
+    def __init__(self, channel: grpc.aio.Channel, dependency: Dependency) -> None:
+        self._stub = experiments_pb2_grpc.ExperimentsServiceStub(channel)
+        self.dependency = dependency
+
+    async def assignments(
+        self, profile: str, region: str, plan: str, metadata: Metadata, timeout_s: float
+    ) -> list[epb.Assignment]:
+        async def invoke(timeout: float) -> epb.GetAssignmentsResponse:
+            request = epb.GetAssignmentsRequest(profile=profile, region_code=region, plan=plan)
+            return await self._stub.GetAssignments(request, timeout=timeout, metadata=metadata)
+
+        response = await self.dependency.call("GetAssignments", invoke, timeout_s)
+        return list(response.assignments)
+
+    async def record_exposures(
+        self, request: epb.RecordExposuresRequest, metadata: Metadata, timeout_s: float
+    ) -> int:
+        async def invoke(timeout: float) -> epb.RecordExposuresResponse:
+            return await self._stub.RecordExposures(request, timeout=timeout, metadata=metadata)
+
+        response = await self.dependency.call("RecordExposures", invoke, timeout_s)
+        return int(response.recorded)
 
 
 def _missing_title(exc: grpc.aio.AioRpcError) -> str:

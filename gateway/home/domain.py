@@ -15,12 +15,18 @@ fetched once and serves both TRENDING_NOW and the TOP_PICKS fallback. Row calls 
 the catalog fails the rows keep what their sources said (ids, and the names and thumbnails
 search gives) and are marked degraded. Every tile is checked against the profile's maturity
 limit; rows left empty are omitted as EMPTY.
+
+With experiments configured (gateway/home/experiments.py), the profile's assignments are asked
+for in parallel with the rows (cached per profile); a variant's `row_order`/`top_row` reorders
+the rows and its `artwork` picks the artwork kind; every response that applied an assignment
+records one exposure after it is built, in the background.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -39,6 +45,7 @@ from gateway.home.deps import (
     SearchSource,
     SourceFailure,
 )
+from gateway.home.experiments import DEFAULT_ARTWORK, HomeExperiments, Treatment
 from gateway.home.metrics import HomeMetrics
 from services.runtime.logs import get_logger
 
@@ -48,18 +55,7 @@ _log = get_logger("gateway.home")
 
 DEFAULT_ITEMS = 20
 EMPTY = "EMPTY"
-_ROW_ORDER = (
-    pb.ROW_KIND_CONTINUE_WATCHING,
-    pb.ROW_KIND_TOP_PICKS,
-    pb.ROW_KIND_BECAUSE_YOU_WATCHED,
-    pb.ROW_KIND_TRENDING_NOW,
-    pb.ROW_KIND_NEW_RELEASES,
-)
-_ARTWORK_PREFERENCE = (
-    cpb.ARTWORK_KIND_THUMBNAIL,
-    cpb.ARTWORK_KIND_BACKDROP,
-    cpb.ARTWORK_KIND_POSTER,
-)
+_ARTWORK_PREFERENCE = DEFAULT_ARTWORK
 
 
 @dataclass(frozen=True)
@@ -83,6 +79,10 @@ class HomeQuery:
     region: str
     max_items: int
     maturity_limit: int
+    plan: str = ""
+    """The caller's plan, "plans/{plan}" (experiment targeting)."""
+    response_id: str = ""
+    """Identifies the response in its exposure record; generated when empty."""
 
 
 @dataclass
@@ -146,11 +146,13 @@ class HomeDomain:
         metrics: HomeMetrics,
         *,
         clock: Callable[[], float] = time.monotonic,
+        experiments: HomeExperiments | None = None,
     ) -> None:
         self._sources = sources
         self._timing = timing
         self._metrics = metrics
         self._clock = clock
+        self._experiments = experiments
 
     async def home(self, query: HomeQuery, metadata: Metadata) -> pb.GetHomeResponse:
         call = _Call(self._timing, self._clock)
@@ -159,6 +161,7 @@ class HomeDomain:
             self._sources.search.trending(query.region, n, metadata, call.row_timeout())
         )
         continue_watching = asyncio.ensure_future(self._continue_watching(query, n, metadata, call))
+        assignments = self._assignments(query, metadata, call)
         rows = {
             pb.ROW_KIND_CONTINUE_WATCHING: continue_watching,
             pb.ROW_KIND_TOP_PICKS: self._top_picks(query, n, metadata, call, trending),
@@ -170,9 +173,12 @@ class HomeDomain:
         }
         try:
             outcomes = await asyncio.gather(*rows.values(), return_exceptions=True)
+            treatment = await assignments if assignments is not None else Treatment()
         finally:
             trending.cancel()
             continue_watching.cancel()
+            if assignments is not None:
+                assignments.cancel()
         drafts: dict[int, _Draft | str] = {}
         for kind, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, _Draft):
@@ -195,7 +201,35 @@ class HomeDomain:
                 titles = await self._sources.catalog.titles(names, metadata, call.catalog_timeout())
             except SourceFailure:
                 titles = None
-        return self._response(drafts, titles, query, n)
+        artwork_shown: list[str] = []
+        response = self._response(drafts, titles, query, n, treatment, artwork_shown)
+        if self._experiments is not None:
+            self._experiments.record(
+                profile=query.profile,
+                region=query.region,
+                response_id=query.response_id or uuid.uuid4().hex,
+                treatment=treatment,
+                response=response,
+                artwork_shown=artwork_shown,
+                metadata=metadata,
+            )
+        return response
+
+    def _assignments(
+        self, query: HomeQuery, metadata: Metadata, call: _Call
+    ) -> asyncio.Future[Treatment] | None:
+        experiments = self._experiments
+        if experiments is None:
+            return None
+
+        async def treatment() -> Treatment:
+            timeout = min(experiments.settings.deadline_s, call.row_timeout())
+            found = await experiments.assignments(
+                query.profile, query.region, query.plan, metadata, timeout
+            )
+            return Treatment.of(found, experiments.settings.layers)
+
+        return asyncio.ensure_future(treatment())
 
     # -- rows -------------------------------------------------------------------------------
 
@@ -321,16 +355,18 @@ class HomeDomain:
         titles: dict[str, cpb.Title] | None,
         query: HomeQuery,
         n: int,
+        treatment: Treatment,
+        artwork_shown: list[str],
     ) -> pb.GetHomeResponse:
         response = pb.GetHomeResponse()
-        for kind in _ROW_ORDER:
+        for kind in treatment.row_order:
             draft = drafts[kind]
             row_name = pb.RowKind.Name(kind).removeprefix("ROW_KIND_")
             if isinstance(draft, str):
                 response.omitted.add(kind=kind, reason=draft)  # type: ignore[arg-type]
                 self._metrics.rows.labels(row_name, "omitted", draft).inc()
                 continue
-            items = _items(draft, titles, query.maturity_limit)[:n]
+            items = _items(draft, titles, query.maturity_limit, treatment.artwork)[:n]
             if not items:
                 response.omitted.add(kind=kind, reason=EMPTY)  # type: ignore[arg-type]
                 self._metrics.rows.labels(row_name, "omitted", EMPTY).inc()
@@ -344,6 +380,15 @@ class HomeDomain:
                 because_of=draft.because_of,
             )
             self._metrics.rows.labels(row_name, "degraded" if degraded else "served", "").inc()
+        if treatment.artwork_experiment and titles is not None:
+            kind = cpb.ArtworkKind.Name(treatment.artwork[0]).removeprefix("ARTWORK_KIND_")
+            shown = dict.fromkeys(
+                item.title
+                for row in response.rows
+                for item in row.items
+                if _has_artwork(titles.get(item.title), treatment.artwork[0])
+            )
+            artwork_shown.extend(f"{title}={kind.lower()}" for title in shown)
         return response
 
 
@@ -368,15 +413,24 @@ async def _with_fallback(
     return replace(alternative, degraded=True)
 
 
-def _artwork(title: cpb.Title) -> str:
-    for kind in _ARTWORK_PREFERENCE:
+def _has_artwork(title: cpb.Title | None, kind: int) -> bool:
+    return title is not None and any(a.kind == kind for a in title.artwork)
+
+
+def _artwork(title: cpb.Title, preference: Sequence[int] = _ARTWORK_PREFERENCE) -> str:
+    for kind in preference:
         for artwork in title.artwork:
             if artwork.kind == kind:
                 return artwork.uri
     return title.artwork[0].uri if title.artwork else ""
 
 
-def _items(draft: _Draft, titles: dict[str, cpb.Title] | None, limit: int) -> Sequence[pb.HomeItem]:
+def _items(
+    draft: _Draft,
+    titles: dict[str, cpb.Title] | None,
+    limit: int,
+    artwork: Sequence[int] = _ARTWORK_PREFERENCE,
+) -> Sequence[pb.HomeItem]:
     items: list[pb.HomeItem] = []
     seen: set[str] = set()
     for tile in draft.tiles:
@@ -391,7 +445,7 @@ def _items(draft: _Draft, titles: dict[str, cpb.Title] | None, limit: int) -> Se
             if title is None or not maturity.allows(limit, title.maturity_rating):
                 continue  # gone from the catalog, or above the profile's limit
             item.display_name = title.display_name
-            item.artwork_uri = _artwork(title)
+            item.artwork_uri = _artwork(title, artwork)
             item.release_year = title.release_year
             item.maturity_rating = maturity.rating_label(title.maturity_rating)
             item.genres.extend(title.genres)

@@ -1,6 +1,6 @@
 """The gateway's own metrics, on the service's registry (beside the per-RPC metrics of the
 runtime interceptor): breaker state per dependency, dependency calls by result, home rows by
-outcome."""
+outcome, experiment assignments by source and exposure calls by result."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class HomeMetrics:
     breaker_state: Gauge
     dependency_calls: Counter
     rows: Counter
+    assignments: Counter
+    exposures: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> HomeMetrics:
@@ -39,6 +41,21 @@ class HomeMetrics:
                 "gateway_home_rows_total",
                 "Home rows by outcome (served, degraded, omitted) and reason of omission.",
                 ["row", "outcome", "reason"],
+                registry=registry,
+            ),
+            assignments=Counter(
+                "gateway_experiment_assignments_total",
+                "Experiment assignments of home requests by source: cache (or a call in flight "
+                "for the same profile), fetched (one GetAssignments), failed (none: default "
+                "home).",
+                ["source"],
+                registry=registry,
+            ),
+            exposures=Counter(
+                "gateway_experiment_exposures_total",
+                "RecordExposures calls after home responses by result: recorded, failed, "
+                "rejected (circuit open, not sent).",
+                ["result"],
                 registry=registry,
             ),
         )

@@ -1,5 +1,6 @@
-"""Gateway (home feed) process: settings, one channel and one circuit breaker per dependency,
-the gRPC server and its metrics. Owns nothing durable: no database, no NATS."""
+"""Gateway (home feed) process: settings, one channel and one circuit breaker per dependency
+(experiments only when configured), the gRPC server and its metrics. Owns nothing durable: no
+database, no NATS."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from vod.catalog.v1 import catalog_pb2
+from vod.experiments.v1 import experiments_pb2
 from vod.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from vod.playback.v1 import playback_pb2
 from vod.recommendations.v1 import recommendations_pb2
@@ -20,21 +22,33 @@ from gateway.home.config import HomeSettings, load_settings
 from gateway.home.deps import (
     CatalogSource,
     Dependency,
+    ExperimentsSource,
     PlaybackSource,
     RecommendationsSource,
     SearchSource,
     open_dependency_channel,
 )
 from gateway.home.domain import HomeDomain, Sources, Timing
+from gateway.home.experiments import HomeExperiments
 from gateway.home.metrics import HomeMetrics
 from gateway.home.servicer import GatewayServicer
+from gateway.reflection import add_to_server as add_public_reflection
 from gateway.web import start_from_env as start_web_from_env
 from services.runtime import lifecycle
 from services.runtime.logs import configure_logging, get_logger
 from services.runtime.metrics import RpcMetrics
 from services.runtime.server import Registration, ServerHandle, build_server, drain_on_signal
 
-__all__ = ["SERVICE_NAME", "Running", "create_server", "main", "open_sources", "running", "serve"]
+__all__ = [
+    "SERVICE_NAME",
+    "Running",
+    "create_server",
+    "main",
+    "open_experiments",
+    "open_sources",
+    "running",
+    "serve",
+]
 
 SERVICE_NAME = gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
 _log = get_logger("gateway.server")
@@ -47,15 +61,75 @@ class Running:
     handle: ServerHandle
     sources: Sources
     metrics: HomeMetrics
+    experiments: HomeExperiments | None = None
 
     @property
     def port(self) -> int:
         return self.handle.port
 
     def breaker(self, dependency: str) -> CircuitBreaker:
-        source = getattr(self.sources, dependency)
+        source = (
+            self.experiments.source
+            if dependency == "experiments" and self.experiments is not None
+            else getattr(self.sources, dependency)
+        )
         breaker: CircuitBreaker = source.dependency.breaker
         return breaker
+
+
+def _dependency(
+    stack: AsyncExitStack,
+    settings: HomeSettings,
+    metrics: HomeMetrics,
+    clock: Callable[[], float],
+    name: str,
+    target: str,
+    service: object,
+) -> tuple[object, Dependency]:
+    channel = open_dependency_channel(
+        target, service, reconnect_backoff_max_s=settings.reconnect_backoff_max_s
+    )
+    stack.push_async_callback(channel.close)
+    breaker = CircuitBreaker(
+        name,
+        failure_threshold=settings.breaker.failure_threshold,
+        reset_timeout_s=settings.breaker.reset_timeout_s,
+        clock=clock,
+        on_state_change=metrics.on_breaker_change,
+    )
+    return channel, Dependency(name, breaker, metrics)
+
+
+def open_experiments(
+    stack: AsyncExitStack,
+    settings: HomeSettings,
+    metrics: HomeMetrics,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> HomeExperiments | None:
+    """The experiments dependency (channel, breaker, assignment cache), or None when
+    `VOD_EXPERIMENTS_ADDRESS` is unset. Exposure calls in flight get `exposure_deadline_s` to
+    finish when the stack closes."""
+    if not settings.experiments.enabled:
+        return None
+    channel, dependency = _dependency(
+        stack,
+        settings,
+        metrics,
+        clock,
+        "experiments",
+        settings.experiments.address,
+        experiments_pb2.DESCRIPTOR.services_by_name["ExperimentsService"],
+    )
+    experiments = HomeExperiments(
+        ExperimentsSource(channel, dependency),  # type: ignore[arg-type]
+        settings.experiments,
+        metrics,
+        clock=clock,
+    )
+    # Registered after the channel's close, so it runs first: drain, then close.
+    stack.push_async_callback(experiments.drain, settings.experiments.exposure_deadline_s)
+    return experiments
 
 
 def open_sources(
@@ -68,18 +142,7 @@ def open_sources(
     """A channel and a breaker per dependency, closed with `stack`."""
 
     def dependency(name: str, target: str, service: object) -> tuple[object, Dependency]:
-        channel = open_dependency_channel(
-            target, service, reconnect_backoff_max_s=settings.reconnect_backoff_max_s
-        )
-        stack.push_async_callback(channel.close)
-        breaker = CircuitBreaker(
-            name,
-            failure_threshold=settings.breaker.failure_threshold,
-            reset_timeout_s=settings.breaker.reset_timeout_s,
-            clock=clock,
-            on_state_change=metrics.on_breaker_change,
-        )
-        return channel, Dependency(name, breaker, metrics)
+        return _dependency(stack, settings, metrics, clock, name, target, service)
 
     return Sources(
         playback=PlaybackSource(
@@ -114,7 +177,12 @@ def open_sources(
 
 
 def create_server(
-    settings: HomeSettings, *, sources: Sources, rpc_metrics: RpcMetrics, metrics: HomeMetrics
+    settings: HomeSettings,
+    *,
+    sources: Sources,
+    rpc_metrics: RpcMetrics,
+    metrics: HomeMetrics,
+    experiments: HomeExperiments | None = None,
 ) -> tuple[ServerHandle, int]:
     """The gateway gRPC server bound to the configured address (not started)."""
     domain = HomeDomain(
@@ -125,6 +193,7 @@ def create_server(
             budget_s=settings.budget_s,
         ),
         metrics,
+        experiments=experiments,
     )
     handle = build_server(
         settings.runtime.grpc_address,
@@ -154,9 +223,16 @@ async def running(
         rpc_metrics = RpcMetrics.create()
         metrics = HomeMetrics.create(rpc_metrics.registry)
         sources = open_sources(stack, settings, metrics, clock=clock)
+        experiments = open_experiments(stack, settings, metrics, clock=clock)
         handle, _ = create_server(
-            settings, sources=sources, rpc_metrics=rpc_metrics, metrics=metrics
+            settings,
+            sources=sources,
+            rpc_metrics=rpc_metrics,
+            metrics=metrics,
+            experiments=experiments,
         )
+        # The front door's reflection: public services only (Envoy routes it here).
+        add_public_reflection(handle.server)
         await lifecycle.serve(
             stack,
             handle,
@@ -169,7 +245,7 @@ async def running(
         if web_server is not None:
             stack.push_async_callback(web_server.stop)
         _log.info("gateway.ready", port=handle.port)
-        yield Running(handle, sources, metrics)
+        yield Running(handle, sources, metrics, experiments)
 
 
 async def serve(settings: HomeSettings) -> None:

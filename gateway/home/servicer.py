@@ -4,6 +4,9 @@ forwarded on every dependency call so each applies the same ownership and region
 
 from __future__ import annotations
 
+import re
+import uuid
+
 import grpc
 from vod.gateway.v1 import gateway_pb2 as pb
 from vod.gateway.v1 import gateway_pb2_grpc
@@ -12,10 +15,13 @@ from gateway.home import maturity
 from gateway.home.domain import HomeDomain, HomeQuery
 from services.runtime.identity import caller_from_context, forward_metadata, platform_region
 
-__all__ = ["GatewayServicer"]
+__all__ = ["RESPONSE_ID_HEADER", "GatewayServicer"]
 
 # Request context worth carrying to the dependencies besides identity (logs and traces).
 _PROPAGATED = ("x-request-id", "traceparent", "tracestate")
+RESPONSE_ID_HEADER = "x-vod-response-id"
+"""Trailing metadata naming the response in its experiment exposure record."""
+_PLAN = re.compile(r"^plans/[a-z0-9-]+$")
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
@@ -39,5 +45,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             region=region,
             max_items=request.max_items_per_row,
             maturity_limit=maturity.limit_for(caller, request.profile),
+            plan=caller.plan if _PLAN.match(caller.plan) else "",
+            response_id=uuid.uuid4().hex,
         )
+        context.set_trailing_metadata(((RESPONSE_ID_HEADER, query.response_id),))
         return await self._domain.home(query, metadata)
