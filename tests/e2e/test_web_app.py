@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mesh.launcher import DEMO_USERS, ROOT, LocalMesh
@@ -294,6 +295,37 @@ def test_operations_page_for_the_admin(
     browser_ready: None,  # noqa: F811
 ) -> None:
     admin = next(u for u in DEMO_USERS if u.admin)
+    # A running experiment (through the REST API as the admin) for the page's read-out.
+    bearer = {"authorization": f"Bearer {mesh.admin_token}"}
+    created = httpx.post(
+        f"{mesh.settings.gateway_url}/v1/experiments",
+        params={"experimentId": "ops-page-order"},
+        json={
+            "displayName": "Ops page order",
+            "layer": "ops-page-test",
+            "variants": [
+                {"id": "control", "sharePercent": 50},
+                {
+                    "id": "trending-first",
+                    "sharePercent": 50,
+                    "parameters": {"row_order": "TRENDING_NOW"},
+                },
+            ],
+            "layerSharePercent": 100,
+            "trafficPercent": 100,
+            "primaryMetric": "METRIC_PLAYS_PER_PROFILE_DAY",
+        },
+        headers=bearer,
+        timeout=10,
+    )
+    assert created.status_code == 200, created.text
+    started = httpx.post(
+        f"{mesh.settings.gateway_url}/v1/experiments/ops-page-order:updateState",
+        json={"state": "EXPERIMENT_STATE_RUNNING"},
+        headers=bearer,
+        timeout=10,
+    )
+    assert started.status_code == 200, started.text
     result = drive("ops", app_url(mesh), admin.email, mesh.demo_passwords[admin.email], title.title)
     by = steps(result)
     overview = by["overview"]
@@ -311,6 +343,13 @@ def test_operations_page_for_the_admin(
         assert "not running" in overview["first"]["unavailable"]
         assert "not running" in report["unavailable"]
         assert [f["status"] for f in result["failedRequests"]] == [404, 404]
+    # The experiment's read-out: control first, no exposures yet, no SRM alarm.
+    (panel,) = [e for e in overview["first"]["experiments"] if e["id"] == "ops-page-order"]
+    assert panel["srmAlert"] is None
+    assert [row[:3] for row in panel["variants"]] == [
+        ["control (control)", "0", "50%"],
+        ["trending-first", "0", "50%"],
+    ]
 
 
 def raw_get(mesh: LocalMesh, target: str) -> tuple[int, dict[str, str], bytes]:

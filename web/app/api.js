@@ -68,6 +68,10 @@ export const ROUTES = Object.freeze({
   overview: { method: "GET", path: "/v1/operations:overview", request: ["windowSeconds"], response: ["total", "byTitle", "byRegion", "byEdge", "byRendition", "edges", "encodeQueueDepth"] },
   // vod.gateway.v1.QoeService/GetTitleQoeReport
   qoeReport: { method: "GET", path: "/v1/{title}/qoeReport", request: ["windowSeconds"], response: ["plays", "total", "rungs", "recommendations"] },
+  // vod.experiments.v1.ExperimentsService/ListExperiments
+  experiments: { method: "GET", path: "/v1/experiments", request: ["layer"], response: ["experiments"] },
+  // vod.experiments.v1.ExperimentsService/GetExperimentReport
+  experimentReport: { method: "GET", path: "/v1/{name}/report", request: ["confidencePercent"], response: ["experiment", "variants", "srmPValue", "sampleRatioMismatch", "guardrailViolations", "confidencePercent"] },
 });
 
 /** google.rpc.Status code numbers the app tells apart. */
@@ -223,6 +227,16 @@ export class Api {
   /** GetTitleQoeReport (admin). */
   qoeReport(title) {
     return this.call("qoeReport", { title });
+  }
+
+  /** ListExperiments (admin). */
+  experiments() {
+    return this.call("experiments", {}, {});
+  }
+
+  /** GetExperimentReport (admin): per variant the primary metric against control, SRM. */
+  experimentReport(name) {
+    return this.call("experimentReport", { name }, { confidencePercent: 95 });
   }
 
   /** Suggest. @returns {Promise<{suggestions: Suggestion[]}>} */

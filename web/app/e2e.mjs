@@ -321,6 +321,11 @@ async function ops(browser) {
     unavailable: document.getElementById("ops-unavailable")?.textContent ?? null,
     edges: [...document.querySelectorAll("#ops-edges .barrow")].map((r) => r.textContent),
     titles: [...document.querySelectorAll("main a[href^='#/ops/']")].map((a) => a.textContent),
+    experiments: [...document.querySelectorAll("#ops-experiments [data-experiment]")].map((p) => ({
+      id: p.dataset.experiment,
+      variants: [...p.querySelectorAll("tbody tr")].map((r) => [...r.children].map((c) => c.textContent)),
+      srmAlert: p.querySelector("[role=alert]")?.textContent ?? null,
+    })),
   }));
   await shot(v.page, "overview");
   let refreshed = null;

@@ -42,7 +42,8 @@ function tiles(h, total, queue) {
     stat("p99", ms(total?.ttffP99Ms), "ops-ttff99"),
     stat("rebuffer ratio", pct(total?.rebufferRatio, 2), "ops-rebuffer"),
     stat("error rate", pct(total?.errorRate, 2), "ops-errors"),
-    queue === null ? null : stat("encode queue", String(num(queue)), "ops-queue"));
+    // -1 is the contract's "could not be read": no tile rather than a wrong number.
+    queue === null || queue === undefined || num(queue) < 0 ? null : stat("encode queue", String(num(queue)), "ops-queue"));
 }
 
 /** A table of aggregates with a TTFF bar scaled to the largest p95 of the group. */
@@ -73,6 +74,67 @@ function edgesPanel(h, edges) {
       : h("p.empty", {}, "No edge reports yet."));
 }
 
+const METRIC = {
+  METRIC_PLAYS_PER_PROFILE_DAY: "plays per profile-day",
+  METRIC_HOURS_PER_PROFILE_DAY: "hours per profile-day",
+  METRIC_RETENTION_7D: "7-day retention",
+  METRIC_TTFF_MS: "time to first frame (ms)",
+  METRIC_PLAY_ERROR_RATE: "play error rate",
+};
+const signed = (v, digits = 3) => `${num(v) >= 0 ? "+" : ""}${num(v).toFixed(digits)}`;
+
+/** One experiment's read-out: per variant the primary metric against control with its interval,
+ * and the sample-ratio check (a broken split is flagged, its numbers not to be read). */
+function experimentPanel(h, report) {
+  const e = report.experiment || {};
+  const id = String(e.name || "").replace(/^experiments\//, "");
+  const state = String(e.state || "").replace("EXPERIMENT_STATE_", "").toLowerCase();
+  const variants = report.variants || [];
+  const primary = variants[0]?.primary?.metric;
+  return h("section.panel", { "aria-label": `Experiment ${id}`, "data-experiment": id },
+    h("h3", {}, `${e.displayName || id} `, h("span.live", {}, `${state} · layer ${e.layer || "?"}`)),
+    report.sampleRatioMismatch
+      ? h("p.empty.bad", { role: "alert" }, `Sample ratio mismatch (p = ${num(report.srmPValue).toExponential(1)}): the split is broken; do not read these numbers.`)
+      : null,
+    h("table.ops", {},
+      h("caption", {}, `${METRIC[primary] || primary || "primary metric"}, ${num(report.confidencePercent) || 95}% intervals`),
+      h("thead", {}, h("tr", {}, ["variant", "profiles", "share", "mean", "Δ vs control", "interval", "p"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, variants.map((v, i) => {
+        const m = v.primary || {};
+        return h("tr", { "data-variant": v.variant },
+          h("th", { scope: "row" }, v.variant + (i === 0 ? " (control)" : "")),
+          h("td", {}, String(num(v.exposedProfiles))),
+          h("td", {}, `${num(v.expectedSharePercent)}%`),
+          h("td", {}, num(m.mean).toFixed(3)),
+          h("td", {}, i === 0 ? "—" : `${signed(m.delta)} (${signed(num(m.relativeDelta) * 100, 1)}%)`),
+          h("td", {}, i === 0 ? "—" : `[${signed(m.deltaCiLow)}, ${signed(m.deltaCiHigh)}]`),
+          h("td", {}, i === 0 ? "—" : num(m.pValue).toFixed(3)));
+      }))),
+    (report.guardrailViolations || []).length
+      ? h("ul.recs", {}, report.guardrailViolations.map((g) => h("li", {}, h("strong", {}, "Guardrail "), g)))
+      : null);
+}
+
+/** The running and stopped experiments' read-outs; a note instead when none or not allowed. */
+async function experimentsSection(api, h) {
+  let listed;
+  try {
+    listed = await api.experiments();
+  } catch (error) {
+    if (error instanceof ApiError) {
+      return h("section.panel", { id: "ops-experiments" }, h("h2", {}, "Experiments"),
+        h("p.empty", {}, "Experiments are not available in this deployment."));
+    }
+    throw error;
+  }
+  const shown = (listed.experiments || []).filter((e) => e.state !== "EXPERIMENT_STATE_DRAFT");
+  const reports = await Promise.all(shown.map((e) => api.experimentReport(e.name).catch(() => null)));
+  const drawn = reports.filter(Boolean);
+  return h("section", { id: "ops-experiments", "aria-label": "Experiments" },
+    h("h2", {}, "Experiments"),
+    drawn.length ? drawn.map((r) => experimentPanel(h, r)) : h("p.empty", {}, "No running experiments."));
+}
+
 async function drawOverview({ api, h, show, isCurrent }) {
   let overview;
   try {
@@ -83,6 +145,7 @@ async function drawOverview({ api, h, show, isCurrent }) {
     show(h("h1", {}, "Operations"), note);
     return false;
   }
+  const experiments = await experimentsSection(api, h);
   if (!isCurrent()) return false;
   const titleLink = (r) => h("a", { href: `#/ops/${String(r.title || "").replace(/^titles\//, "")}` }, r.title || "—");
   const focused = document.activeElement?.getAttribute?.("href");
@@ -102,6 +165,7 @@ async function drawOverview({ api, h, show, isCurrent }) {
     aggregates(h, "By title", overview.byTitle, "title", titleLink),
     aggregates(h, "By region", overview.byRegion, "regionCode"),
     aggregates(h, "By edge", overview.byEdge, "edge"),
+    experiments,
   );
   if (focused) document.querySelector(`main a[href="${CSS.escape(focused)}"]`)?.focus();
   return true;
