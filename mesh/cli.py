@@ -46,13 +46,14 @@ from services.runtime.clients import open_channel
 console = Console(stderr=False, soft_wrap=True)
 err = Console(stderr=True)
 
-_PLUGIN_SERVICES = (
-    "accounts",
-    "licensing",
-    "transcoding",
-    "search",
-    "recommendations",
-    "experiments",
+_PLUGIN_CLIS = (
+    "services.accounts.cli",
+    "services.licensing.cli",
+    "services.transcoding.cli",
+    "services.search.cli",
+    "services.recommendations.cli",
+    "services.experiments.cli",
+    "gateway.qoe.cli",
 )
 
 
@@ -537,14 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     config_cli.register(sub)
     logs_cli.register(sub)
 
-    for name in _PLUGIN_SERVICES:
-        try:
-            module = importlib.import_module(f"services.{name}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"services.{name}.cli" and exc.name != f"services.{name}":
-                raise
-            continue
-        module.register(sub)
+    for name in _PLUGIN_CLIS:
+        importlib.import_module(name).register(sub)
     cli_examples.apply(parser)
     return parser
 

@@ -40,6 +40,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "recs train": ("vod recs train              # train the LightFM model now",),
     "recs evaluate": ("vod recs evaluate --synthetic", "vod recs evaluate --movielens"),
     "recs for": ("vod recs for users/ada/profiles/main",),
+    "qoe report": ("vod qoe report titles/my-film --window-seconds 3600",),
 }
 
 

@@ -419,3 +419,47 @@ async def test_published_event_is_attributed_by_the_platform_and_carries_the_tra
     assert event.meta.trace_id == trace_id
     assert msg.headers is not None
     assert msg.headers["traceparent"].split("-")[1] == trace_id
+
+
+async def test_vod_qoe_report_prints_the_rungs_and_the_advice(
+    qoe: Qoe, gw_mesh: GatewayMesh
+) -> None:
+    """`vod qoe report` against the service: the exact lines an operator reads."""
+    import argparse
+    import io
+
+    from rich.console import Console
+
+    from gateway.qoe.cli import run_report
+
+    session, meta = await new_session(gw_mesh, "US")
+    await qoe.stub.RecordQoeEvents(
+        batch(
+            session,
+            "b-cli",
+            ev(K.QOE_EVENT_KIND_FIRST_FRAME, offset_ms=900, value_ms=900, rendition="720p"),
+            ev(K.QOE_EVENT_KIND_BITRATE_SWITCH, rendition="720p", bitrate_bps=3_000_000),
+            ev(K.QOE_EVENT_KIND_PLAYING, offset_ms=10_900, value_ms=10_000),
+        ),
+        metadata=meta,
+    )
+
+    async def reported() -> pb.GetTitleQoeReportResponse:
+        return await qoe.stub.GetTitleQoeReport(
+            pb.GetTitleQoeReportRequest(title=MOVIE), metadata=ADMIN
+        )
+
+    deadline = asyncio.get_running_loop().time() + 20
+    while (await reported()).plays < 1:
+        assert asyncio.get_running_loop().time() < deadline, "the batch was never aggregated"
+        await asyncio.sleep(0.05)
+    out = io.StringIO()
+    args = argparse.Namespace(title=MOVIE, window_seconds=0, target=f"127.0.0.1:{qoe.run.port}")
+    code = await run_report(args, Console(file=out, width=120, color_system=None))
+    assert code == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(f"{MOVIE}: 1 plays · TTFF p50 ")
+    (row,) = [line for line in lines if "│ 720p" in line]
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells == ["720p", "720", "3.00 Mb/s", "10 s", "0", "0", "0", "—"]
+    assert lines[-1].startswith("INSUFFICIENT DATA")
