@@ -201,8 +201,8 @@ async def test_routed_services_header_narrows_the_served_view(served: grpc.aio.C
     ]
 
 
-def test_a_missing_descriptor_set_leaves_reflection_off(tmp_path: Path) -> None:
-    server = grpc.aio.server()
+async def test_a_missing_descriptor_set_leaves_reflection_off(tmp_path: Path) -> None:
+    server = grpc.aio.server()  # a grpc.aio server needs a running loop: an async test
     assert reflection.add_to_server(server, tmp_path / "missing.binpb") is False
 
 

@@ -46,6 +46,21 @@ async def wait_serving(channel: grpc.aio.Channel) -> None:
             return
 
 
+async def stream_text(nats_url: str) -> bytes:
+    """Every message on VOD_LICENSING (payload and headers), as one byte string."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("VOD_LICENSING")
+        payloads = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            message = await js.get_msg("VOD_LICENSING", seq)
+            payloads.append((message.data or b"") + repr(message.headers).encode())
+    finally:
+        await nc.close()
+    return b"\n".join(payloads)
+
+
 async def test_no_key_material_in_logs_or_events(
     lic_mesh: LicensingMesh, postgres: EmbeddedPostgres, tmp_path: Path
 ) -> None:
@@ -165,22 +180,20 @@ async def test_no_key_material_in_logs_or_events(
                 "GRANTED",
             ]
             expected_events = {a.name for a in audits.license_audits}
+            # Audit events leave through the outbox relay: wait until every one is on the
+            # stream (a condition, not a sleep) before stopping the service.
+            stream = await stream_text(lic_mesh.nats_url)
+            deadline = asyncio.get_running_loop().time() + 30
+            while not all(name.encode() in stream for name in expected_events):
+                assert asyncio.get_running_loop().time() < deadline, "audit events never published"
+                await asyncio.sleep(0.1)
+                stream = await stream_text(lic_mesh.nats_url)
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
 
     # Every audit event of the run, from the stream itself.
-    nc = await nats.connect(lic_mesh.nats_url)
-    try:
-        js = nc.jetstream()
-        info = await js.stream_info("VOD_LICENSING")
-        payloads = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            message = await js.get_msg("VOD_LICENSING", seq)
-            payloads.append((message.data or b"") + repr(message.headers).encode())
-    finally:
-        await nc.close()
-    stream = b"\n".join(payloads)
+    stream = await stream_text(lic_mesh.nats_url)
     assert all(name.encode() in stream for name in expected_events)
 
     text = log_path.read_text()

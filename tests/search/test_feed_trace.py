@@ -47,6 +47,23 @@ async def consumer_span(exporter: InMemorySpanExporter, event_id: str) -> Readab
     )
 
 
+async def batch_spans(exporter: InMemorySpanExporter, consumed: ReadableSpan) -> list[ReadableSpan]:
+    """The `index vod.catalog batch` spans linking `consumed`, once there is one (or 10 s)."""
+    found: list[ReadableSpan] = []
+    for _ in range(200):
+        tracing.force_flush()
+        found = [
+            s
+            for s in exporter.get_finished_spans()
+            if s.name == "index vod.catalog batch"
+            and consumed.context.span_id in {link.context.span_id for link in s.links}
+        ]
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    return found
+
+
 def published_by(exporter: InMemorySpanExporter, consumed: ReadableSpan) -> int | None:
     """The span that published the message: the parent of the PRODUCER span the consumer span
     continues."""
@@ -83,18 +100,14 @@ async def test_catalog_and_activity_feeds_continue_the_publishers_traces(
 
         catalog = await consumer_span(spans, removed.meta.event_id)
         activity = await consumer_span(spans, started.meta.event_id)
+        # The batch span ends after the consumer spans it links (when the index commit is done).
+        batches = await batch_spans(spans, catalog)
 
     assert catalog.name == "process vod.catalog.title_removed"
     assert catalog.context.trace_id == removing.get_span_context().trace_id
     assert catalog.parent is not None
     assert published_by(spans, catalog) == removing.get_span_context().span_id
     assert catalog.attributes["messaging.consumer.group.name"] == "search-trace-test"
-    batches = [
-        s
-        for s in spans.get_finished_spans()
-        if s.name == "index vod.catalog batch"
-        and catalog.context.span_id in {link.context.span_id for link in s.links}
-    ]
     assert len(batches) == 1
 
     assert activity.name == "process vod.playback.started"
