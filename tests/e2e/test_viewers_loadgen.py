@@ -1,0 +1,81 @@
+"""The viewing-session load generator (benchmarks/viewers_bench.py) against the package's mesh:
+20 viewers on 5 premium accounts for 15 s, and exact invariants on what they did."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import psycopg
+
+from benchmarks.viewers_bench import PER_ACCOUNT, create_accounts, run_viewers
+from mesh.launcher import LocalMesh
+from tests.e2e.media import Ingested
+from tests.e2e.test_viewer_path import ingested  # noqa: F401 (the module's READY title)
+
+VIEWERS = 20
+DURATION_S = 15.0
+HEARTBEAT_S = 3.0
+RAMP_S = 2.0
+
+
+def test_viewers_sign_in_play_heartbeat_and_stop(
+    mesh: LocalMesh,
+    ingested: Ingested,  # noqa: F811
+) -> None:
+    s = mesh.settings
+    accounts = asyncio.run(
+        create_accounts(s.gateway_url, math.ceil(VIEWERS / PER_ACCOUNT), s.regions[0])
+    )
+    report = asyncio.run(
+        run_viewers(
+            s.gateway_url,
+            accounts,
+            ingested.title,
+            viewers=VIEWERS,
+            duration_s=DURATION_S,
+            heartbeat_s=HEARTBEAT_S,
+            ramp_s=RAMP_S,
+            title_duration_s=ingested.duration_s,
+        )
+    )
+
+    assert dict(report.errors) == {}
+    assert report.elapsed_s < DURATION_S + 15
+    # every viewer started a session, all were held at once, and every one was stopped
+    assert len(report.sessions) == VIEWERS
+    assert len({x.name for x in report.sessions}) == VIEWERS
+    assert report.max_active == VIEWERS
+    assert report.held_at_plateau == VIEWERS
+    assert report.active == 0
+    assert all(x.stopped for x in report.sessions)
+    users = [a.user for a in accounts]
+    with psycopg.connect(mesh.database_url, autocommit=True) as conn:
+        active, total = conn.execute(
+            "SELECT count(*) FILTER (WHERE state = 1), count(*) FROM playback.sessions "
+            "WHERE user_id = ANY(%s)",
+            (users,),
+        ).fetchone()  # type: ignore[misc]
+    assert (active, total) == (0, VIEWERS)
+
+    # one login per account, one of each other step per viewer
+    counts = {step: len(v) for step, v in report.samples.items()}
+    assert counts["login"] == len(accounts)
+    for step in ("token", "home", "search", "start", "manifest", "stop"):
+        assert counts[step] == VIEWERS, step
+    # heartbeats: one every 3 s from its start while the session lasts (duration - ramp after
+    # the viewer's planned start, i.e. 13 s of 15), all sent and answered
+    for x in report.sessions:
+        planned = report.began + RAMP_S * x.viewer / VIEWERS
+        assert abs(x.leave_at - (planned + DURATION_S - RAMP_S)) < 1e-6
+        expected = math.floor((x.leave_at - x.started_at) / HEARTBEAT_S)
+        assert expected >= math.floor((DURATION_S - RAMP_S - 5) / HEARTBEAT_S)
+        assert abs(x.beats - expected) <= 1, (x.name, x.beats, expected)
+        assert x.stop_at >= x.leave_at
+    assert counts["heartbeat"] == sum(x.beats for x in report.sessions)
+    # segments: bytes read to the last one equal what the edge announced, none short
+    assert report.segment_bytes > 0
+    assert report.segment_bytes == report.segment_content_length
+    assert counts["segment"] >= 2 * VIEWERS
+    # QoE batches either all went through or the route is not deployed (counted, not errors)
+    assert counts["qoe"] == 0 or report.unavailable["qoe"] == 0
