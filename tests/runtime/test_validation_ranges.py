@@ -7,7 +7,7 @@ servers (real Postgres, real NATS); the generic rules also directly against `val
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -19,7 +19,7 @@ from vod.recommendations.v1 import recommendations_pb2 as rpb
 from vod.recommendations.v1 import recommendations_pb2_grpc
 from vod.transcoding.v1 import transcoding_pb2 as tpb
 
-from mesh.embedded import EmbeddedNats, EmbeddedPostgres
+from mesh.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from services.catalog.server import running as catalog_running
 from services.recommendations.server import running as recs_running
 from services.runtime import validation
@@ -59,11 +59,20 @@ async def database(postgres: EmbeddedPostgres) -> str:
 
 
 @pytest.fixture(scope="module")
+def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    """A NATS of this module's own: on the session's shared server the recommendations service
+    would first consume every other test's events (and train on them) before it could stop."""
+    root = tmp_path_factory.mktemp("validation-nats")
+    with EmbeddedNats(root / "js", free_port(), monitor_port=free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 async def catalog(
-    database: str, nats_server: EmbeddedNats
+    database: str, own_nats: EmbeddedNats
 ) -> AsyncIterator[catalog_pb2_grpc.CatalogServiceStub]:
     async with catalog_running(
-        catalog_settings(database, nats_server.url), serve_metrics=False
+        catalog_settings(database, own_nats.url), serve_metrics=False
     ) as handle:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
             yield catalog_pb2_grpc.CatalogServiceStub(channel)
@@ -71,9 +80,9 @@ async def catalog(
 
 @pytest.fixture(scope="module")
 async def recs(
-    database: str, nats_server: EmbeddedNats
+    database: str, own_nats: EmbeddedNats
 ) -> AsyncIterator[recommendations_pb2_grpc.RecommendationsServiceStub]:
-    async with recs_running(recs_settings(database, nats_server.url), serve_metrics=False) as h:
+    async with recs_running(recs_settings(database, own_nats.url), serve_metrics=False) as h:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{h.port}") as channel:
             yield recommendations_pb2_grpc.RecommendationsServiceStub(channel)
 
