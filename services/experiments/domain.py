@@ -196,7 +196,7 @@ class ExperimentsDomain:
         stored.layer_share_percent = share
         stored.traffic_percent = experiment.traffic_percent or 100
         stored.state = pb.EXPERIMENT_STATE_DRAFT
-        stored.salt = secrets.token_hex(8)
+        stored.salt = experiment.salt or secrets.token_hex(8)
         stored.first_bucket = allocation.first_bucket
         stored.bucket_count = allocation.bucket_count
         created = await self._repo.create(experiment_id, stored)
