@@ -90,6 +90,8 @@ class ScrapeTargets:
     nats_monitor: str | None = None
     """Base URL of nats-server's monitoring port (None: no `nats` job)."""
     regions: tuple[str, ...] = field(default=())
+    state_file: Path | None = None
+    """The supervisor's state file (None: no `supervisor` job)."""
 
 
 def mesh_targets(mesh: LocalMesh) -> ScrapeTargets:
@@ -106,6 +108,7 @@ def mesh_targets(mesh: LocalMesh) -> ScrapeTargets:
         edge_logs={spec.region: Path(spec.access_log_path) for spec in specs},
         nats_monitor=nats_monitor,
         regions=tuple(spec.region for spec in specs),
+        state_file=s.state_file,
     )
 
 
@@ -141,6 +144,14 @@ def render_config(
             {
                 "job_name": "nats",
                 "metrics_path": "/metrics/nats",
+                "static_configs": [{"targets": [exporter]}],
+            }
+        )
+    if targets.state_file is not None:
+        jobs.append(
+            {
+                "job_name": "supervisor",
+                "metrics_path": "/metrics/supervisor",
                 "static_configs": [{"targets": [exporter]}],
             }
         )
@@ -191,6 +202,8 @@ def exporter_command(settings: PrometheusSettings, targets: ScrapeTargets) -> li
     argv += [f"--edge={region}={path}" for region, path in targets.edge_logs.items()]
     if targets.nats_monitor:
         argv.append(f"--nats-monitor={targets.nats_monitor}")
+    if targets.state_file is not None:
+        argv.append(f"--state-file={targets.state_file}")
     return argv
 
 

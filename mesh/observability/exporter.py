@@ -9,9 +9,15 @@
 - `/metrics/nats`: NATS JetStream. nats-server's monitoring port speaks JSON (`/jsz`), not the
   Prometheus format; each scrape reads `/jsz` and reports per-consumer lag (messages not yet
   delivered), messages delivered but not acknowledged, and the transcode job queue depth.
+- `/metrics/supervisor`: the supervisor of `vod up` (mesh.supervisor). It records every
+  component's pid, state and restart count in the mesh's state file on each change; each scrape
+  reads that file and reports restarts (a counter per component since `vod up` started) and the
+  state (RUNNING, STARTING, BACKOFF, CRASHLOOP) as a 1-valued gauge. A state file that is gone or
+  unreadable reports `vod_supervisor_up 0` rather than stale numbers.
 
 Run as `python -m mesh.observability.exporter --listen HOST:PORT --edge US=/path/access.log
---nats-monitor http://127.0.0.1:8222`; `mesh.prometheus` starts it next to Prometheus.
+--nats-monitor http://127.0.0.1:8222 --state-file VOD_HOME/run/state.json`; `mesh.prometheus`
+starts it next to Prometheus.
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ __all__ = [
     "JOBS_CONSUMER",
     "JOBS_STREAM",
     "NATS_METRICS",
+    "SUPERVISOR_METRICS",
+    "SUPERVISOR_STATES",
     "EdgeLogCollector",
     "JetStreamCollector",
+    "SupervisorCollector",
     "serve",
 ]
 
@@ -223,6 +232,59 @@ class JetStreamCollector(Collector):
         yield from (stream_messages, pending, ack_pending, redelivered, queue)
 
 
+SUPERVISOR_STATES = ("RUNNING", "STARTING", "BACKOFF", "CRASHLOOP", "DOWN")
+"""What mesh.supervisor records per component (DOWN: recorded without a pid)."""
+SUPERVISOR_METRICS = (
+    "vod_supervisor_up",
+    "vod_supervisor_restarts_total",
+    "vod_supervisor_component_state",
+)
+
+
+class SupervisorCollector(Collector):
+    """Restarts and states of `vod up`'s components, read from the mesh's state file."""
+
+    def __init__(self, state_file: Path) -> None:
+        self._path = Path(state_file)
+
+    def read(self) -> dict | None:
+        try:
+            state = json.loads(self._path.read_text())
+        except (OSError, ValueError):
+            return None
+        return state if isinstance(state, dict) else None
+
+    def collect(self) -> Iterable[Metric]:
+        state = self.read()
+        processes = (state or {}).get("processes")
+        up = GaugeMetricFamily(
+            "vod_supervisor_up", "1 when the supervisor's state file was read (a mesh is up)."
+        )
+        up.add_metric([], 1 if isinstance(processes, dict) else 0)
+        yield up
+        if not isinstance(processes, dict):
+            return
+        restarts = CounterMetricFamily(
+            "vod_supervisor_restarts",
+            "Restarts of a component by the supervisor since `vod up` started it.",
+            labels=["component"],
+        )
+        states = GaugeMetricFamily(
+            "vod_supervisor_component_state",
+            "1 for the component's current state (RUNNING, STARTING, BACKOFF, CRASHLOOP, DOWN).",
+            labels=["component", "state"],
+        )
+        for name, record in sorted(processes.items()):
+            if not isinstance(record, dict):
+                continue
+            count = record.get("restarts", 0)
+            restarts.add_metric([name], count if isinstance(count, int) and count >= 0 else 0)
+            current = record.get("state", "DOWN")
+            for known in SUPERVISOR_STATES:
+                states.add_metric([name, known], 1 if current == known else 0)
+        yield from (restarts, states)
+
+
 def _streams(jsz: dict) -> Iterator[dict]:
     for account in jsz.get("account_details") or []:
         yield from account.get("stream_detail") or []
@@ -254,7 +316,11 @@ def _handler(registries: Mapping[str, CollectorRegistry]) -> type[BaseHTTPReques
 
 
 def serve(
-    host: str, port: int, edges: Mapping[str, Path], nats_monitor: str | None
+    host: str,
+    port: int,
+    edges: Mapping[str, Path],
+    nats_monitor: str | None,
+    state_file: Path | None = None,
 ) -> ThreadingHTTPServer:
     """The exporter's HTTP server (not yet serving: call `serve_forever`)."""
     registries: dict[str, CollectorRegistry] = {}
@@ -265,6 +331,10 @@ def serve(
         nats_registry = CollectorRegistry(auto_describe=False)
         nats_registry.register(JetStreamCollector(nats_monitor))
         registries["/metrics/nats"] = nats_registry
+    if state_file is not None:
+        supervisor_registry = CollectorRegistry(auto_describe=False)
+        supervisor_registry.register(SupervisorCollector(state_file))
+        registries["/metrics/supervisor"] = supervisor_registry
     return ThreadingHTTPServer((host, port), _handler(registries))
 
 
@@ -275,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         "--edge", action="append", default=[], metavar="REGION=LOG", help="an edge's access log"
     )
     parser.add_argument("--nats-monitor", default="", help="nats-server monitoring base URL")
+    parser.add_argument("--state-file", default="", help="the mesh's run/state.json (supervisor)")
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     edges: dict[str, Path] = {}
@@ -283,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not region or not path:
             parser.error(f"--edge wants REGION=PATH, got {item!r}")
         edges[region] = Path(path)
-    server = serve(host, int(port), edges, args.nats_monitor or None)
+    state_file = Path(args.state_file) if args.state_file else None
+    server = serve(host, int(port), edges, args.nats_monitor or None, state_file)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"exporter: serving {', '.join(edges) or 'no'} edges on http://{args.listen}", flush=True)
     server.serve_forever()

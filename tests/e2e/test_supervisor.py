@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from mesh.embedded import ManagedProcess, free_port, free_port_block
+from mesh.observability.exporter import SupervisorCollector
 from mesh.supervisor import (
     CRASHLOOP_RESTARTS,
     Supervisor,
@@ -194,6 +195,11 @@ def _scenario(home: Path, root: Path) -> None:
         wait_for("the gateway to route to the new catalog", routed, timeout=60)
         assert "catalog: exited unexpectedly (code -9)" in log.read_text()
         assert "catalog: restart #1" in log.read_text()
+        # ... and counted where Prometheus reads it (the exporter's supervisor collector).
+        exported = SupervisorCollector(home / "run" / "state.json").collect()
+        restarts = next(m for m in exported if m.name == "vod_supervisor_restarts")
+        counted = {s.labels["component"]: s.value for s in restarts.samples}
+        assert counted["catalog"] == 1 and counted["search"] == 0, counted
         status = vod(home, env, "status")
         assert status.returncode == 0, status.stdout + status.stderr
         row = next(line for line in status.stdout.splitlines() if "│ catalog " in line)
@@ -232,6 +238,15 @@ def _scenario(home: Path, root: Path) -> None:
         for name in ("prometheus", "prometheus-exporter"):
             assert verified_alive(state["processes"][name]), name
         assert httpx.get(f"{prometheus}/-/ready", timeout=10).status_code == 200
+
+        def scraped_supervisor() -> dict[str, str] | None:
+            query = 'vod_supervisor_component_state{state="RUNNING"} == 1'
+            r = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=10)
+            found = {x["metric"]["component"]: x["value"][1] for x in r.json()["data"]["result"]}
+            return found if {"catalog", "worker-transcoding-1"} <= set(found) else None
+
+        running = wait_for("Prometheus to scrape the supervisor", scraped_supervisor, 60)
+        assert set(running) == set(state["processes"]), running
         records = list(state["processes"].values())
         os.kill(up.pid, signal.SIGINT)
         assert up.wait(120) == 0, log.read_text()[-3000:]

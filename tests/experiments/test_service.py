@@ -286,8 +286,8 @@ async def test_a_simulated_experiment_reads_out_the_known_effect(
         await nc.close()
 
         report = await stub.GetExperimentReport(
-        pb.GetExperimentReportRequest(name=rows.name, confidence_percent=99)
-    )
+            pb.GetExperimentReportRequest(name=rows.name, confidence_percent=99)
+        )
     control, treatment = report.variants
     assert (control.variant, treatment.variant) == ("control", "trending-first")
     assert control.exposed_profiles + treatment.exposed_profiles == len(arm_of) - 1  # QA excluded

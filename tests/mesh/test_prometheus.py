@@ -2,7 +2,8 @@
 `promtool check config`; the rules pass `promtool check rules` and their unit tests
 (mesh/observability/tests: alerts fire when they should and stay quiet otherwise), and those unit
 tests fail when a threshold is changed; the Grafana dashboard uses only recorded or exported
-metrics; the edge exporter counts every access-log line exactly once.
+metrics; the edge exporter counts every access-log line exactly once; the supervisor exporter
+reports restarts and states from a state file and nothing stale without one.
 
 Needs Debian's prometheus package (promtool): `./scripts/system-deps` installs it."""
 
@@ -19,7 +20,13 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mesh.observability.exporter import EDGE_METRICS, NATS_METRICS, EdgeLogCollector
+from mesh.observability.exporter import (
+    EDGE_METRICS,
+    NATS_METRICS,
+    SUPERVISOR_METRICS,
+    EdgeLogCollector,
+    SupervisorCollector,
+)
 from mesh.prometheus import (
     OBSERVABILITY,
     RULES_DIR,
@@ -46,12 +53,13 @@ def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
 
-def targets(nats: bool = True) -> ScrapeTargets:
+def targets(nats: bool = True, supervisor: bool = True) -> ScrapeTargets:
     return ScrapeTargets(
         services={e.name: f"127.0.0.1:{9100 + e.port_offset}" for e in SERVICES},
         envoy_admin="127.0.0.1:9901",
         edge_logs={"US": Path("/tmp/us.log"), "GB": Path("/tmp/gb.log")},
         nats_monitor="http://127.0.0.1:8222" if nats else None,
+        state_file=Path("/tmp/vod/run/state.json") if supervisor else None,
     )
 
 
@@ -64,18 +72,16 @@ def test_generated_config_passes_promtool_and_scrapes_every_part(
     assert result.returncode == 0, result.stdout + result.stderr
     config = yaml.safe_load(path.read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert list(jobs) == [*(e.name for e in SERVICES), "envoy", "edges", "nats"]
+    assert list(jobs) == [*(e.name for e in SERVICES), "envoy", "edges", "nats", "supervisor"]
     assert jobs["catalog"]["static_configs"][0]["targets"] == ["127.0.0.1:9100"]
     assert jobs["envoy"]["metrics_path"] == "/stats/prometheus"
     assert jobs["envoy"]["static_configs"][0]["targets"] == ["127.0.0.1:9901"]
     assert jobs["edges"]["static_configs"][0]["targets"] == ["127.0.0.1:19190"]
-    assert (jobs["edges"]["metrics_path"], jobs["nats"]["metrics_path"]) == (
-        "/metrics/edges",
-        "/metrics/nats",
-    )
+    paths = [jobs[name]["metrics_path"] for name in ("edges", "nats", "supervisor")]
+    assert paths == ["/metrics/edges", "/metrics/nats", "/metrics/supervisor"]
     assert config["rule_files"] == [str(RULES_DIR / "*.yml")]
     # Without a known NATS monitoring port there is no nats job (rather than one always down).
-    without = render_config(settings, targets(nats=False))
+    without = render_config(settings, targets(nats=False, supervisor=False))
     assert [job["job_name"] for job in without["scrape_configs"]][-2:] == ["envoy", "edges"]
 
 
@@ -92,7 +98,7 @@ def test_prometheus_command_points_at_the_home(tmp_path: Path) -> None:
 def test_rules_pass_promtool_check(promtool: str) -> None:
     result = run([promtool, "check", "rules", *sorted(map(str, RULES_DIR.glob("*.yml")))])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout  # alerts.yml
+    assert "SUCCESS: 11 rules found" in result.stdout  # alerts.yml
     assert "SUCCESS: 14 rules found" in result.stdout  # recording.yml
 
 
@@ -102,10 +108,11 @@ def test_rule_unit_tests_pass(promtool: str) -> None:
         "edges_events_test.yml",
         "qoe_test.yml",
         "rpc_test.yml",
+        "supervisor_test.yml",
     ]
     result = run([promtool, "test", "rules", *files])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == 3
+    assert result.stdout.count("SUCCESS") == 4
 
 
 def test_rule_unit_tests_catch_a_changed_threshold(promtool: str, tmp_path: Path) -> None:
@@ -171,7 +178,9 @@ def test_dashboard_panels_use_only_recorded_or_exported_metrics() -> None:
         "datasource",
         "prometheus",
     )
-    known = recorded_names() | set(EDGE_METRICS) | set(NATS_METRICS) | {"up"}
+    known = (
+        recorded_names() | set(EDGE_METRICS) | set(NATS_METRICS) | set(SUPERVISOR_METRICS) | {"up"}
+    )
     panels = [p for p in dashboard["panels"] if p["type"] != "row"]
     assert len(panels) == 13
     used: set[str] = set()
@@ -247,3 +256,49 @@ def test_edge_exporter_counts_each_log_line_once(tmp_path: Path) -> None:
     third = scrape(registry)
     assert value(third, "vod_edge_cache_requests_total", cache="MISS") == 2
     assert value(third, "vod_edge_cache_requests_total", cache="HIT") == 3
+
+
+def _samples(collector: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_supervisor_exporter_reports_restarts_and_states(tmp_path: Path) -> None:
+    state_file = tmp_path / "run" / "state.json"
+    collector = SupervisorCollector(state_file)
+    # No mesh (no state file): down, and no per-component series to go stale.
+    assert _samples(collector) == {("vod_supervisor_up", ()): 0.0}
+    state_file.parent.mkdir()
+    state_file.write_text(
+        json.dumps(
+            {
+                "processes": {
+                    "catalog": {"pid": 41, "state": "RUNNING", "restarts": 2},
+                    "search": {"pid": 0, "state": "CRASHLOOP", "restarts": 5},
+                }
+            }
+        )
+    )
+    samples = _samples(collector)
+    assert samples[("vod_supervisor_up", ())] == 1.0
+    restarts = {
+        dict(labels)["component"]: value
+        for (name, labels), value in samples.items()
+        if name == "vod_supervisor_restarts_total"
+    }
+    assert restarts == {"catalog": 2.0, "search": 5.0}
+    current = {
+        (dict(labels)["component"], dict(labels)["state"])
+        for (name, labels), value in samples.items()
+        if name == "vod_supervisor_component_state" and value == 1.0
+    }
+    assert current == {("catalog", "RUNNING"), ("search", "CRASHLOOP")}
+    # A half-written or foreign file is not read as numbers.
+    state_file.write_text('{"processes": ')
+    assert _samples(collector) == {("vod_supervisor_up", ()): 0.0}
