@@ -125,21 +125,20 @@ def pct(values: Sequence[float], p: float) -> float:
 # ============================================================================================
 
 ORIGIN_SERVER = r"""
-import asyncio, sys, threading
+import asyncio, sys
 sys.path[:0] = sys.argv[3:]
 from services.transcoding.store import FileSystemStore
 from services.transcoding.web import origin_server
 
-loop = asyncio.new_event_loop()
-threading.Thread(target=loop.run_forever, daemon=True).start()
-
 async def published(title, media):
     return True
 
-listener = origin_server(sys.argv[1], FileSystemStore(sys.argv[2]), published, loop)
-listener.start()
-print("origin ready", flush=True)
-threading.Event().wait()
+async def main():
+    await origin_server(sys.argv[1], FileSystemStore(sys.argv[2]), published).start()
+    print("origin ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
 """
 
 

@@ -453,6 +453,7 @@ def _http_route(upstream: HttpUpstreamSpec, *, auth: bool) -> Route:
             cluster=upstream.cluster_name,
             prefix_rewrite=upstream.rewrite,
             timeout=_seconds(upstream.timeout_s),
+            idle_timeout=_seconds(upstream.idle_timeout_s) if upstream.idle_timeout_s else None,
             retry_policy=RetryPolicy(
                 retry_on="connect-failure,refused-stream,reset", num_retries=2
             ),

@@ -577,6 +577,7 @@ class LocalMesh:
                     port=s.http_base_port + x.port_offset,
                     rewrite=x.rewrite,
                     timeout_s=x.timeout_s,
+                    idle_timeout_s=x.idle_timeout_s,
                     access=x.access,
                 )
                 for e in SERVICES

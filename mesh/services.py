@@ -29,6 +29,8 @@ class HttpExport:
     """Port = the HTTP base port (8070) + offset."""
     timeout_s: float = 30.0
     """0 disables the route timeout (long uploads)."""
+    idle_timeout_s: float = 0.0
+    """Longest silence on one request at the gateway; 0 = Envoy's stream idle timeout (5 min)."""
     access: str = "public"
     """Access class at the front door (public, viewer, admin); "internal" is not routed there."""
 
@@ -76,8 +78,18 @@ SERVICES: tuple[ServiceEntry, ...] = (
             # Edges pull from it directly; through the gateway only operators may preview.
             HttpExport("origin", "VOD_ORIGIN_ADDRESS", "/origin/", "/", 0, access="admin"),
             # Uploads: PUT /upload/v1/uploads/<id> with Content-Range chunks (operators only).
+            # One PUT may take up to an hour; a body that stalls for 60 s is cut at the gateway
+            # (the service's own read timeout, VOD_HTTP_READ_TIMEOUT_S = 30 s, answers first
+            # with its JSON 408, so Envoy's idle timeout only catches a stalled response).
             HttpExport(
-                "upload", "VOD_UPLOAD_HTTP_ADDRESS", "/upload/", "/upload/", 1, 0, access="admin"
+                "upload",
+                "VOD_UPLOAD_HTTP_ADDRESS",
+                "/upload/",
+                "/upload/",
+                1,
+                3600,
+                access="admin",
+                idle_timeout_s=60,
             ),
         ),
     ),

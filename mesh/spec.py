@@ -156,6 +156,9 @@ class HttpUpstreamSpec:
     port: int
     rewrite: str = "/"
     timeout_s: float = 30.0
+    idle_timeout_s: float = 0.0
+    """Longest silence (no request or response bytes) on a stream of this route; 0 = the
+    connection manager's stream idle timeout (Envoy's default, 5 minutes)."""
     access: str = "public"
     """Access class at the front door: public, viewer or admin (internal ones are not routed)."""
 
@@ -175,6 +178,8 @@ class HttpUpstreamSpec:
         _check_port("port", self.port)
         if self.timeout_s < 0:
             raise ValueError(f"timeout_s must be >= 0, got {self.timeout_s}")
+        if self.idle_timeout_s < 0:
+            raise ValueError(f"idle_timeout_s must be >= 0, got {self.idle_timeout_s}")
 
     @property
     def cluster_name(self) -> str:

@@ -42,6 +42,8 @@ class TranscodingSettings:
     upload_http_address: str = "127.0.0.1:8071"
     # Base URL clients see for the origin (what the CLI prints); defaults to the origin address.
     origin_public_url: str = ""
+    # How long the HTTP listeners wait for the next body bytes of a request before dropping it.
+    http_read_timeout_s: float = 30.0
     scratch_dir: Path = Path("var/scratch")
     upload_ttl_s: float = 7 * 24 * 3600
     # Work queue and workers.
@@ -74,6 +76,9 @@ def _host_port(value: str) -> str:
 def load_settings(env: Mapping[str, str] | None = None) -> TranscodingSettings:
     env = os.environ if env is None else env
     home = Path(env_str(env, "VOD_HOME", "var"))
+    read_timeout = env_float(env, "VOD_HTTP_READ_TIMEOUT_S", 30.0)
+    if read_timeout <= 0:
+        raise ValueError(f"VOD_HTTP_READ_TIMEOUT_S must be > 0, got {read_timeout}")
     return TranscodingSettings(
         runtime=load_runtime_settings(
             "transcoding", env, default_grpc_port=50052, default_metrics_port=9101
@@ -92,6 +97,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> TranscodingSettings:
         origin_address=_host_port(env_str(env, "VOD_ORIGIN_ADDRESS", "127.0.0.1:8070")),
         upload_http_address=_host_port(env_str(env, "VOD_UPLOAD_HTTP_ADDRESS", "127.0.0.1:8071")),
         origin_public_url=env_str(env, "VOD_ORIGIN_PUBLIC_URL", ""),
+        http_read_timeout_s=read_timeout,
         scratch_dir=Path(env_str(env, "VOD_TRANSCODE_SCRATCH_DIR", str(home / "scratch"))),
         upload_ttl_s=env_float(env, "VOD_UPLOAD_TTL_S", 7 * 24 * 3600),
         ack_wait_s=env_float(env, "VOD_TRANSCODE_ACK_WAIT_S", 30.0),

@@ -162,13 +162,16 @@ async def running(
         if serve_metrics:
             host, port = runtime.metrics_host_port
             start_metrics_server(handle.metrics, host, port)
-        loop = asyncio.get_running_loop()
-        origin: HttpListener = origin_server(
-            settings.origin_address, store, published_check(repository.get_media), loop
+        origin: HttpListener = await origin_server(
+            settings.origin_address, store, published_check(repository.get_media)
         ).start()
-        stack.callback(origin.stop)
-        front = upload_server(settings.upload_http_address, _uploads(settings, deps), loop).start()
-        stack.callback(front.stop)
+        stack.push_async_callback(origin.stop)
+        front = await upload_server(
+            settings.upload_http_address,
+            _uploads(settings, deps),
+            read_timeout_s=settings.http_read_timeout_s,
+        ).start()
+        stack.push_async_callback(front.stop)
         await start(handle)
         stack.push_async_callback(handle.server.stop, runtime.drain_grace_s)
         yield Running(handle, origin.port, front.port, store, repository)

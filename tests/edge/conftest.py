@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from mesh.edge import EdgeSpec
 from mesh.embedded import free_port
@@ -34,10 +35,18 @@ def origin() -> Iterator[Origin]:
     async def published(title: str, media: str) -> bool:
         return True
 
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        with state.lock:
+            state.requests.append((request.method, request.raw_path, request.headers.get("Range")))
+        return await handler(request)
+
     with scratch_dir("vodtest-origin-") as root:
         store = FileSystemStore(root / "objects")
         rng = random.Random(20240601)
-        listener: HttpListener = origin_server("127.0.0.1:0", store, published, loop)
+        listener: HttpListener = origin_server(
+            "127.0.0.1:0", store, published, middlewares=[record]
+        )
         state = Origin("127.0.0.1", listener.port, store)
         for title, medias in OBJECTS.items():
             for media, tracks in medias.items():
@@ -48,22 +57,11 @@ def origin() -> Iterator[Origin]:
                         store.put_bytes(key, data)
                         state.data["/" + key] = data
 
-        handler = listener.server.RequestHandlerClass
-
-        class Recording(handler):  # type: ignore[misc, valid-type]
-            def parse_request(self) -> bool:
-                ok = bool(super().parse_request())
-                if ok:
-                    with state.lock:
-                        state.requests.append((self.command, self.path, self.headers.get("Range")))
-                return ok
-
-        listener.server.RequestHandlerClass = Recording
-        listener.start()
+        asyncio.run_coroutine_threadsafe(listener.start(), loop).result(10)
         try:
             yield state
         finally:
-            listener.stop()
+            asyncio.run_coroutine_threadsafe(listener.stop(), loop).result(10)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(5)
             loop.close()
