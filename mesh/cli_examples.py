@@ -33,6 +33,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "ingest": (
         "vod ingest movie.mp4 --title titles/my-film --wait",
         "vod ingest movie.mp4 --new-title 'My Film' --subtitles en=movie.en.vtt --wait",
+        "vod ingest movie.mp4 --title titles/my-film --audio fr=movie.fr.m4a "
+        "--audio 'en:English (AD)=movie.ad.m4a' --wait",
     ),
     "worker transcode": ("vod worker transcode       # one more worker on the encode queue",),
     "search": ('vod search "strnger thngs"', 'vod search drama --genre "Dramas" --region GB'),

@@ -63,7 +63,12 @@ class ServiceEntry:
 # Catalog first: un-addressed gRPC health checks through Envoy go to the first service.
 SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry(
-        "catalog", "services.catalog", "vod.catalog.v1.CatalogService", 0, schema="catalog"
+        "catalog",
+        "services.catalog",
+        "vod.catalog.v1.CatalogService",
+        0,
+        schema="catalog",
+        secrets=("VOD_PAGE_TOKEN_SECRET",),
     ),
     ServiceEntry(
         "transcoding",
@@ -72,7 +77,7 @@ SERVICES: tuple[ServiceEntry, ...] = (
         1,
         schema="transcoding",
         workers=("services.transcoding.worker",),
-        secrets=("VOD_PACKAGER_SECRET",),
+        secrets=("VOD_PACKAGER_SECRET", "VOD_PAGE_TOKEN_SECRET"),
         http=(
             # Published media, read-only: /origin/titles/<title>/manifests/<media>/master.m3u8.
             # Edges pull from it directly; through the gateway only operators may preview.
@@ -99,7 +104,12 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "vod.licensing.v1.LicensingService",
         3,
         schema="licensing",
-        secrets=("VOD_LICENSING_MASTER_KEYS", "VOD_PLAYBACK_SECRET", "VOD_PACKAGER_SECRET"),
+        secrets=(
+            "VOD_LICENSING_MASTER_KEYS",
+            "VOD_PLAYBACK_SECRET",
+            "VOD_PACKAGER_SECRET",
+            "VOD_PAGE_TOKEN_SECRET",
+        ),
     ),
     ServiceEntry(
         "playback",
@@ -107,7 +117,7 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "vod.playback.v1.PlaybackService",
         2,
         schema="playback",
-        secrets=("VOD_PLAYBACK_SECRET", "VOD_EDGE_SECRET"),
+        secrets=("VOD_PLAYBACK_SECRET", "VOD_EDGE_SECRET", "VOD_PAGE_TOKEN_SECRET"),
         http=(
             # Per-session manifests, authorised by the session token in their query string.
             HttpExport("play", "VOD_PLAYBACK_HTTP_ADDRESS", "/play/", "/play/", 3),
@@ -119,6 +129,7 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "vod.accounts.v1.AccountsService",
         4,
         schema="accounts",
+        secrets=("VOD_PAGE_TOKEN_SECRET",),
         http=(
             # The JWKS over plain HTTP for Envoy's jwt_authn (clients read it through GetJwks'
             # REST binding, /.well-known/jwks.json, at the gateway).
@@ -131,8 +142,15 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "vod.recommendations.v1.RecommendationsService",
         5,
         schema="recommendations",
+        secrets=("VOD_PAGE_TOKEN_SECRET",),
     ),
-    ServiceEntry("search", "services.search", "vod.search.v1.SearchService", 6),
+    ServiceEntry(
+        "search",
+        "services.search",
+        "vod.search.v1.SearchService",
+        6,
+        secrets=("VOD_PAGE_TOKEN_SECRET",),
+    ),
     # A/B tests of the client surfaces: assignments, exposures, the read-out.
     ServiceEntry(
         "experiments",

@@ -11,6 +11,12 @@ Parameters the home understands, on assignments of the layers it applies (`layer
     artwork    the artwork kind tiles prefer: "thumbnail" (default), "backdrop" or "poster"
 
 Unknown values are ignored (the variant still counts as shown: a control has no parameters).
+
+The cache is refreshed by events: with NATS configured the gateway follows
+`vod.experiments.changed` (created, started, stopped, ramped, a QA override) and drops the cached
+assignments it makes stale (the one profile's for an override, all for the rest), so a change
+shows on the next home request rather than after the TTL. The TTL bounds staleness when an event
+is missed (NATS down).
 When experiments is unconfigured, failing or its circuit is open the home has no assignments:
 default order, no exposure. Failed exposures are counted
 (`gateway_experiment_exposures_total{result="failed"|"rejected"}`) and logged, never raised.
@@ -21,23 +27,36 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import nats
+from google.protobuf.message import DecodeError
 from vod.catalog.v1 import catalog_pb2 as cpb
+from vod.events.v1 import experiment_events_pb2 as ev
 from vod.experiments.v1 import experiments_pb2 as epb
 from vod.gateway.v1 import gateway_pb2 as pb
 
 from gateway.home.config import ExperimentsSettings
 from gateway.home.deps import CIRCUIT_OPEN, ExperimentsSource, Metadata, SourceFailure
 from gateway.home.metrics import HomeMetrics
+from services.runtime.events import subject_of
 from services.runtime.logs import get_logger
 
-__all__ = ["DEFAULT_ROW_ORDER", "HomeExperiments", "Treatment", "parse_row_order"]
+__all__ = [
+    "CHANGED_SUBJECT",
+    "DEFAULT_ROW_ORDER",
+    "HomeExperiments",
+    "Treatment",
+    "follow_changes",
+    "parse_row_order",
+]
 
 _log = get_logger("gateway.experiments")
 
 SURFACE = "home"
+CHANGED_SUBJECT = subject_of(ev.ExperimentChanged)
 DEFAULT_ROW_ORDER: tuple[int, ...] = (
     pb.ROW_KIND_CONTINUE_WATCHING,
     pb.ROW_KIND_TOP_PICKS,
@@ -165,6 +184,32 @@ class HomeExperiments:
             self._cache.popitem(last=False)
         return found
 
+    def invalidate(self, profile: str = "") -> int:
+        """Drop cached assignments: `profile`'s (all its regions and plans), or every profile's
+        when empty. Returns how many entries were dropped."""
+        if not profile:
+            dropped = len(self._cache)
+            self._cache.clear()
+        else:
+            stale = [key for key in self._cache if key[0] == profile]
+            for key in stale:
+                del self._cache[key]
+            dropped = len(stale)
+        self.metrics.invalidations.labels("profile" if profile else "all").inc()
+        return dropped
+
+    def on_changed(self, event: ev.ExperimentChanged) -> None:
+        """Apply a `vod.experiments.changed` event to the cache."""
+        forced = event.change == ev.EXPERIMENT_CHANGE_FORCED and event.profile
+        dropped = self.invalidate(event.profile if forced else "")
+        _log.info(
+            "experiments.cache_invalidated",
+            experiment=event.experiment,
+            change=ev.ExperimentChange.Name(event.change),
+            profile=event.profile,
+            dropped=dropped,
+        )
+
     def record(
         self,
         *,
@@ -231,3 +276,50 @@ class HomeExperiments:
             task.cancel()
         if late:
             await asyncio.gather(*late, return_exceptions=True)
+
+
+async def follow_changes(
+    nats_url: str, experiments: HomeExperiments
+) -> Callable[[], Awaitable[None]]:
+    """Subscribe to `vod.experiments.changed` (plain NATS: a gateway that was down has an empty
+    cache, so it needs no replay) and apply each event to `experiments`' cache. Returns the
+    coroutine function that closes the subscription. A payload that does not decode is logged
+    and dropped with the whole cache (the safe reading of an unknown change)."""
+
+    async def handle(msg: Any) -> None:
+        try:
+            event = ev.ExperimentChanged.FromString(msg.data)
+        except DecodeError:
+            _log.warning("experiments.changed_undecodable", size=len(msg.data))
+            experiments.invalidate()
+            return
+        experiments.on_changed(event)
+
+    async def quiet(exc: Exception) -> None:  # nats-py prints tracebacks by default
+        _log.debug("experiments.nats_error", error=str(exc))
+
+    async def reconnected() -> None:  # events may have been missed while disconnected
+        experiments.invalidate()
+
+    try:
+        nc = await asyncio.wait_for(
+            nats.connect(
+                nats_url,
+                name="gateway-home",
+                connect_timeout=2,
+                max_reconnect_attempts=-1,  # once connected, never give up
+                reconnected_cb=reconnected,
+                error_cb=quiet,
+            ),
+            timeout=5.0,  # the first connection is retried forever otherwise
+        )
+        await nc.subscribe(CHANGED_SUBJECT, cb=handle)
+        await nc.flush()
+    except Exception as exc:  # NATS down at start: the TTL alone keeps the cache fresh
+        _log.warning("experiments.changes_not_followed", nats_url=nats_url, error=str(exc))
+
+        async def nothing() -> None:
+            return None
+
+        return nothing
+    return nc.close

@@ -20,6 +20,7 @@ class HomeMetrics:
     rows: Counter
     assignments: Counter
     exposures: Counter
+    invalidations: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> HomeMetrics:
@@ -56,6 +57,13 @@ class HomeMetrics:
                 "RecordExposures calls after home responses by result: recorded, failed, "
                 "rejected (circuit open, not sent).",
                 ["result"],
+                registry=registry,
+            ),
+            invalidations=Counter(
+                "gateway_experiment_cache_invalidations_total",
+                "Assignment cache drops on vod.experiments.changed events, by scope: profile "
+                "(a QA override) or all (created, started, stopped, ramped; reconnected).",
+                ["scope"],
                 registry=registry,
             ),
         )

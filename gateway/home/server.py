@@ -1,6 +1,7 @@
 """Gateway (home feed) process: settings, one channel and one circuit breaker per dependency
 (experiments only when configured), the gRPC server and its metrics. Owns nothing durable: no
-database, no NATS."""
+database; with experiments and NATS configured it follows `vod.experiments.changed` to keep its
+assignment cache fresh (plain NATS, no durable consumer)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from gateway.home.deps import (
     open_dependency_channel,
 )
 from gateway.home.domain import HomeDomain, Sources, Timing
-from gateway.home.experiments import HomeExperiments
+from gateway.home.experiments import HomeExperiments, follow_changes
 from gateway.home.metrics import HomeMetrics
 from gateway.home.servicer import GatewayServicer
 from gateway.reflection import add_to_server as add_public_reflection
@@ -231,6 +232,8 @@ async def running(
             metrics=metrics,
             experiments=experiments,
         )
+        if experiments is not None and settings.runtime.nats_url:
+            stack.push_async_callback(await follow_changes(settings.runtime.nats_url, experiments))
         # The front door's reflection: public services only (Envoy routes it here).
         add_public_reflection(handle.server)
         await lifecycle.serve(

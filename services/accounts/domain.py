@@ -6,10 +6,7 @@ interceptor), the caller as a `Caller`, and failures leave as `services.runtime.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import re
 import secrets
 import unicodedata
@@ -21,6 +18,7 @@ from typing import Any, Protocol
 
 import pycountry
 from google.protobuf import field_mask_pb2
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from vod.accounts.v1 import accounts_pb2 as pb
 
@@ -37,6 +35,7 @@ from services.runtime.errors import (
 )
 from services.runtime.identity import TOKEN_AUDIENCE, TOKEN_ISSUER, Caller
 from services.runtime.logs import get_logger
+from services.runtime.page_tokens import PageTokens, bad_page_token, default_page_tokens
 
 from .passwords import Passwords
 from .tokens import (
@@ -165,32 +164,21 @@ def _maturity_name(limit: int) -> str:
 # Page tokens: small lists (at most 5 profiles, 20 devices), so an offset bound to the query.
 
 
-def _fingerprint(parent: str) -> str:
-    return hashlib.sha256(parent.encode()).hexdigest()[:12]
+LIST_PROFILES_SCOPE = "vod.accounts.v1.AccountsService/ListProfiles"
+LIST_DEVICES_SCOPE = "vod.accounts.v1.AccountsService/ListDevices"
 
 
-def encode_page_token(parent: str, offset: int) -> str:
-    raw = json.dumps({"f": _fingerprint(parent), "o": offset}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def encode_page_token(codec: PageTokens, scope: str, request: Message, offset: int) -> str:
+    return codec.encode(scope, request, {"o": offset})
 
 
-def decode_page_token(parent: str, token: str) -> int:
+def decode_page_token(codec: PageTokens, scope: str, request: Message, token: str) -> int:
+    """The offset a signed token (`services.runtime.page_tokens`) resumes at; 0 without one."""
     if not token:
         return 0
-    bad = InvalidArgument.for_field(
-        "page_token", "is not a token this API issued; start again without a page_token"
-    )
-    try:
-        data = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
-        fingerprint, offset = data["f"], data["o"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise bad from None
+    offset = codec.decode(token, scope, request).get("o")
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise bad
-    if fingerprint != _fingerprint(parent):
-        raise InvalidArgument.for_field(
-            "page_token", "was issued for another parent; keep the request unchanged between pages"
-        )
+        raise bad_page_token("does not hold a position in this list")
     return offset
 
 
@@ -440,11 +428,13 @@ class AccountsDomain:
         policy: Policy | None = None,
         passwords: Passwords | None = None,
         clock: Clock = _utcnow,
+        page_tokens: PageTokens | None = None,
     ) -> None:
         self.repository = repository
         self.policy = policy or Policy()
         self.passwords = passwords or Passwords()
         self.clock = clock
+        self.page_tokens = page_tokens or default_page_tokens()
         self._keys: list[SigningKey] = []
 
     # -- plans ------------------------------------------------------------------------------
@@ -572,7 +562,9 @@ class AccountsDomain:
         self, request: pb.ListProfilesRequest, caller: Caller
     ) -> pb.ListProfilesResponse:
         caller.check_owns_user(request.parent)
-        offset = decode_page_token(request.parent, request.page_token)
+        offset = decode_page_token(
+            self.page_tokens, LIST_PROFILES_SCOPE, request, request.page_token
+        )
         size = request.page_size or None
         rows = await self.repository.list_profiles(
             user_id_of(request.parent), offset, None if size is None else size + 1
@@ -581,7 +573,9 @@ class AccountsDomain:
             raise user_not_found(request.parent)
         response = pb.ListProfilesResponse(profiles=rows[:size] if size else rows)
         if size is not None and len(rows) > size:
-            response.next_page_token = encode_page_token(request.parent, offset + size)
+            response.next_page_token = encode_page_token(
+                self.page_tokens, LIST_PROFILES_SCOPE, request, offset + size
+            )
         return response
 
     async def update_profile(self, request: pb.UpdateProfileRequest, caller: Caller) -> pb.Profile:
@@ -637,14 +631,18 @@ class AccountsDomain:
         self, request: pb.ListDevicesRequest, caller: Caller
     ) -> pb.ListDevicesResponse:
         caller.check_owns_user(request.parent)
-        offset = decode_page_token(request.parent, request.page_token)
+        offset = decode_page_token(
+            self.page_tokens, LIST_DEVICES_SCOPE, request, request.page_token
+        )
         size = request.page_size or _DEFAULT_DEVICE_PAGE
         rows = await self.repository.list_devices(user_id_of(request.parent), offset, size + 1)
         if rows is None:
             raise user_not_found(request.parent)
         response = pb.ListDevicesResponse(devices=rows[:size])
         if len(rows) > size:
-            response.next_page_token = encode_page_token(request.parent, offset + size)
+            response.next_page_token = encode_page_token(
+                self.page_tokens, LIST_DEVICES_SCOPE, request, offset + size
+            )
         return response
 
     async def delete_device(self, name: str, caller: Caller) -> None:

@@ -6,10 +6,7 @@ No gRPC here: errors are `services.runtime.errors` exceptions, data are the gene
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import re
 import secrets
 import unicodedata
@@ -33,6 +30,7 @@ from services.runtime.errors import (
     NotFound,
 )
 from services.runtime.events import new_meta
+from services.runtime.page_tokens import PageTokens, bad_page_token, default_page_tokens
 
 __all__ = [
     "MUTABLE_FIELDS",
@@ -203,43 +201,28 @@ def query_of(request: pb.ListTitlesRequest) -> TitleQuery:
     )
 
 
-def _fingerprint(request: pb.ListTitlesRequest) -> str:
-    stripped = pb.ListTitlesRequest()
-    stripped.CopyFrom(request)
-    stripped.page_token = ""
-    stripped.page_size = 0
-    return hashlib.sha256(stripped.SerializeToString(deterministic=True)).hexdigest()[:16]
+LIST_TITLES_SCOPE = "vod.catalog.v1.CatalogService/ListTitles"
 
 
-def encode_page_token(request: pb.ListTitlesRequest, cursor: Cursor, offset: int) -> str:
+def encode_page_token(
+    codec: PageTokens, request: pb.ListTitlesRequest, cursor: Cursor, offset: int
+) -> str:
     key = cursor.key.isoformat() if isinstance(cursor.key, datetime) else cursor.key
-    raw = json.dumps({"f": _fingerprint(request), "k": key, "i": cursor.title_id, "n": offset})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return codec.encode(LIST_TITLES_SCOPE, request, {"k": key, "i": cursor.title_id, "n": offset})
 
 
 def decode_page_token(
-    request: pb.ListTitlesRequest, query: TitleQuery
+    codec: PageTokens, request: pb.ListTitlesRequest, query: TitleQuery
 ) -> tuple[Cursor | None, int]:
-    """The cursor a token points at, and how many rows came before it."""
-    token = request.page_token
-    if not token:
+    """The cursor a token points at, and how many rows came before it. The token is signed
+    (`services.runtime.page_tokens`), so a payload of the wrong shape is a bug, still refused."""
+    if not request.page_token:
         return None, 0
-    bad = InvalidArgument.for_field(
-        "page_token", "is not a token this API issued; start again without a page_token"
-    )
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        fingerprint, key, title_id, offset = data["f"], data["k"], data["i"], data["n"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise bad from None
+    data = codec.decode(request.page_token, LIST_TITLES_SCOPE, request)
+    bad = bad_page_token("does not fit this ordering")
+    key, title_id, offset = data.get("k"), data.get("i"), data.get("n")
     if not isinstance(title_id, str) or not isinstance(offset, int) or offset < 0:
         raise bad
-    if fingerprint != _fingerprint(request):
-        raise InvalidArgument.for_field(
-            "page_token",
-            "was issued for different filters or ordering; keep them unchanged between pages",
-        )
     if query.order_field == "display_name" and not isinstance(key, str):
         raise bad
     if query.order_field in ("release_year", "number") and (
@@ -248,7 +231,7 @@ def decode_page_token(
         raise bad
     if query.order_field == "create_time":
         try:
-            key = datetime.fromisoformat(key)
+            key = datetime.fromisoformat(key)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise bad from None
     return Cursor(key, title_id), offset
@@ -293,6 +276,7 @@ TitleChange = Callable[[pb.Title], Awaitable[tuple[pb.Title, Sequence[Message]]]
 class CatalogDomain:
     repository: TitleRepository
     clock: Callable[[], datetime] = field(default=now_utc)
+    page_tokens: PageTokens = field(default_factory=default_page_tokens)
 
     async def get(self, name: str) -> pb.Title:
         found = await self.repository.get_many([title_id_of(name)])
@@ -324,14 +308,14 @@ class CatalogDomain:
             )
         if query.region and query.at is None:
             query = replace(query, at=self.clock())
-        cursor, offset = decode_page_token(request, query)
+        cursor, offset = decode_page_token(self.page_tokens, request, query)
         limit = request.page_size or DEFAULT_PAGE_SIZE
         rows, total = await self.repository.list(query, cursor, limit + 1)
         response = pb.ListTitlesResponse(total_size=total)
         response.titles.extend(t for t, _ in rows[:limit])
         if len(rows) > limit:
             response.next_page_token = encode_page_token(
-                request, rows[limit - 1][1], offset + limit
+                self.page_tokens, request, rows[limit - 1][1], offset + limit
             )
         return response
 

@@ -200,6 +200,7 @@ class ExperimentsDomain:
         stored.first_bucket = allocation.first_bucket
         stored.bucket_count = allocation.bucket_count
         created = await self._repo.create(experiment_id, stored)
+        self._repo.wake_outbox()  # a draft assigns nobody: nothing to refresh first
         _log.info("experiment.created", experiment=created.name, layer=created.layer)
         return created
 
@@ -246,6 +247,7 @@ class ExperimentsDomain:
             return current
         updated = await self._repo.update(name.removeprefix("experiments/"), **values)
         await self.refresh()
+        self._repo.wake_outbox()
         _log.info(
             "experiment.updated",
             experiment=name,
@@ -261,8 +263,9 @@ class ExperimentsDomain:
             raise InvalidArgument.for_field(
                 "variant", f"{name} has no variant {variant!r}; it has {', '.join(arms)}"
             )
-        await self._repo.set_forced(name.removeprefix("experiments/"), profile, variant)
+        await self._repo.set_forced(experiment, profile, variant)
         await self.refresh()
+        self._repo.wake_outbox()
         if not variant:
             return pb.Assignment(experiment=name, layer=experiment.layer)
         return pb.Assignment(

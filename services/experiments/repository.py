@@ -116,6 +116,17 @@ class ProfileOutcome:
     error_rate: float | None
 
 
+def _changed(experiment: pb.Experiment, change: int, profile: str = "") -> ev.ExperimentChanged:
+    return ev.ExperimentChanged(
+        meta=new_meta("experiments"),
+        experiment=experiment.name,
+        layer=experiment.layer,
+        change=change,  # type: ignore[arg-type]
+        state=experiment.state,
+        profile=profile,
+    )
+
+
 class PostgresExperimentsRepository:
     def __init__(self, engine: AsyncEngine, on_commit: Callable[[], None] = lambda: None) -> None:
         self._engine = engine
@@ -135,11 +146,13 @@ class PostgresExperimentsRepository:
                         .returning(*t.experiments.c)
                     )
                 ).one()
+                created = experiment_of(row)
+                await enqueue(conn, _changed(created, ev.EXPERIMENT_CHANGE_CREATED))
         except IntegrityError as exc:
             raise AlreadyExists(
                 f"experiments/{experiment_id} already exists", reason="EXPERIMENT_EXISTS"
             ) from exc
-        return experiment_of(row)
+        return created
 
     async def get(self, experiment_id: str) -> pb.Experiment | None:
         async with self._engine.connect() as conn:
@@ -167,7 +180,15 @@ class PostgresExperimentsRepository:
                     .returning(*t.experiments.c)
                 )
             ).one()
-        return experiment_of(row)
+            updated = experiment_of(row)
+            await enqueue(conn, _changed(updated, ev.EXPERIMENT_CHANGE_STATE))
+        return updated
+
+    def wake_outbox(self) -> None:
+        """Publish what the last writes enqueued now (the domain calls it once its own
+        assignment cache has the change, so a surface reacting to the event reads the new
+        assignments)."""
+        self._on_commit()
 
     async def version(self) -> tuple[int, datetime | None]:
         """Changes since start (count, newest update), to refresh the assignment cache."""
@@ -182,11 +203,13 @@ class PostgresExperimentsRepository:
             ).scalar_one()
         return int(row[0]) * 1_000_003 + int(forced), row[1]
 
-    async def set_forced(self, experiment: str, profile: str, variant: str) -> None:
+    async def set_forced(self, experiment: pb.Experiment, profile: str, variant: str) -> None:
+        experiment_id = experiment.name.removeprefix("experiments/")
         async with self._engine.begin() as conn:
+            await enqueue(conn, _changed(experiment, ev.EXPERIMENT_CHANGE_FORCED, profile))
             if variant:
                 statement = pg_insert(t.forced_variants).values(
-                    experiment=experiment, profile=profile, variant=variant
+                    experiment=experiment_id, profile=profile, variant=variant
                 )
                 await conn.execute(
                     statement.on_conflict_do_update(
@@ -200,7 +223,7 @@ class PostgresExperimentsRepository:
             else:
                 await conn.execute(
                     t.forced_variants.delete().where(
-                        (t.forced_variants.c.experiment == experiment)
+                        (t.forced_variants.c.experiment == experiment_id)
                         & (t.forced_variants.c.profile == profile)
                     )
                 )

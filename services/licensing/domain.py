@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import re
 import time
 import uuid
@@ -43,6 +42,7 @@ from services.runtime.errors import (
     Unauthenticated,
 )
 from services.runtime.logs import get_logger
+from services.runtime.page_tokens import PageTokens, bad_page_token, default_page_tokens
 from services.runtime.playback_tokens import SessionClaims, TokenError, verify_session_token
 
 __all__ = [
@@ -205,21 +205,16 @@ def _kid_hex(kid: str) -> str:
     return raw.hex()
 
 
-def _encode_token(payload: dict[str, Any]) -> str:
-    return _b64url(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+LIST_CONTENT_KEYS_SCOPE = "vod.licensing.v1.LicensingService/ListContentKeys"
+LIST_LICENSE_AUDITS_SCOPE = "vod.licensing.v1.LicensingService/ListLicenseAudits"
 
 
-def _decode_token(token: str, expected_filter: str) -> int:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        position = int(data["p"])
-        same = data["f"] == expected_filter
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidArgument.for_field("page_token", "is not a token this list issued") from None
-    if not same or position < 0:
-        raise InvalidArgument.for_field(
-            "page_token", "was issued for other filters; keep them unchanged between pages"
-        )
+def _decode_token(codec: PageTokens, scope: str, token: str, filters: str) -> int:
+    """The sequence number a signed token (`services.runtime.page_tokens`) resumes after,
+    issued by `scope` for the same `filters`."""
+    position = codec.decode(token, scope, None, bind=filters).get("p")
+    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+        raise bad_page_token("does not hold a position in this list")
     return position
 
 
@@ -306,8 +301,10 @@ class LicensingDomain:
         devices: DeviceDirectory,
         exchange: KeyExchange | None = None,
         clock: Callable[[], float] = time.time,
+        page_tokens: PageTokens | None = None,
     ) -> None:
         self._config = config
+        self._page_tokens = page_tokens or default_page_tokens()
         self._repo = repository
         self._ring = ring
         self._sessions = sessions
@@ -401,11 +398,18 @@ class LicensingDomain:
         self, media_asset: str, page_size: int, page_token: str
     ) -> tuple[list[KeyRecord], str]:
         size = page_size or DEFAULT_PAGE_SIZE
-        after = _decode_token(page_token, media_asset) if page_token else 0
+        scope = LIST_CONTENT_KEYS_SCOPE
+        after = (
+            _decode_token(self._page_tokens, scope, page_token, media_asset) if page_token else 0
+        )
         rows = await self._repo.list_keys(media_asset, after, size + 1)
         more = len(rows) > size
         rows = rows[:size]
-        token = _encode_token({"p": rows[-1].seq, "f": media_asset}) if more else ""
+        token = (
+            self._page_tokens.encode(scope, None, {"p": rows[-1].seq}, bind=media_asset)
+            if more
+            else ""
+        )
         return rows, token
 
     # -- players (public) -----------------------------------------------------------------------
@@ -652,11 +656,14 @@ class LicensingDomain:
     ) -> tuple[list[pb.LicenseAudit], str]:
         size = page_size or DEFAULT_PAGE_SIZE
         filters = f"{session}|{decision}"
-        before = _decode_token(page_token, filters) if page_token else 0
+        scope = LIST_LICENSE_AUDITS_SCOPE
+        before = _decode_token(self._page_tokens, scope, page_token, filters) if page_token else 0
         rows = await self._repo.list_audits(session, decision, before, size + 1)
         more = len(rows) > size
         rows = rows[:size]
-        token = _encode_token({"p": rows[-1][0], "f": filters}) if more else ""
+        token = (
+            self._page_tokens.encode(scope, None, {"p": rows[-1][0]}, bind=filters) if more else ""
+        )
         return [audit for _, audit in rows], token
 
     # -- master key rotation --------------------------------------------------------------------

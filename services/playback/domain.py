@@ -6,8 +6,6 @@ behind the Protocols of `deps` (catalog, transcoding, accounts, the origin) and
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import re
 import secrets
 import string
@@ -45,6 +43,7 @@ from services.runtime.events import new_meta
 from services.runtime.identity import Caller, forward_metadata, platform_region
 from services.runtime.logs import get_logger
 from services.runtime.maturity import maturity_allows, parse_maturity
+from services.runtime.page_tokens import PageTokens, bad_page_token, default_page_tokens
 
 if TYPE_CHECKING:
     from services.playback.config import PlaybackSettings
@@ -379,30 +378,30 @@ class HeartbeatBatcher:
 # -- page tokens ------------------------------------------------------------------------------
 
 
-def _encode_cursor(profile: str, record: ResumeRecord) -> str:
+CONTINUE_WATCHING_SCOPE = "vod.playback.v1.PlaybackService/ListContinueWatching"
+
+
+def _encode_cursor(codec: PageTokens, profile: str, record: ResumeRecord) -> str:
     assert record.update_time is not None
-    doc = {"p": profile, "t": record.update_time.isoformat(), "k": record.title}
-    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+    payload = {"t": record.update_time.isoformat(), "k": record.title}
+    return codec.encode(CONTINUE_WATCHING_SCOPE, None, payload, bind=profile)
 
 
-def _decode_cursor(profile: str, token: str) -> tuple[datetime, str]:
-    bad = InvalidArgument.for_field(
-        "page_token", "is not a token this API issued for this profile; start without one"
-    )
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        doc = json.loads(raw)
-        if not isinstance(doc, dict) or doc.get("p") != profile:
-            raise bad
-        at = datetime.fromisoformat(str(doc["t"]))
-        title = str(doc["k"])
-    except InvalidArgument:
-        raise
-    except Exception as exc:
-        raise bad from exc
-    if at.tzinfo is None:
+def _decode_cursor(codec: PageTokens, profile: str, token: str) -> tuple[datetime, str]:
+    """The (update time, title) a signed token (`services.runtime.page_tokens`) issued for
+    `profile` resumes after."""
+    doc = codec.decode(token, CONTINUE_WATCHING_SCOPE, None, bind=profile)
+    bad = bad_page_token("does not hold a position in this list")
+    at, title = doc.get("t"), doc.get("k")
+    if not isinstance(at, str) or not isinstance(title, str):
         raise bad
-    return at, title
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError:
+        raise bad from None
+    if when.tzinfo is None:
+        raise bad
+    return when, title
 
 
 # -- the domain -------------------------------------------------------------------------------
@@ -427,7 +426,9 @@ class PlaybackDomain:
         origin: OriginManifests,
         edge_http: httpx.AsyncClient | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        page_tokens: PageTokens | None = None,
     ) -> None:
+        self._page_tokens = page_tokens or default_page_tokens()
         self.settings = settings
         self.repository = repository
         self._catalog = catalog
@@ -802,7 +803,7 @@ class PlaybackDomain:
         self, caller: Caller, profile: str, page_size: int, page_token: str
     ) -> pb.ListContinueWatchingResponse:
         caller.check_owns_profile(profile)
-        after = _decode_cursor(profile, page_token) if page_token else None
+        after = _decode_cursor(self._page_tokens, profile, page_token) if page_token else None
         if caller.profile != profile and not page_token:
             found = await self._accounts.get_profile(profile, forward_metadata(caller))
             if found is None:
@@ -818,7 +819,7 @@ class PlaybackDomain:
             resume_points=[resume_message(r) for r in rows[:limit]]
         )
         if len(rows) > limit:
-            response.next_page_token = _encode_cursor(profile, rows[limit - 1])
+            response.next_page_token = _encode_cursor(self._page_tokens, profile, rows[limit - 1])
         return response
 
     # -- PrewarmTitle -------------------------------------------------------------------------

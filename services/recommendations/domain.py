@@ -3,15 +3,13 @@ ingestion of catalog, playback and feedback events."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable
 from datetime import UTC
 
+from google.protobuf.message import Message
 from vod.catalog.v1 import catalog_pb2 as cpb
 from vod.events.v1 import feedback_events_pb2 as fev
 from vod.recommendations.v1 import recommendations_pb2 as pb
@@ -22,6 +20,7 @@ from services.recommendations.repository import PostgresRecsRepository
 from services.recommendations.signals import Interaction, RateLimiter, weight_of
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound
 from services.runtime.events import new_meta
+from services.runtime.page_tokens import PageTokens, bad_page_token, default_page_tokens
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_DEPTH", "RecommendationsDomain"]
 
@@ -30,34 +29,20 @@ MAX_DEPTH = 1000  # deepest position a row pages to
 _FUTURE_SLACK_S = 300.0
 
 
-def _encode_token(offset: int, fingerprint: str) -> str:
-    raw = json.dumps({"o": offset, "f": fingerprint}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+RECOMMENDATIONS_SCOPE = "vod.recommendations.v1.RecommendationsService/GetRecommendations"
+SIMILAR_SCOPE = "vod.recommendations.v1.RecommendationsService/GetSimilarTitles"
 
 
-def _decode_token(token: str, fingerprint: str) -> int:
+def _decode_token(codec: PageTokens, scope: str, request: Message) -> int:
+    """The offset a signed token (`services.runtime.page_tokens`) resumes at; 0 without one.
+    The token is bound to every other field of the request."""
+    token: str = request.page_token  # type: ignore[attr-defined]
     if not token:
         return 0
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        offset, found = int(data["o"]), str(data["f"])
-    except (ValueError, KeyError, TypeError):
-        raise InvalidArgument.for_field(
-            "page_token", "is not a token this service issued"
-        ) from None
-    if found != fingerprint:
-        raise InvalidArgument.for_field(
-            "page_token",
-            "was issued for a different request; keep the other fields unchanged between pages",
-        )
-    if not 0 <= offset <= MAX_DEPTH:
-        raise InvalidArgument.for_field("page_token", "is out of range")
+    offset = codec.decode(token, scope, request).get("o")
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_DEPTH:
+        raise bad_page_token("is out of range")
     return offset
-
-
-def _fingerprint(*parts: object) -> str:
-    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
 class RecommendationsDomain:
@@ -69,8 +54,10 @@ class RecommendationsDomain:
         *,
         on_new_event: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        page_tokens: PageTokens | None = None,
     ) -> None:
         self._repo = repo
+        self._page_tokens = page_tokens or default_page_tokens()
         self._engine = engine
         self._limiter = limiter
         self._on_new_event = on_new_event
@@ -102,10 +89,7 @@ class RecommendationsDomain:
         self, request: pb.GetRecommendationsRequest
     ) -> pb.GetRecommendationsResponse:
         page_size = request.page_size or DEFAULT_PAGE_SIZE
-        fingerprint = _fingerprint(
-            "recs", request.profile, request.row_kind, request.region_code, request.seed_title
-        )
-        offset = _decode_token(request.page_token, fingerprint)
+        offset = _decode_token(self._page_tokens, RECOMMENDATIONS_SCOPE, request)
         state = await self.profile_state(request.profile)
         limit = min(offset + page_size, MAX_DEPTH)
         query = RowQuery(
@@ -119,7 +103,7 @@ class RecommendationsDomain:
         row = self._engine.recommend(query, state)
         return pb.GetRecommendationsResponse(
             recommendations=self._page(row, offset, limit),
-            next_page_token=self._next(row, limit, fingerprint),
+            next_page_token=self._next(row, limit, RECOMMENDATIONS_SCOPE, request),
             heading=row.heading,
             seed_title=row.seed,
             degraded=row.degraded,
@@ -128,8 +112,7 @@ class RecommendationsDomain:
 
     async def similar(self, request: pb.GetSimilarTitlesRequest) -> pb.GetSimilarTitlesResponse:
         page_size = request.page_size or DEFAULT_PAGE_SIZE
-        fingerprint = _fingerprint("similar", request.title, request.region_code, request.profile)
-        offset = _decode_token(request.page_token, fingerprint)
+        offset = _decode_token(self._page_tokens, SIMILAR_SCOPE, request)
         state = await self.profile_state(request.profile) if request.profile else None
         limit = min(offset + page_size, MAX_DEPTH)
         row = self._engine.similar(
@@ -141,7 +124,7 @@ class RecommendationsDomain:
         )
         return pb.GetSimilarTitlesResponse(
             recommendations=self._page(row, offset, limit),
-            next_page_token=self._next(row, limit, fingerprint),
+            next_page_token=self._next(row, limit, SIMILAR_SCOPE, request),
             degraded=row.degraded,
         )
 
@@ -154,13 +137,10 @@ class RecommendationsDomain:
             for item in row.items[offset:limit]
         ]
 
-    @staticmethod
-    def _next(row: Row, limit: int, fingerprint: str) -> str:
-        return (
-            _encode_token(limit, fingerprint)
-            if len(row.items) > limit and limit < MAX_DEPTH
-            else ""
-        )
+    def _next(self, row: Row, limit: int, scope: str, request: Message) -> str:
+        if len(row.items) > limit and limit < MAX_DEPTH:
+            return self._page_tokens.encode(scope, request, {"o": limit})
+        return ""
 
     # -- writes -------------------------------------------------------------------------------
 

@@ -10,7 +10,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["RuntimeSettings", "env_float", "env_int", "env_str", "load_runtime_settings"]
+__all__ = [
+    "MIN_PAGE_TOKEN_SECRET_CHARS",
+    "RuntimeSettings",
+    "env_float",
+    "env_int",
+    "env_str",
+    "load_page_token_secret",
+    "load_runtime_settings",
+]
+
+MIN_PAGE_TOKEN_SECRET_CHARS = 32
+"""Shortest accepted `VOD_PAGE_TOKEN_SECRET` (the launcher generates 43 URL-safe characters)."""
 
 
 def env_str(env: Mapping[str, str], key: str, default: str) -> str:
@@ -84,3 +95,21 @@ def load_runtime_settings(
         outbound_timeout_s=env_float(env, "VOD_OUTBOUND_TIMEOUT_S", 5.0),
         outbox_retention_s=env_float(env, "VOD_OUTBOX_RETENTION_S", 3600.0),
     )
+
+
+def load_page_token_secret(env: Mapping[str, str] | None = None) -> bytes | None:
+    """`VOD_PAGE_TOKEN_SECRET`: the per-deployment HMAC key of page tokens (the same value in
+    every service and replica, so a token survives restarts and load balancing), or None when
+    unset (development: `services.runtime.page_tokens` then draws a per-process key). A value
+    shorter than `MIN_PAGE_TOKEN_SECRET_CHARS` is refused rather than used."""
+    env = os.environ if env is None else env
+    raw = env.get("VOD_PAGE_TOKEN_SECRET", "").strip()
+    if not raw:
+        return None
+    if len(raw) < MIN_PAGE_TOKEN_SECRET_CHARS:
+        raise ValueError(
+            f"VOD_PAGE_TOKEN_SECRET must be at least {MIN_PAGE_TOKEN_SECRET_CHARS} characters "
+            f"(got {len(raw)}); generate one with `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`"
+        )
+    return raw.encode()

@@ -7,10 +7,6 @@ checks what they cannot express (inverted ranges, unknown regions, unknown field
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 import math
 import time
 from collections import Counter, defaultdict
@@ -24,6 +20,7 @@ from vod.catalog.v1 import catalog_pb2 as cpb
 from vod.search.v1 import search_pb2 as pb
 
 from services.runtime.errors import FieldViolation, InvalidArgument
+from services.runtime.page_tokens import PageTokens, bad_page_token, default_page_tokens
 from services.search.activity import DAY, WEEK, Activity
 from services.search.documents import TitleDoc
 from services.search.engine import FACETS, EngineQuery, EngineResult, Filters, Sort
@@ -49,46 +46,33 @@ _FACET_NAMES = {number: name for number, name in enumerate(FACETS, start=1)}
 # -- page tokens ---------------------------------------------------------------------------
 
 
-def _fingerprint(request: Message, extra: str) -> str:
-    stripped = type(request)()
-    stripped.CopyFrom(request)
-    stripped.page_token = ""  # type: ignore[attr-defined]
-    stripped.page_size = 0  # type: ignore[attr-defined]
-    digest = hashlib.sha256(stripped.SerializeToString(deterministic=True) + extra.encode())
-    return digest.hexdigest()[:16]
+def _scope(request: Message) -> str:
+    """`vod.search.v1.SearchService/<Method>` of a `<Method>Request`."""
+    return f"vod.search.v1.SearchService/{request.DESCRIPTOR.name.removesuffix('Request')}"
 
 
-def encode_token(request: Message, extra: str, offset: int, snapshot: int | None) -> str:
-    raw = json.dumps({"f": _fingerprint(request, extra), "o": offset, "s": snapshot})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def encode_token(
+    codec: PageTokens, request: Message, extra: str, offset: int, snapshot: int | None
+) -> str:
+    """A signed token (`services.runtime.page_tokens`) for the page at `offset` of `request`
+    (bound to its other fields and to `extra`, e.g. the region it resolved to)."""
+    return codec.encode(_scope(request), request, {"o": offset, "s": snapshot}, bind=extra)
 
 
-def decode_token(request: Message, extra: str) -> tuple[int, int | None]:
+def decode_token(codec: PageTokens, request: Message, extra: str) -> tuple[int, int | None]:
     """(offset, snapshot) of the request's page token; (0, None) without one."""
     token = request.page_token  # type: ignore[attr-defined]
     if not token:
         return 0, None
-    bad = InvalidArgument.for_field(
-        "page_token", "is not a token this API issued; start again without a page_token"
-    )
-    try:
-        data = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
-        fingerprint, offset, snapshot = data["f"], data["o"], data["s"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise bad from None
+    data = codec.decode(token, _scope(request), request, bind=extra)
+    offset, snapshot = data.get("o"), data.get("s")
     if (
         not isinstance(offset, int)
         or isinstance(offset, bool)
         or not 0 <= offset <= MAX_RESULT_WINDOW
+        or (snapshot is not None and (not isinstance(snapshot, int) or isinstance(snapshot, bool)))
     ):
-        raise bad
-    if snapshot is not None and not isinstance(snapshot, int):
-        raise bad
-    if fingerprint != _fingerprint(request, extra):
-        raise InvalidArgument.for_field(
-            "page_token",
-            "was issued for a different request; keep the other fields unchanged between pages",
-        )
+        raise bad_page_token("does not hold a position in these results")
     return offset, snapshot
 
 
@@ -160,6 +144,7 @@ class SearchDomain:
     default_region: str = "US"
     catalog_pages: TitlePages | None = None
     clock: Callable[[], float] = field(default=time.time)
+    page_tokens: PageTokens = field(default_factory=default_page_tokens)
 
     def _region(self, requested: str, caller: str, path: str) -> str:
         region = requested or caller or self.default_region
@@ -191,7 +176,7 @@ class SearchDomain:
         if problems:
             raise InvalidArgument.of(problems)
         region = self._region(f.region_code, caller_region, "filter.region_code")
-        offset, snapshot = decode_token(request, region)
+        offset, snapshot = decode_token(self.page_tokens, request, region)
         limit = request.page_size or DEFAULT_PAGE_SIZE
         terms = tuple(words(request.query)[:MAX_QUERY_WORDS])
         sort = _SORTS[request.sort]
@@ -225,7 +210,9 @@ class SearchDomain:
             needed -= 1
             query = EngineQuery(**{**query.__dict__, "require_all": False, "min_words": needed})
             result = await self.run(self.run.engine.search, query)
-        return self._search_response(request, region, query, result, offset)
+        # "did you mean": chosen from the index (words found together), not from the hits
+        corrected = await self.run(self.run.engine.correct, terms, query.filters) if terms else ()
+        return self._search_response(request, region, query, result, offset, corrected)
 
     def _search_response(
         self,
@@ -234,8 +221,12 @@ class SearchDomain:
         query: EngineQuery,
         result: EngineResult,
         offset: int,
+        corrected: Sequence[str] = (),
     ) -> pb.SearchResponse:
-        spec = MatchSpec(query.words)
+        # highlight what the correction names too ("strangerthings" → "Stranger Things"); the
+        # typed words go last so the last one is still matched as a prefix
+        extra = tuple(w for w in dict.fromkeys(corrected) if w not in query.words)
+        spec = MatchSpec((*extra, *query.words))
         response = pb.SearchResponse(total_size=min(result.total, 2**31 - 1))
         for doc, score in result.hits:
             response.hits.add(
@@ -254,13 +245,11 @@ class SearchDomain:
             )
         end = offset + len(result.hits)
         if result.hits and end < min(result.total, MAX_RESULT_WINDOW):
-            response.next_page_token = encode_token(request, region, end, result.snapshot)
-        if query.words and result.hits:
-            top = result.hits[0][0]
-            vocabulary = words(" ".join([top.display_name, *top.people, *top.genres]))
-            corrected = spec.corrected(vocabulary)
-            if corrected != list(query.words):
-                response.corrected_query = " ".join(corrected)
+            response.next_page_token = encode_token(
+                self.page_tokens, request, region, end, result.snapshot
+            )
+        if corrected and tuple(corrected) != tuple(query.words):
+            response.corrected_query = " ".join(corrected)
         return response
 
     async def _preferences(self, profile: str) -> tuple[tuple[str, float], ...]:
@@ -382,7 +371,7 @@ class SearchDomain:
             )
         if problems:
             raise InvalidArgument.of(problems)
-        offset, _ = decode_token(request, "")
+        offset, _ = decode_token(self.page_tokens, request, "")
         limit = request.page_size or DEFAULT_PAGE_SIZE
         window = WEEK if request.window == pb.TRENDING_WINDOW_WEEK else DAY
         ranked = self.activity.trending(request.region_code, window)
@@ -401,7 +390,9 @@ class SearchDomain:
         for rank, (doc, score) in enumerate(visible[offset : offset + limit], start=offset + 1):
             response.titles.add(summary=summary_of(doc), rank=rank, score=round(score, 4))
         if len(visible) > offset + limit:
-            response.next_page_token = encode_token(request, "", offset + limit, None)
+            response.next_page_token = encode_token(
+                self.page_tokens, request, "", offset + limit, None
+            )
         return response
 
     async def new_releases(self, request: pb.NewReleasesRequest) -> pb.NewReleasesResponse:
@@ -414,7 +405,7 @@ class SearchDomain:
             )
         if problems:
             raise InvalidArgument.of(problems)
-        offset, snapshot = decode_token(request, "")
+        offset, snapshot = decode_token(self.page_tokens, request, "")
         limit = request.page_size or DEFAULT_PAGE_SIZE
         await self.indexer.ensure_fresh()
         query = EngineQuery(
@@ -432,7 +423,9 @@ class SearchDomain:
             release.available_time.FromSeconds(doc.open_in(request.region_code) or 0)
         end = offset + len(result.hits)
         if result.hits and end < min(result.total, MAX_RESULT_WINDOW):
-            response.next_page_token = encode_token(request, "", end, result.snapshot)
+            response.next_page_token = encode_token(
+                self.page_tokens, request, "", end, result.snapshot
+            )
         return response
 
     # -- Reindex ---------------------------------------------------------------------------

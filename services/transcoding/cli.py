@@ -9,6 +9,9 @@ It then queues a job (the job id is the upload id, so a re-run finds the same jo
 
 `--subtitles LANG[:LABEL]=FILE.vtt` (repeatable) uploads WebVTT sidecars the same way and
 attaches them to the job (HLS SUBTITLES renditions, DASH text/vtt adaptation sets).
+`--audio LANG[:LABEL]=FILE.m4a` (repeatable) does the same for extra audio tracks (a dubbed
+language, audio description: MP4/M4A, MP3, AAC, WAV, FLAC, Ogg, Matroska), published after the
+source's own audio as more HLS AUDIO renditions and DASH audio adaptation sets.
 `--title` takes a title's resource name (`titles/my-film`); `--new-title "My Film"` creates the
 title in the catalog first (admin) and ingests into it.
 
@@ -68,6 +71,28 @@ _CONTENT_TYPES = {
     ".ts": "video/mp2t",
     ".avi": "video/x-msvideo",
 }
+_AUDIO_TYPES = {
+    ".m4a": "audio/mp4",
+    ".mp4": "audio/mp4",
+    ".aac": "audio/aac",
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".mka": "audio/x-matroska",
+    ".webm": "audio/webm",
+}
+_AUDIO_SNIFFED = {  # by what the file starts like, for other file names
+    "mp4/m4a": "audio/mp4",
+    "mp3/adts aac": "audio/mpeg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "matroska/webm": "audio/x-matroska",
+    "amr": "audio/amr",
+}
 _TITLE_NAME = re.compile(r"^titles/[a-z0-9][a-z0-9-]{0,62}$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _PRESETS = {
@@ -87,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             "transcode it into an HLS + DASH ladder. Examples: "
             "`vod ingest movie.mp4 --title titles/my-film --wait`, "
             "`vod ingest movie.mp4 --new-title 'My Film' --subtitles en=movie.en.vtt "
-            "--subtitles 'es:Español=movie.es.vtt' --wait`."
+            "--subtitles 'es:Español=movie.es.vtt' --audio 'fr:Français=movie.fr.m4a' --wait`."
         ),
     )
     ingest.add_argument("file", type=Path)
@@ -102,6 +127,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=[],
         metavar="LANG[:LABEL]=FILE.vtt",
         help="a WebVTT subtitle track (repeatable), e.g. en=movie.en.vtt or 'pt-BR:Português=pt.vtt'",
+    )
+    ingest.add_argument(
+        "--audio",
+        action="append",
+        default=[],
+        metavar="LANG[:LABEL]=FILE.m4a",
+        help="an extra audio track (repeatable; M4A, MP3, AAC, WAV, FLAC, Ogg, MKA), e.g. "
+        "fr=movie.fr.m4a or 'en:English (Audio Description)=ad.m4a'",
     )
     ingest.add_argument(
         "--wait", action="store_true", help="follow the job until the media is ready"
@@ -154,6 +187,48 @@ def parse_subtitles(values: list[str]) -> list[SubtitleFile]:
             if not fh.read(16).lstrip(b"\xef\xbb\xbf").startswith(b"WEBVTT"):
                 raise ValueError(f"--subtitles {value!r}: {path} is not WebVTT (no WEBVTT header)")
         found.append(SubtitleFile(language, label, path))
+    return found
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    language: str
+    label: str
+    path: Path
+    content_type: str
+
+
+def parse_audio(values: list[str]) -> list[AudioFile]:
+    """`LANG[:LABEL]=FILE` arguments for extra audio tracks, checked before anything is
+    uploaded: the file must start like an audio container."""
+    from services.transcoding.uploads import sniff_audio
+
+    found = []
+    for value in values:
+        spec, sep, file = value.partition("=")
+        language, _, label = spec.partition(":")
+        if not sep or not file:
+            raise ValueError(f"--audio {value!r}: expected LANG=FILE, e.g. fr=movie.fr.m4a")
+        if not _LANGUAGE.match(language):
+            raise ValueError(
+                f"--audio {value!r}: {language!r} is not a language tag such as en, spa or pt-BR"
+            )
+        if any(c in label for c in '"\\<>&') or any(ord(c) < 0x20 for c in label):
+            raise ValueError(
+                f"--audio {value!r}: the label cannot hold quotes, backslashes, <, > or &"
+            )
+        path = Path(file)
+        if not path.is_file():
+            raise ValueError(f"--audio {value!r}: no such file: {path}")
+        with path.open("rb") as fh:
+            kind = sniff_audio(fh.read(512))
+        if kind is None:
+            raise ValueError(
+                f"--audio {value!r}: {path} is not an audio file "
+                "(MP4/M4A, MP3, AAC, WAV, FLAC, Ogg or Matroska)"
+            )
+        content_type = _AUDIO_TYPES.get(path.suffix.lower()) or _AUDIO_SNIFFED[kind]
+        found.append(AudioFile(language, label, path, content_type))
     return found
 
 
@@ -217,6 +292,7 @@ async def _ingest(args: argparse.Namespace, console: Console) -> int:
         return EXIT_REJECTED
     try:
         subtitles = parse_subtitles(args.subtitles)
+        audio_files = parse_audio(args.audio)
     except ValueError as exc:
         console.print(f"[red]{escape(str(exc))}[/]")
         return EXIT_REJECTED
@@ -258,7 +334,27 @@ async def _ingest(args: argparse.Namespace, console: Console) -> int:
                 specs.append(
                     pb.SubtitleSpec(upload=done.name, language=sub.language, label=sub.label)
                 )
-            job = await _job(stub, upload, upload_id, args, specs)
+            audio_specs = []
+            for track in audio_files:
+                with Progress(*columns, console=console, transient=True) as progress:
+                    track_sha = await asyncio.to_thread(_sha256, track.path, progress)
+                track_id = upload_id_for(title, f"aud{track_sha}")
+                done = await _upload(
+                    stub,
+                    track.path,
+                    title,
+                    track_id,
+                    track_sha,
+                    track.path.stat().st_size,
+                    columns,
+                    console,
+                    track.content_type,
+                )
+                console.print(f"uploaded audio [bold]{done.name}[/] ({track.language})")
+                audio_specs.append(
+                    pb.AudioSpec(upload=done.name, language=track.language, label=track.label)
+                )
+            job = await _job(stub, upload, upload_id, args, specs, audio_specs)
             console.print(f"queued [bold]{job.name}[/]")
             if not args.wait:
                 print(job.name)
@@ -335,6 +431,7 @@ async def _job(
     job_id: str,
     args: argparse.Namespace,
     subtitles: list[pb.SubtitleSpec] | None = None,
+    audio_tracks: list[pb.AudioSpec] | None = None,
 ) -> pb.Job:
     options = pb.TranscodeOptions(
         ladder=_PRESETS[args.ladder],
@@ -342,6 +439,7 @@ async def _job(
         segment_duration_seconds=args.segment_seconds,
         keyframe_interval_seconds=args.keyframe_seconds,
         subtitles=subtitles or [],
+        audio_tracks=audio_tracks or [],
     )
     try:
         return (

@@ -8,9 +8,6 @@ exists. Workers (`services.transcoding.worker`) take the items.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -27,8 +24,9 @@ from services.runtime.errors import (
     NotFound,
 )
 from services.runtime.events import new_meta
+from services.runtime.page_tokens import PageTokens, bad_page_token, default_page_tokens
 from services.transcoding.repository import JobFilter, Repository
-from services.transcoding.uploads import is_subtitle
+from services.transcoding.uploads import is_audio, is_subtitle
 
 __all__ = ["TERMINAL", "JobDomain", "job_not_found"]
 
@@ -44,13 +42,19 @@ def job_not_found(name: str) -> NotFound:
     )
 
 
-def _filter_hash(flt: JobFilter) -> str:
-    return hashlib.sha256(f"{flt.title}|{flt.upload}|{flt.state}".encode()).hexdigest()[:12]
+LIST_JOBS_SCOPE = "vod.transcoding.v1.TranscodingService/ListJobs"
 
 
 class JobDomain:
-    def __init__(self, repo: Repository, *, watch_poll_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        watch_poll_s: float = 0.25,
+        page_tokens: PageTokens | None = None,
+    ) -> None:
         self._repo = repo
+        self._page_tokens = page_tokens or default_page_tokens()
         self._poll = watch_poll_s
 
     async def create(self, request: pb.CreateJobRequest) -> pb.Job:
@@ -83,7 +87,14 @@ class JobDomain:
                 "is a text/vtt subtitle sidecar; name a video upload and attach the sidecar "
                 "through options.subtitles",
             )
+        if is_audio(row.upload):
+            raise InvalidArgument.for_field(
+                "job.upload",
+                f"is a {row.upload.content_type} audio sidecar; name a video upload and attach "
+                "the sidecar through options.audio_tracks",
+            )
         await self._check_subtitles(options, row.upload.title)
+        await self._check_audio_tracks(options, row.upload.title)
         job_id = request.job_id or uuid.uuid4().hex[:20]
         now = datetime.now(UTC)
         job = pb.Job(
@@ -149,6 +160,61 @@ class JobDomain:
                 violations=tuple(pending),
             )
 
+    async def _check_audio_tracks(self, options: pb.TranscodeOptions, title: str) -> None:
+        """Every audio sidecar must be a COMPLETED audio/* upload of the job's title, and no two
+        tracks may share a language and label (players could not tell them apart)."""
+        bad: list[FieldViolation] = []
+        pending: list[tuple[str, str, str]] = []
+        seen: dict[tuple[str, str], int] = {}
+        for index, spec in enumerate(options.audio_tracks):
+            key = ((spec.language or "und").lower(), spec.label)
+            if key in seen:
+                bad.append(
+                    FieldViolation(
+                        f"job.options.audio_tracks[{index}].language",
+                        f"audio_tracks[{seen[key]}] already has language {key[0]!r} and label "
+                        f"{spec.label!r}; give one of them another label",
+                    )
+                )
+            seen.setdefault(key, index)
+        if bad:  # a malformed request is refused before any upload is looked up
+            raise InvalidArgument.of(bad)
+        for index, spec in enumerate(options.audio_tracks):
+            path = f"job.options.audio_tracks[{index}].upload"
+            row = await self._repo.get_upload(spec.upload.removeprefix("uploads/"))
+            if row is None:
+                raise NotFound(
+                    message=f"{spec.upload} ({path}) does not exist",
+                    reason="UPLOAD_NOT_FOUND",
+                    resource_type="vod.transcoding.v1.Upload",
+                    resource_name=spec.upload,
+                )
+            if not is_audio(row.upload):
+                bad.append(
+                    FieldViolation(
+                        path,
+                        f"{spec.upload} is a {row.upload.content_type} upload; "
+                        "an audio sidecar must be uploaded with an audio/* content type",
+                    )
+                )
+            elif row.upload.title != title:
+                bad.append(
+                    FieldViolation(
+                        path, f"{spec.upload} belongs to {row.upload.title}, not {title}"
+                    )
+                )
+            elif row.upload.state != pb.UPLOAD_STATE_COMPLETED:
+                state = pb.UploadState.Name(row.upload.state)
+                pending.append(("STATE", spec.upload, f"{path} is {state}, not COMPLETED"))
+        if bad:
+            raise InvalidArgument.of(bad)
+        if pending:
+            raise FailedPrecondition(
+                message="an audio sidecar upload is not COMPLETED",
+                reason="UPLOAD_NOT_COMPLETED",
+                violations=tuple(pending),
+            )
+
     async def get(self, name: str) -> pb.Job:
         job = await self._repo.get_job(name.removeprefix("jobs/"))
         if job is None:
@@ -160,29 +226,25 @@ class JobDomain:
         size = request.page_size or 50
         after = None
         if request.page_token:
+            # Signed and bound to the filters (`services.runtime.page_tokens`).
+            doc = self._page_tokens.decode(request.page_token, LIST_JOBS_SCOPE, request)
             try:
-                doc = json.loads(base64.urlsafe_b64decode(request.page_token.encode()))
                 after = (datetime.fromisoformat(doc["t"]), str(doc["id"]))
-                if doc["f"] != _filter_hash(flt):
-                    raise ValueError("filters changed")
-            except (ValueError, KeyError, TypeError) as exc:
-                raise InvalidArgument.for_field(
-                    "page_token", "not a token from a previous response with the same filters"
-                ) from exc
+            except (ValueError, KeyError, TypeError):
+                raise bad_page_token("does not hold a position in this list") from None
         jobs = await self._repo.list_jobs(flt, after, size + 1)
         token = ""
         if len(jobs) > size:
             jobs = jobs[:size]
             last = jobs[-1]
-            token = base64.urlsafe_b64encode(
-                json.dumps(
-                    {
-                        "t": last.create_time.ToDatetime(tzinfo=UTC).isoformat(),
-                        "id": last.name.removeprefix("jobs/"),
-                        "f": _filter_hash(flt),
-                    }
-                ).encode()
-            ).decode()
+            token = self._page_tokens.encode(
+                LIST_JOBS_SCOPE,
+                request,
+                {
+                    "t": last.create_time.ToDatetime(tzinfo=UTC).isoformat(),
+                    "id": last.name.removeprefix("jobs/"),
+                },
+            )
         return pb.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     async def watch(self, name: str) -> AsyncIterator[pb.JobProgress]:

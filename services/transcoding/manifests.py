@@ -7,7 +7,10 @@ layout serves them unchanged.
 
 Every audio stream of the source is its own rendition: one HLS `EXT-X-MEDIA` TYPE=AUDIO group
 ("aud", the first DEFAULT=YES) and one DASH audio AdaptationSet per language (Role main, then
-alternate). WebVTT sidecars are published whole: an HLS SUBTITLES group ("subs") whose media
+alternate). Extra audio sidecars (`TranscodeOptions.audio_tracks`) follow the source's streams in
+the same group and as more alternate AdaptationSets; a track with a label is named by it (HLS
+NAME, made unique within the group; DASH Label), one without keeps `<language>-<n>`.
+WebVTT sidecars are published whole: an HLS SUBTITLES group ("subs") whose media
 playlists have one segment, the .vtt itself, and a DASH text/vtt AdaptationSet whose
 Representation's BaseURL is the .vtt.
 
@@ -70,6 +73,7 @@ class Track:
     language: str = "und"
     channels: int = 2
     sample_rate: int = 48000
+    label: str = ""  # audio: the name players show (HLS NAME, DASH Label); "" = none given
     protection: ContentProtection | None = None  # DASH (CENC segments)
     hls_key: HlsKey | None = None  # HLS (AES-128 segments)
 
@@ -176,10 +180,15 @@ def hls_master(
     videos: Sequence[Track], audios: Sequence[Track], subtitles: Sequence[Subtitle] = ()
 ) -> str:
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    audio_names: set[str] = set()
     for index, audio in enumerate(audios):
         default = "YES" if index == 0 else "NO"
+        name = audio.label or f"{audio.language}-{index}"
+        if name in audio_names:  # NAME must be unique within the group
+            name = f"{name} ({index + 1})"
+        audio_names.add(name)
         lines.append(
-            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="{audio.language}-{index}",'
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="{name}",'
             f'LANGUAGE="{audio.language}",DEFAULT={default},AUTOSELECT=YES,'
             f'CHANNELS="{audio.channels}",URI="{audio.id}.m3u8"'
         )
@@ -310,6 +319,8 @@ def mpd(
             f'    <AdaptationSet id="{index}" contentType="audio" mimeType="audio/mp4" '
             f'lang="{audio.language}" segmentAlignment="true" startWithSAP="1">'
         )
+        if audio.label:
+            lines.append(f"      <Label>{escape(audio.label)}</Label>")
         role = "main" if index == 1 else "alternate"
         lines.append(f'      <Role schemeIdUri="urn:mpeg:dash:role:2011" value="{role}"/>')
         lines += _representation(audio)

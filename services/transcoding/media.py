@@ -17,12 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "AudioProbe",
     "AudioStream",
     "FfmpegError",
+    "NotAudioError",
     "NotVideoError",
     "Probe",
     "ffmpeg_exe",
     "probe",
+    "probe_audio",
     "run_ffmpeg",
     "vmaf",
 ]
@@ -39,6 +42,10 @@ class FfmpegError(RuntimeError):
 
 class NotVideoError(ValueError):
     """The input is not a readable container with a video stream."""
+
+
+class NotAudioError(ValueError):
+    """The input is not a readable container with an audio stream (an audio sidecar)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,15 @@ class Probe:
             str(doc["video_codec"]),
             audio,
         )  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class AudioProbe:
+    """What an audio sidecar holds: its container, duration and audio streams (at least one)."""
+
+    format_name: str
+    duration: float
+    audio: tuple[AudioStream, ...]
 
 
 def ffmpeg_exe(configured: str = "") -> str:
@@ -133,6 +149,50 @@ async def _capture(args: Sequence[str]) -> tuple[int, str]:
     return int(proc.returncode or 0), err.decode("utf-8", "replace")
 
 
+def _audio_streams(text: str) -> list[AudioStream]:
+    audio: list[AudioStream] = []
+    for m in _STREAM.finditer(text):
+        if m.group(3) != "Audio":
+            continue
+        desc, lang = m.group(4), m.group(2) or "und"
+        rate = _RATE.search(desc)
+        channels = 1 if " mono" in desc else 6 if "5.1" in desc else 2
+        audio.append(
+            AudioStream(
+                len(audio),
+                desc.split()[0].rstrip(","),
+                int(rate.group(1)) if rate else 48000,
+                channels,
+                lang,
+            )
+        )
+    return audio
+
+
+async def probe_audio(ffmpeg: str, url: str) -> AudioProbe:
+    """Container, duration and audio streams of an audio sidecar (path or http URL). Raises
+    NotAudioError when FFmpeg cannot read it or it has no audio stream (a video stream, cover art
+    and the like are ignored)."""
+    _, text = await _capture([ffmpeg, "-hide_banner", "-nostdin", "-i", url])
+    if "Invalid data found" in text or "Input #0" not in text:
+        raise NotAudioError("not a media file FFmpeg can read (unknown or damaged container)")
+    audio = _audio_streams(text)
+    if not audio:
+        raise NotAudioError("the file has no audio stream")
+    fmt = _INPUT.search(text)
+    duration_match = _DURATION.search(text)
+    duration = _seconds(*duration_match.groups()) if duration_match else 0.0
+    if duration <= 0:  # raw streams (ADTS AAC, some MP3s) have no container duration
+        _, out = await _capture(
+            [ffmpeg, "-hide_banner", "-nostdin", "-i", url, "-map", "0:a:0", "-f", "null", "-"]
+        )
+        times = _TIME.findall(out)
+        duration = _seconds(*times[-1]) if times else 0.0
+    if duration <= 0:
+        raise NotAudioError("the audio stream has no readable samples")
+    return AudioProbe(fmt.group(1) if fmt else "unknown", duration, tuple(audio))
+
+
 async def probe(ffmpeg: str, url: str) -> Probe:
     """Streams, duration, resolution and frame rate of a media file (path or http URL)."""
     _, text = await _capture([ffmpeg, "-hide_banner", "-nostdin", "-i", url])
@@ -140,9 +200,9 @@ async def probe(ffmpeg: str, url: str) -> Probe:
         raise NotVideoError("not a media file FFmpeg can read (unknown or damaged container)")
     fmt = _INPUT.search(text)
     video = None
-    audio: list[AudioStream] = []
+    audio = _audio_streams(text)
     for m in _STREAM.finditer(text):
-        kind, desc, lang = m.group(3), m.group(4), m.group(2) or "und"
+        kind, desc = m.group(3), m.group(4)
         codec = desc.split()[0].rstrip(",")
         if kind == "Video" and video is None and "attached pic" not in desc:
             size = _SIZE.search(desc)
@@ -154,14 +214,6 @@ async def probe(ffmpeg: str, url: str) -> Probe:
                     int(size.group(2)),
                     float(fps.group(1)) if fps else 0.0,
                 )
-        elif kind == "Audio":
-            rate = _RATE.search(desc)
-            channels = 1 if " mono" in desc else 6 if "5.1" in desc else 2
-            audio.append(
-                AudioStream(
-                    len(audio), codec, int(rate.group(1)) if rate else 48000, channels, lang
-                )
-            )
     if video is None:
         raise NotVideoError("the file has no video stream")
     duration_match = _DURATION.search(text)

@@ -15,6 +15,12 @@ Encrypted titles (`TranscodeOptions.encrypt`) get their keys from licensing befo
 attempt early and cheaply. Packaging writes, per track, CENC segments into `renditions/<track>/`
 (DASH) and an AES-128 copy of the clear segments into `renditions/<track>-aes/` (HLS); see
 `hls_aes` for the layout and why.
+
+Extra audio sidecars (`TranscodeOptions.audio_tracks`, `AudioSidecar`) are probed before anything
+else (a sidecar without an audio stream raises `SidecarError`, which retrying cannot fix); the
+first audio stream of each is encoded like the source's audio (AAC stereo 48 kHz, fragmented at
+the keyframe interval), padded with silence or cut to the video's duration, and packaged,
+encrypted (the AUDIO key) and listed in the manifests like the source's audio streams, after them.
 """
 
 from __future__ import annotations
@@ -39,15 +45,25 @@ from services.transcoding.keys import (
     video_class,
 )
 from services.transcoding.ladder import Rung, Trial, bitrate_for_target, plan_ladder
-from services.transcoding.media import AudioStream, Probe, probe, run_ffmpeg, vmaf
+from services.transcoding.media import (
+    AudioStream,
+    NotAudioError,
+    Probe,
+    probe,
+    probe_audio,
+    run_ffmpeg,
+    vmaf,
+)
 
 __all__ = [
     "EncodeConfig",
     "AudioInput",
+    "AudioSidecar",
     "Packaged",
     "PipelineError",
     "PipelineResult",
     "Progress",
+    "SidecarError",
     "SubtitleSource",
     "VideoInput",
     "key_classes",
@@ -61,6 +77,11 @@ _AUDIO_BITRATE = 128_000
 
 class PipelineError(RuntimeError):
     """The output failed verification (not an ffmpeg crash: those raise FfmpegError)."""
+
+
+class SidecarError(PipelineError):
+    """A sidecar the job names cannot be used (an audio sidecar without an audio stream): the
+    same input fails the same way on every attempt, so the job fails at once."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,16 @@ class SubtitleSource:
     data: bytes
     language: str = "und"
     label: str = ""
+
+
+@dataclass(frozen=True)
+class AudioSidecar:
+    """An extra audio track from an audio/* upload (`TranscodeOptions.audio_tracks`)."""
+
+    path: str  # a local file or URL ffmpeg reads
+    language: str = "und"
+    label: str = ""
+    upload: str = ""  # "uploads/{upload}", for error messages
 
 
 @dataclass
@@ -525,9 +556,13 @@ class VideoInput:
 class AudioInput:
     stream: AudioStream
     path: Path  # the fragmented MP4 of the audio track
+    label: str = ""  # the name players show; "" = none given
+    sidecar: int | None = None  # index in TranscodeOptions.audio_tracks; None = a source stream
 
     @property
     def id(self) -> str:
+        if self.sidecar is not None:
+            return f"audio-x{self.sidecar}-{self.stream.language.lower()}"
         return f"audio-{self.stream.index}-{self.stream.language}"
 
 
@@ -660,6 +695,7 @@ async def package(
             language=audio.stream.language,
             channels=2,
             sample_rate=48000,
+            label=audio.label,
             protection=manifests.ContentProtection(audio_key.key_id) if audio_key else None,
         )
         packaged.audios.append(track)
@@ -734,14 +770,26 @@ async def run_pipeline(
     key_provider: KeyProvider | None = None,
     info: Probe | None = None,
     subtitles: Sequence[SubtitleSource] = (),
+    audio_sidecars: Sequence[AudioSidecar] = (),
 ) -> PipelineResult:
     """Transcode `source` into `out` (renditions/, manifests/, thumbnails/); `media` is the asset
-    id used in the relative manifest URLs."""
+    id used in the relative manifest URLs. Raises SidecarError when an audio sidecar has no audio
+    stream."""
     timings: dict[str, float] = {}
     mark = time.monotonic()
     work.mkdir(parents=True, exist_ok=True)
     report(Progress(pb.JOB_STAGE_PROBING, 0, message="probing the source"))
     info = info or await probe(cfg.ffmpeg, source)
+    extra: list[AudioStream] = []  # the stream used of each audio sidecar, with its language
+    for index, sidecar in enumerate(audio_sidecars):
+        try:
+            found = await probe_audio(cfg.ffmpeg, sidecar.path)
+        except NotAudioError as exc:
+            raise SidecarError(
+                f"audio sidecar {sidecar.upload or index} (options.audio_tracks[{index}]) "
+                f"cannot be used: {exc}"
+            ) from exc
+        extra.append(replace(found.audio[0], language=sidecar.language or "und"))
     segment_s = options.segment_duration_seconds or 6
     keyframe_s = options.keyframe_interval_seconds or 2
     if segment_s % keyframe_s:
@@ -762,7 +810,8 @@ async def run_pipeline(
                 "(set VOD_PACKAGER_SECRET and VOD_LICENSING_ADDRESS)"
             )
         mark = time.monotonic()
-        keys = dict(await key_provider.content_keys(media, key_classes(ladder, bool(info.audio))))
+        has_audio = bool(info.audio or extra)
+        keys = dict(await key_provider.content_keys(media, key_classes(ladder, has_audio)))
         timings["keys"] = time.monotonic() - mark
     analysis: dict[str, float] = {}
     target = float(options.vmaf_target or 93)
@@ -776,19 +825,28 @@ async def run_pipeline(
     report(Progress(pb.JOB_STAGE_ENCODING, 15, message=f"encoding {len(ladder)} rungs"))
     chunks = await _encode_chunks(source, ladder, fps, gop, total_frames, cfg, work, report)
     audio_jobs = []
-    audio_files: list[Path] = []
-    for stream in info.audio:
-        clear = work / f"audio-{stream.index}.mp4"
-        audio_files.append(clear)
+    audio_inputs: list[AudioInput] = []
+    tracks: list[tuple[str, AudioStream, AudioInput, list[str]]] = [
+        (source, s, AudioInput(s, work / f"audio-{s.index}.mp4"), []) for s in info.audio
+    ]
+    for index, (sidecar, stream) in enumerate(zip(audio_sidecars, extra, strict=True)):
+        clear = work / f"audio-sidecar-{index}.mp4"
+        # padded with silence when shorter than the video; `-t` below cuts it when longer
+        pad = ["-af", "apad"]
+        tracks.append((sidecar.path, stream, AudioInput(stream, clear, sidecar.label, index), pad))
+    for path, stream, audio_input, filters in tracks:
+        clear = audio_input.path
+        audio_inputs.append(audio_input)
         audio_jobs.append(
             run_ffmpeg(
                 cfg.ffmpeg,
                 [
                     "-i",
-                    source,
+                    path,
                     "-map",
                     f"0:a:{stream.index}",
                     "-vn",
+                    *filters,
                     "-c:a",
                     "aac",
                     "-b:a",
@@ -853,7 +911,7 @@ async def run_pipeline(
         cfg,
         media=media,
         videos=[VideoInput(rung, joined[rung.id]) for rung in ladder],
-        audios=[AudioInput(s, f) for s, f in zip(info.audio, audio_files, strict=True)],
+        audios=audio_inputs,
         keys=keys,
         out=out,
         work=work / "package",

@@ -11,6 +11,12 @@ Subtitle sidecars take the same path with content_type `text/vtt`: instead of th
 and probe, the first chunk must start like WebVTT and the whole file is checked to be UTF-8 text
 whose first line is a `WEBVTT` header. A job references such an upload from
 `TranscodeOptions.subtitles`.
+
+Extra audio sidecars (a dubbed language, audio description) are uploads with an `audio/*`
+content type: the first chunk must start like an audio container (MP4/M4A, MP3, ADTS AAC, WAV,
+FLAC, Ogg, Matroska/WebM) and the whole file is probed for an audio stream. A job references such
+an upload from `TranscodeOptions.audio_tracks`. Like subtitle sidecars, completing one publishes no
+`vod.media.upload_completed`: a sidecar is not a new source and never starts a transcode.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from services.runtime.errors import (
     OutOfRange,
 )
 from services.runtime.events import new_meta
-from services.transcoding.media import NotVideoError, probe
+from services.transcoding.media import NotAudioError, NotVideoError, probe, probe_audio
 from services.transcoding.repository import Repository, UploadRow
 from services.transcoding.store import ObjectStore, layout
 
@@ -45,7 +51,10 @@ __all__ = [
     "SUBTITLE_CONTENT_TYPE",
     "TitleChecker",
     "UploadDomain",
+    "is_audio",
+    "is_sidecar",
     "is_subtitle",
+    "sniff_audio",
     "sniff_container",
     "webvtt_problem",
 ]
@@ -80,9 +89,40 @@ def sniff_container(head: bytes) -> str | None:
     return None
 
 
+def sniff_audio(head: bytes) -> str | None:
+    """The audio container a file starts like, or None for anything else."""
+    if len(head) >= 12 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"skip"):
+        return "mp4/m4a"
+    if head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "mp3/adts aac"  # an ID3 tag, or an MPEG audio / ADTS frame sync
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "wav"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska/webm"
+    if head.startswith(b"#!AMR"):
+        return "amr"
+    return None
+
+
 def is_subtitle(upload: pb.Upload) -> bool:
     """Whether the upload is a WebVTT subtitle sidecar rather than a video source."""
     return upload.content_type == SUBTITLE_CONTENT_TYPE
+
+
+def is_audio(upload: pb.Upload | pb.UploadHeader) -> bool:
+    """Whether the upload is an extra audio sidecar (content type audio/*) rather than a video
+    source."""
+    return upload.content_type.startswith("audio/")
+
+
+def is_sidecar(upload: pb.Upload) -> bool:
+    """Whether the upload is a sidecar (subtitles or extra audio) that a job attaches to a video
+    source rather than a source of its own."""
+    return is_subtitle(upload) or is_audio(upload)
 
 
 def webvtt_problem(data: bytes, *, complete: bool = True) -> str | None:
@@ -308,6 +348,15 @@ class UploadDomain:
             if problem is not None:
                 await self._fail(row)
                 raise _not_webvtt(problem)
+        elif offset == 0 and is_audio(upload):
+            if sniff_audio(data[:512]) is None and len(data) >= 12:
+                await self._fail(row)
+                raise InvalidArgument(
+                    message="the file does not start like an audio container (MP4/M4A, MP3, AAC, "
+                    "WAV, FLAC, Ogg, Matroska/WebM); the upload is discarded",
+                    reason="UNSUPPORTED_CONTAINER",
+                    violations=(FieldViolation("chunk.data", "not a supported audio container"),),
+                )
         elif offset == 0:
             kind = sniff_container(data[:512])
             if kind is None and len(data) >= 12:
@@ -418,6 +467,21 @@ class UploadDomain:
                 raise _not_webvtt(problem)
             # no vod.media.upload_completed: a sidecar is not a new source (the catalog would
             # mark the title PROCESSING again)
+            return await self._repo.finish_upload(upload_id, pb.UPLOAD_STATE_COMPLETED)
+        if is_audio(upload):
+            try:
+                url = await asyncio.to_thread(self._store.reader_url, row.source_key)
+                await probe_audio(self._ffmpeg, url)
+            except NotAudioError as exc:
+                await asyncio.to_thread(self._store.delete, row.source_key)
+                await self._repo.finish_upload(upload_id, pb.UPLOAD_STATE_FAILED)
+                raise InvalidArgument(
+                    message=f"the {upload.content_type} file is not a usable audio sidecar: "
+                    f"{exc}; the upload is FAILED",
+                    reason="NOT_AUDIO",
+                    violations=(FieldViolation("chunk.data", str(exc)),),
+                ) from exc
+            # no vod.media.upload_completed, as for subtitles: a sidecar never starts a transcode
             return await self._repo.finish_upload(upload_id, pb.UPLOAD_STATE_COMPLETED)
         try:
             url = await asyncio.to_thread(self._store.reader_url, row.source_key)

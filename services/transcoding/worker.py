@@ -8,7 +8,9 @@ scratch folder, uploads to `staging/<job>/<attempt>/`, moves that into the title
 prefixes and only then commits the media asset row (the origin serves nothing without it) with
 the job's SUCCEEDED state and its events, all in one transaction. A failed attempt is retried
 with exponential backoff (nak with delay) until `max_attempts`, then the job is FAILED with the
-ffmpeg error. A cancelled job is noticed within a second: ffmpeg is killed and staging deleted.
+ffmpeg error; a job whose audio sidecar has no audio stream (`SidecarError`) fails at once,
+since every attempt would fail the same way. A cancelled job is noticed within a second:
+ffmpeg is killed and staging deleted.
 A job message that does not decode is dead-lettered (`events.dead_letter`: copied to
 `vod.dlq.vod.jobs.transcode`, counted, logged, terminated) instead of being redelivered forever.
 
@@ -55,15 +57,17 @@ from services.transcoding.jobs import TERMINAL
 from services.transcoding.keys import KeyProvider, KeyServiceError
 from services.transcoding.media import FfmpegError, Probe, ffmpeg_exe
 from services.transcoding.pipeline import (
+    AudioSidecar,
     EncodeConfig,
     PipelineError,
     Progress,
+    SidecarError,
     SubtitleSource,
     run_pipeline,
 )
 from services.transcoding.repository import Repository
 from services.transcoding.store import ObjectStore, layout
-from services.transcoding.uploads import is_subtitle, webvtt_problem
+from services.transcoding.uploads import is_audio, is_subtitle, webvtt_problem
 
 __all__ = ["Worker", "main", "run_worker"]
 
@@ -257,6 +261,10 @@ class Worker:
             source = str(local)
 
         subtitles = [await self._sidecar(spec) for spec in job.options.subtitles]
+        audio_sidecars = [
+            await self._audio_sidecar(index, spec, work)
+            for index, spec in enumerate(job.options.audio_tracks)
+        ]
 
         def report(progress: Progress) -> None:
             latest["progress"] = progress
@@ -272,6 +280,7 @@ class Worker:
             key_provider=self._keys,
             info=Probe.from_json(row.probe) if row.probe else None,
             subtitles=subtitles,
+            audio_sidecars=audio_sidecars,
         )
         job.renditions.extend(result.renditions)
         media = job.media_asset
@@ -298,6 +307,21 @@ class Worker:
         if problem is not None:
             raise PipelineError(f"subtitle sidecar {spec.upload} {problem}")
         return SubtitleSource(data, spec.language or "und", spec.label)
+
+    async def _audio_sidecar(self, index: int, spec: pb.AudioSpec, work: Path) -> AudioSidecar:
+        """Where ffmpeg reads an audio sidecar (a local copy when the store is remote); the
+        pipeline probes it for its audio stream."""
+        row = await self._repo.get_upload(spec.upload.removeprefix("uploads/"))
+        if row is None or not is_audio(row.upload):
+            raise SidecarError(
+                f"audio sidecar {spec.upload} (options.audio_tracks[{index}]) no longer exists"
+            )
+        path = await asyncio.to_thread(self._store.reader_url, row.source_key)
+        if not Path(path).is_file():
+            local = work / f"audio-sidecar-{index}"
+            await asyncio.to_thread(self._store.download, row.source_key, local)
+            path = str(local)
+        return AudioSidecar(path, spec.language or "und", spec.label, spec.upload)
 
     async def _heartbeat(
         self,
@@ -437,13 +461,15 @@ class Worker:
         if isinstance(exc, FfmpegError):
             detail = exc.tail.replace(str(work), "<work>").strip()[-1500:]
             message, reason = f"ffmpeg failed (exit {exc.returncode}): {detail}", "FFMPEG_FAILED"
+        elif isinstance(exc, SidecarError):
+            message, reason = str(exc), "AUDIO_SIDECAR_UNUSABLE"
         elif isinstance(exc, PipelineError):
             message, reason = f"output failed verification: {exc}", "VERIFICATION_FAILED"
         elif isinstance(exc, KeyServiceError):
             message, reason = f"content keys unavailable: {exc}", "CONTENT_KEYS_UNAVAILABLE"
         else:
             message, reason = f"{type(exc).__name__}: {exc}", "TRANSCODE_FAILED"
-        final = attempt >= self._settings.max_attempts
+        final = attempt >= self._settings.max_attempts or isinstance(exc, SidecarError)
         delay = self._settings.retry_backoff_s * (2 ** (attempt - 1))
         _log.warning(
             "job.attempt_failed", job=job.name, attempt=attempt, final=final, error=message[:500]

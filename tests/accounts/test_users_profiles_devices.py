@@ -3,12 +3,16 @@ identity headers the front door would set. Asserts on decoded google.rpc details
 
 from __future__ import annotations
 
+import hashlib
+
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 from vod.accounts.v1 import accounts_pb2 as pb
 
+from services.accounts.domain import LIST_DEVICES_SCOPE, LIST_PROFILES_SCOPE
 from tests.accounts.conftest import ADMIN_MD, PASSWORD, caller_md, new_email, sign_up, uid
+from tests.runtime.test_page_tokens import assert_refused_page_token, forgeries
 from tests.support import details_of
 
 
@@ -495,3 +499,23 @@ async def test_devices_register_list_idempotent_limit_and_delete(accounts) -> No
         "device.type": "is required; one of DEVICE_TYPE_WEB, DEVICE_TYPE_TV, DEVICE_TYPE_MOBILE, "
         "DEVICE_TYPE_TABLET, DEVICE_TYPE_CONSOLE",
     }
+
+
+async def test_forged_page_tokens_are_refused(accounts) -> None:
+    """An offset forged with the unkeyed hash of the parent accounts used to check (or signed
+    with anything but the deployment's secret) is INVALID_ARGUMENT on page_token."""
+    created = await sign_up(accounts)
+    user = created.user.name
+    md = caller_md(user)
+    old = {"f": hashlib.sha256(user.encode()).hexdigest()[:12], "o": 1}
+    for scope, request, call in (
+        (LIST_PROFILES_SCOPE, pb.ListProfilesRequest(parent=user), accounts.ListProfiles),
+        (LIST_DEVICES_SCOPE, pb.ListDevicesRequest(parent=user), accounts.ListDevices),
+    ):
+        for token in forgeries(old, scope, request, {"o": 1}):
+            forged = type(request)()
+            forged.CopyFrom(request)
+            forged.page_token = token
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call(forged, metadata=md)
+            assert_refused_page_token(err.value)

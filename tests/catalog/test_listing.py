@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +10,9 @@ import grpc
 import pytest
 from vod.catalog.v1 import catalog_pb2 as pb
 
+from services.catalog.domain import LIST_TITLES_SCOPE
 from tests.catalog.test_catalog_api import ts
+from tests.runtime.test_page_tokens import assert_refused_page_token, forgeries
 from tests.support import details_of
 
 NOW = datetime.now(UTC)
@@ -133,6 +136,25 @@ async def test_page_token_is_bound_to_its_filters(catalog, seeded) -> None:
     )
     assert len(second.titles) == 10
     assert not {t.name for t in second.titles} & {t.name for t in first.titles}
+
+
+async def test_a_forged_page_token_is_refused(catalog, seeded) -> None:
+    """Tokens are signed: a cursor forged with the unkeyed fingerprint the catalog used to
+    check (or any signature but the deployment's) is INVALID_ARGUMENT on page_token."""
+    request = pb.ListTitlesRequest(genre=seeded["tag"], order_by="release_year desc", page_size=5)
+    stripped = pb.ListTitlesRequest()
+    stripped.CopyFrom(request)
+    stripped.page_size = 0
+    old_fingerprint = hashlib.sha256(stripped.SerializeToString(deterministic=True)).hexdigest()
+    payload: dict[str, object] = {"k": 1900, "i": "a", "n": 0}
+    old = {"f": old_fingerprint[:16], **payload}
+    for token in forgeries(old, LIST_TITLES_SCOPE, request, payload):
+        forged = pb.ListTitlesRequest()
+        forged.CopyFrom(request)
+        forged.page_token = token
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await catalog.ListTitles(forged)
+        assert_refused_page_token(err.value)
 
 
 async def test_list_genres_counts(catalog, seeded) -> None:

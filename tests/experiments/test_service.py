@@ -278,8 +278,10 @@ async def test_a_simulated_experiment_reads_out_the_known_effect(
     try:
 
         async def events_published() -> int:
-            info = await nc.jetstream().stream_info("VOD_EXPERIMENTS")
-            return info.state.messages if info.state.messages == exposures_sent else 0
+            exposed = "vod.experiments.exposed"
+            info = await nc.jetstream().stream_info("VOD_EXPERIMENTS", subjects_filter=exposed)
+            n = (info.state.subjects or {}).get(exposed, 0)
+            return n if n == exposures_sent else 0
 
         assert await _until(events_published) == exposures_sent
     finally:

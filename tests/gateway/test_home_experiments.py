@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,6 +68,7 @@ B_ORDER = (TRENDING, NEW, TOP)
 B_PARAM = "TRENDING_NOW,NEW_RELEASES,TOP_PICKS"
 EXPERIMENT = "experiments/home-order"
 ARTWORK_EXPERIMENT = "experiments/poster-art"
+EXPOSED = "vod.experiments.exposed"
 PROFILES = 400
 TRUE_LIFT = 1.0  # large enough that 400 profiles find it (99% interval) every time
 MEAN_INTENSITY = 2.0  # gamma(2, 1): E[plays after exposure] of a control profile
@@ -120,6 +121,10 @@ async def _create_experiments(stub: experiments_pb2_grpc.ExperimentsServiceStub)
     )
     art.variants.add(id="control", share_percent=50)
     art.variants.add(id="poster", share_percent=50, parameters={"artwork": "poster"})
+    # A fixed salt (and fixed profile names in the simulation) make the split reproducible: a
+    # 99% interval misses the truth in 1% of splits by design, so a random split would make
+    # the simulation flaky; the coverage over many splits is checked in test_analysis.
+    rows.salt = "gw-sim-rows"
     for experiment_id, experiment in (("home-order", rows), ("poster-art", art)):
         await stub.CreateExperiment(
             epb.CreateExperimentRequest(experiment_id=experiment_id, experiment=experiment)
@@ -153,8 +158,12 @@ async def experiments(
 
 
 @asynccontextmanager
-async def home_gateway(mesh: GatewayMesh, address: str) -> AsyncIterator[Gateway]:
-    """The production gateway `running()` with experiments at `address` ("" for none)."""
+async def home_gateway(
+    mesh: GatewayMesh, address: str, nats_url: str = ""
+) -> AsyncIterator[Gateway]:
+    """The production gateway `running()` with experiments at `address` ("" for none),
+    following experiment changes on `nats_url` when given. Its clock is frozen: cached
+    assignments never expire by TTL, only by events."""
     clock = FakeClock()
     settings = gateway_settings(
         mesh,
@@ -162,6 +171,7 @@ async def home_gateway(mesh: GatewayMesh, address: str) -> AsyncIterator[Gateway
             address=address, deadline_s=0.75, exposure_deadline_s=5.0
         ),
     )
+    settings = replace(settings, runtime=replace(settings.runtime, nats_url=nats_url))
     async with (
         gateway_running(settings, serve_metrics=False, clock=clock) as run,
         grpc.aio.insecure_channel(f"127.0.0.1:{run.port}") as channel,
@@ -171,7 +181,7 @@ async def home_gateway(mesh: GatewayMesh, address: str) -> AsyncIterator[Gateway
 
 @pytest.fixture
 async def gateway(gw_mesh: GatewayMesh, experiments: Experiments) -> AsyncIterator[Gateway]:
-    async with home_gateway(gw_mesh, experiments.address) as gateway:
+    async with home_gateway(gw_mesh, experiments.address, experiments.nats_url) as gateway:
         yield gateway
 
 
@@ -330,6 +340,76 @@ async def test_a_profile_forced_into_b_sees_the_b_row_order_and_its_artwork(
     assert out.getvalue().endswith(f"{viewer}: override removed in {EXPERIMENT}\n")
 
 
+async def test_experiment_changes_reach_the_cached_home_at_once(
+    gateway: Gateway, experiments: Experiments
+) -> None:
+    """The gateway's clock is frozen, so its cached assignments never expire: only the
+    `vod.experiments.changed` events can make a change show."""
+    profile = "users/gxchange/profiles/main"
+    found = await experiments.stub.GetAssignments(
+        epb.GetAssignmentsRequest(profile=profile, region_code="US", plan="plans/standard")
+    )
+    hashed = {a.layer: a.variant for a in found.assignments}.get("home-rows", "")
+    order_of = {"b": B_ORDER, "control": DEFAULT_ROW_ORDER, "": DEFAULT_ROW_ORDER}
+    other = "control" if hashed == "b" else "b"
+
+    reply, _ = await home(gateway, profile)
+    assert kinds(reply) == in_order(order_of[hashed], reply)
+    fetched = gateway.metric(
+        "gateway_dependency_calls_total",
+        dependency="experiments",
+        method="GetAssignments",
+        result="ok",
+    )
+    reply, _ = await home(gateway, profile)  # from the cache
+    assert kinds(reply) == in_order(order_of[hashed], reply)
+    assert gateway.metric("gateway_experiment_cache_invalidations_total", scope="profile") == 0
+
+    async def shows(variant: str) -> bool:
+        reply, _ = await home(gateway, profile)
+        return kinds(reply) == in_order(order_of[variant], reply)
+
+    # A QA override drops this profile's cached assignments.
+    await experiments.stub.ForceVariant(
+        epb.ForceVariantRequest(name=EXPERIMENT, profile=profile, variant=other)
+    )
+    assert await until(lambda: shows(other), timeout_s=30)
+    assert gateway.metric("gateway_experiment_cache_invalidations_total", scope="profile") == 1
+    await experiments.stub.ForceVariant(
+        epb.ForceVariantRequest(name=EXPERIMENT, profile=profile, variant="")
+    )
+    assert await until(lambda: shows(hashed), timeout_s=30)
+    assert gateway.metric("gateway_experiment_cache_invalidations_total", scope="profile") == 2
+    # Each change cost one GetAssignments more, no more.
+    assert (
+        gateway.metric(
+            "gateway_dependency_calls_total",
+            dependency="experiments",
+            method="GetAssignments",
+            result="ok",
+        )
+        == fetched + 2
+    )
+
+    # A new experiment (any change but an override) drops every cached profile.
+    all_before = gateway.metric("gateway_experiment_cache_invalidations_total", scope="all")
+    probe = epb.Experiment(
+        display_name="probe", layer="probe", primary_metric=epb.METRIC_PLAYS_PER_PROFILE_DAY
+    )
+    probe.variants.add(id="control", share_percent=50)
+    probe.variants.add(id="b", share_percent=50)
+    await experiments.stub.CreateExperiment(
+        epb.CreateExperimentRequest(experiment_id="cache-probe", experiment=probe)
+    )
+
+    async def dropped_all() -> bool:
+        now = gateway.metric("gateway_experiment_cache_invalidations_total", scope="all")
+        return now == all_before + 1
+
+    assert await until(dropped_all, timeout_s=30)
+    assert len(gateway.run.experiments._cache) == 0  # type: ignore[union-attr]
+
+
 async def test_force_without_a_matching_experiment_says_which_to_name(
     experiments: Experiments,
 ) -> None:
@@ -382,8 +462,7 @@ async def test_a_simulated_experiment_through_the_home_page(
     gateway: Gateway, experiments: Experiments
 ) -> None:
     rng = np.random.default_rng(20261129)
-    run_id = uuid.uuid4().hex[:6]
-    profiles = [f"users/gx{run_id}{i}/profiles/main" for i in range(PROFILES)]
+    profiles = [f"users/gxsim{i}/profiles/main" for i in range(PROFILES)]
     arm_of: dict[str, str] = {}
     for profile in profiles:
         found = await experiments.stub.GetAssignments(
@@ -439,8 +518,8 @@ async def test_a_simulated_experiment_through_the_home_page(
     try:
 
         async def events() -> int:
-            info = await nc.jetstream().stream_info("VOD_EXPERIMENTS")
-            n = info.state.messages
+            info = await nc.jetstream().stream_info("VOD_EXPERIMENTS", subjects_filter=EXPOSED)
+            n = (info.state.subjects or {}).get(EXPOSED, 0)
             return n if n == totals["exposure_records"] else 0
 
         assert await until(events) == totals["exposure_records"]
@@ -472,9 +551,14 @@ async def test_a_simulated_experiment_through_the_home_page(
     )
     control, b = report.variants
     assert (control.variant, b.variant) == ("control", "b")
-    from_sim = {v: sum(1 for p in arm_of if arm_of[p] == v) for v in ("control", "b")}
+    # Other tests' profiles exposed without an override count too (forced ones never do).
+    others = [(p, v) for _, p, v, forced in log if p not in served and not forced]
+    from_sim = {
+        v: sum(1 for p in arm_of if arm_of[p] == v) + len({p for p, w in others if w == v})
+        for v in ("control", "b")
+    }
     assert (control.exposed_profiles, b.exposed_profiles) == (from_sim["control"], from_sim["b"])
-    assert control.exposures + b.exposures == exposed
+    assert control.exposures + b.exposures == exposed + len(others)
     assert not report.sample_ratio_mismatch
     assert b.primary.delta > 0 and b.primary.relative_delta > 0
     assert 0 < b.primary.delta_ci_low <= TRUE_DELTA <= b.primary.delta_ci_high

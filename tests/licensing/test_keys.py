@@ -9,7 +9,9 @@ import grpc
 import pytest
 from vod.licensing.v1 import licensing_pb2 as pb
 
-from tests.licensing.conftest import PACKAGER, LicensingMesh
+from services.licensing.domain import LIST_CONTENT_KEYS_SCOPE, LIST_LICENSE_AUDITS_SCOPE
+from tests.licensing.conftest import ADMIN, PACKAGER, LicensingMesh
+from tests.runtime.test_page_tokens import assert_refused_page_token, forgeries
 from tests.support import details_of
 
 
@@ -164,3 +166,32 @@ async def test_malformed_requests_are_invalid(lic_mesh: LicensingMesh) -> None:
             pb.GetContentKeysRequest(media_asset=media(), key_ids=["XYZ"]), metadata=PACKAGER
         )
     assert details_of(caught.value).violations.keys() == {"key_ids[0]"}
+
+
+async def test_forged_page_tokens_are_refused(lic_mesh: LicensingMesh) -> None:
+    """A position forged in the unsigned format licensing used to issue (its filters in clear),
+    or signed with anything but the deployment's secret, is INVALID_ARGUMENT on page_token."""
+    name = media()
+    await lic_mesh.stub.CreateContentKey(create(name), metadata=PACKAGER)
+    session = "sessions/forged-audits"
+    cases = (
+        (
+            LIST_CONTENT_KEYS_SCOPE,
+            name,
+            lambda token: lic_mesh.stub.ListContentKeys(
+                pb.ListContentKeysRequest(media_asset=name, page_token=token), metadata=PACKAGER
+            ),
+        ),
+        (
+            LIST_LICENSE_AUDITS_SCOPE,
+            f"{session}|0",
+            lambda token: lic_mesh.stub.ListLicenseAudits(
+                pb.ListLicenseAuditsRequest(session=session, page_token=token), metadata=ADMIN
+            ),
+        ),
+    )
+    for scope, filters, call in cases:
+        for token in forgeries({"f": filters, "p": 0}, scope, None, {"p": 0}, bind=filters):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call(token)
+            assert_refused_page_token(caught.value)

@@ -17,8 +17,10 @@ from vod.playback.v1 import playback_pb2 as pb
 from vod.playback.v1 import playback_pb2_grpc
 
 from mesh.embedded import free_port
+from services.playback.domain import CONTINUE_WATCHING_SCOPE
 from services.playback.server import running as playback_running
 from tests.playback.conftest import PlaybackMesh, at, identity, seconds, start_request, wait_for
+from tests.runtime.test_page_tokens import assert_refused_page_token, forgeries
 from tests.support import details_of
 
 
@@ -215,6 +217,21 @@ async def test_phone_then_tv_resumes_where_the_phone_left(pb_mesh: PlaybackMesh)
         mesh, profile, mesh.movie.title, device=pb.DEVICE_TYPE_WEB, device_id="web", start_s=0.5
     )
     assert seconds(explicit.resume_position) == 0.5
+
+
+async def test_a_forged_page_token_is_refused(pb_mesh: PlaybackMesh) -> None:
+    """A cursor forged in the unsigned format playback used to issue (the profile in clear), or
+    signed with anything but the deployment's secret, is INVALID_ARGUMENT on page_token."""
+    profile = pb_mesh.user() + "/profiles/main"
+    payload: dict[str, object] = {"t": "2999-01-01T00:00:00+00:00", "k": "titles/x"}
+    old = {"p": profile, **payload}
+    for token in forgeries(old, CONTINUE_WATCHING_SCOPE, None, payload, bind=profile):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await pb_mesh.playback.ListContinueWatching(
+                pb.ListContinueWatchingRequest(profile=profile, page_token=token),
+                metadata=identity(profile),
+            )
+        assert_refused_page_token(caught.value)
 
 
 async def test_continue_watching(pb_mesh: PlaybackMesh) -> None:

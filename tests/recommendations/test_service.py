@@ -4,6 +4,7 @@ production server, a real LightFM model trained by the `vod recs train` code pat
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from datetime import UTC, datetime
 
@@ -18,7 +19,9 @@ from vod.events.v1 import playback_events_pb2 as pev
 from vod.recommendations.v1 import recommendations_pb2 as pb
 
 from services.recommendations.cli import _train
+from services.recommendations.domain import RECOMMENDATIONS_SCOPE, SIMILAR_SCOPE
 from tests.recommendations.conftest import SMALL_MODEL, SPECS, RecsMesh, _title
+from tests.runtime.test_page_tokens import assert_refused_page_token, forgeries
 from tests.support import details_of
 
 GENRE_OF = {f"titles/{s.title_id}": s.genre for s in SPECS}
@@ -300,6 +303,42 @@ async def test_paging_walks_the_row_without_repeats(recs_mesh: RecsMesh) -> None
         await row(recs_mesh, profile, region="GB", size=7, token=first.next_page_token)
     details = details_of(caught.value)
     assert details.code == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in details.violations
+
+
+async def test_forged_page_tokens_are_refused(recs_mesh: RecsMesh) -> None:
+    """An offset forged with the unkeyed fingerprint recommendations used to check (or signed
+    with anything but the deployment's secret) is INVALID_ARGUMENT on page_token."""
+    profile = new_profile()
+
+    def unkeyed(*parts: object) -> str:
+        return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16]
+
+    recs = pb.GetRecommendationsRequest(
+        profile=profile, row_kind=pb.ROW_KIND_TOP_PICKS, region_code="US", page_size=5
+    )
+    similar = pb.GetSimilarTitlesRequest(title="titles/rt-comedy-01", region_code="US")
+    cases = (
+        (
+            RECOMMENDATIONS_SCOPE,
+            recs,
+            unkeyed("recs", profile, pb.ROW_KIND_TOP_PICKS, "US", ""),
+            recs_mesh.recs.GetRecommendations,
+        ),
+        (
+            SIMILAR_SCOPE,
+            similar,
+            unkeyed("similar", similar.title, "US", ""),
+            recs_mesh.recs.GetSimilarTitles,
+        ),
+    )
+    for scope, request, old_fingerprint, call in cases:
+        for token in forgeries({"o": 5, "f": old_fingerprint}, scope, request, {"o": 5}):
+            forged = type(request)()
+            forged.CopyFrom(request)
+            forged.page_token = token
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call(forged)
+            assert_refused_page_token(caught.value)
 
 
 async def test_duplicate_feedback_is_a_successful_no_op_published_once(recs_mesh: RecsMesh) -> None:

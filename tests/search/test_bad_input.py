@@ -3,10 +3,14 @@ text is never interpreted as Tantivy or Meilisearch query syntax."""
 
 from __future__ import annotations
 
+import hashlib
+
 import grpc
 import pytest
+from google.protobuf.message import Message
 from vod.search.v1 import search_pb2 as pb
 
+from tests.runtime.test_page_tokens import assert_refused_page_token, forgeries
 from tests.support import details_of
 
 pytestmark = pytest.mark.usefixtures("netflix")
@@ -98,6 +102,45 @@ async def test_malformed_filter_values(search) -> None:
     )
     assert "facets[0]" in await invalid(search.Search, pb.SearchRequest(facets=[42]))
     assert "sort" in await invalid(search.Search, pb.SearchRequest(sort=9))
+
+
+async def test_forged_page_tokens_are_refused(search) -> None:
+    """An offset forged with the unkeyed fingerprint search used to check (or signed with
+    anything but the deployment's secret) is INVALID_ARGUMENT on page_token, in every list."""
+
+    def unkeyed(request: Message, extra: str) -> str:
+        stripped = type(request)()
+        stripped.CopyFrom(request)
+        stripped.ClearField("page_size")
+        digest = hashlib.sha256(stripped.SerializeToString(deterministic=True) + extra.encode())
+        return digest.hexdigest()[:16]
+
+    service = "vod.search.v1.SearchService"
+    cases: list[tuple[str, Message, str, object]] = [
+        (
+            "Search",
+            pb.SearchRequest(query="love", page_size=2, filter=pb.SearchFilter(region_code="US")),
+            "US",
+            search.Search,
+        ),
+        ("Trending", pb.TrendingRequest(region_code="US", page_size=2), "", search.Trending),
+        (
+            "NewReleases",
+            pb.NewReleasesRequest(region_code="US", page_size=2),
+            "",
+            search.NewReleases,
+        ),
+    ]
+    for method, request, extra, call in cases:
+        payload: dict[str, object] = {"o": 2, "s": None}
+        old = {"f": unkeyed(request, extra), **payload}
+        for token in forgeries(old, f"{service}/{method}", request, payload, bind=extra):
+            forged = type(request)()
+            forged.CopyFrom(request)
+            forged.page_token = token  # type: ignore[attr-defined]
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call(forged)  # type: ignore[operator]
+            assert_refused_page_token(caught.value)
 
 
 async def test_page_tokens_must_be_ours_and_match_the_request(search) -> None:

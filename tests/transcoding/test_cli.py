@@ -1,5 +1,6 @@
 """`vod ingest --wait` end to end (the CLI as a subprocess), including resuming an upload an
-earlier run left unfinished, and the exit code for a rejected file."""
+earlier run left unfinished, the exit code for a rejected file, and subtitle and extra audio
+sidecars (`--subtitles`, `--audio`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from vod.transcoding.v1 import transcoding_pb2 as pb
 from services.transcoding.cli import upload_id_for
 from services.transcoding.server import Running
 from tests.transcoding.conftest import worker_env
-from tests.transcoding.helpers import make_video, sha256_of, upload
+from tests.transcoding.helpers import FFMPEG, make_video, sha256_of, upload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -174,3 +175,94 @@ async def test_ingest_attaches_subtitle_sidecars(
         ("en", "English (CC)"),
         ("es", ""),
     ]
+
+
+def _tone(path: Path, seconds: float, codec: list[str]) -> Path:
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=550:duration={seconds}:sample_rate=48000",
+            *codec,
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+async def test_ingest_refuses_bad_audio_sidecars_before_uploading(
+    tc_service: Running, tc_settings, tmp_path: Path
+) -> None:
+    source = make_video(tmp_path / "film.mp4", seconds=1, size="160x90")
+    text = tmp_path / "dub.m4a"
+    text.write_text("not audio at all, only words\n" * 4)
+    for spec, expected in (
+        ("french=x.m4a", "'french' is not a language tag such as en, spa or pt-BR"),
+        ("fr", "expected LANG=FILE, e.g. fr=movie.fr.m4a"),
+        (f"fr={tmp_path / 'missing.m4a'}", "no such file"),
+        (f"fr={text}", "is not an audio file (MP4/M4A, MP3, AAC, WAV, FLAC, Ogg or Matroska)"),
+        (f'fr:The "Dub"={text}', "the label cannot hold quotes, backslashes, <, > or &"),
+    ):
+        code, out, err = await run_cli(
+            tc_settings,
+            tc_service,
+            "ingest",
+            str(source),
+            "--title",
+            "titles/film",
+            "--audio",
+            spec,
+        )
+        assert code == 2 and out == "", (spec, err)
+        assert expected in _flat(err), (spec, err)
+
+
+async def test_ingest_attaches_audio_sidecars(
+    tc, tc_worker, tc_service: Running, tc_settings, tmp_path: Path
+) -> None:
+    source = make_video(tmp_path / "dubbed.mp4", seconds=2, size="320x180")
+    french = _tone(tmp_path / "dubbed.fr.m4a", 2, ["-c:a", "aac", "-b:a", "64k"])
+    commentary = _tone(tmp_path / "commentary.bin", 1, ["-c:a", "flac", "-f", "flac"])
+    code, out, err = await run_cli(
+        tc_settings,
+        tc_service,
+        "ingest",
+        str(source),
+        "--title",
+        "titles/dubbed",
+        "--audio",
+        f"fr:Français={french}",
+        "--audio",  # any file name: the content tells the type
+        f"en={commentary}",
+        "--wait",
+        "--ladder",
+        "preview",
+    )
+    assert code == 0, err
+    assert "uploaded audio" in err
+    lines = dict(line.split(None, 1) for line in out.strip().splitlines())
+    body = await asyncio.to_thread(lambda: urllib.request.urlopen(lines["HLS"], timeout=10).read())
+    master = m3u8.loads(body.decode())
+    audio = [(m.language, m.name) for m in master.media if m.type == "AUDIO"]
+    assert audio == [("und", "und-0"), ("fr", "Français"), ("en", "en-2")]
+    job = (
+        await tc.GetJob(
+            pb.GetJobRequest(name=f"jobs/{upload_id_for('titles/dubbed', sha256_of(source))}")
+        )
+    ).job
+    assert [(a.language, a.label) for a in job.options.audio_tracks] == [
+        ("fr", "Français"),
+        ("en", ""),
+    ]
+    types = []
+    for track in job.options.audio_tracks:
+        sidecar = (await tc.GetUpload(pb.GetUploadRequest(name=track.upload))).upload
+        assert sidecar.state == pb.UPLOAD_STATE_COMPLETED and sidecar.title == "titles/dubbed"
+        types.append(sidecar.content_type)
+    assert types == ["audio/mp4", "audio/flac"]

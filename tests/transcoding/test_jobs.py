@@ -5,6 +5,7 @@ published."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from vod.events.v1 import media_events_pb2 as ev
 from vod.licensing.v1 import licensing_pb2 as lpb
 from vod.transcoding.v1 import transcoding_pb2 as pb
 
+from services.transcoding.jobs import LIST_JOBS_SCOPE
 from services.transcoding.server import Running
+from tests.runtime.test_page_tokens import assert_refused_page_token, forgeries
 from tests.support import details_of
 from tests.transcoding.helpers import FFMPEG, create_job, make_video, upload, wait_job
 
@@ -170,3 +173,17 @@ async def test_failing_ffmpeg_retries_then_fails_visibly(
     assert job.error.message.startswith("ffmpeg failed")
     assert "moov atom not found" in job.error.message or "Invalid data" in job.error.message
     assert tc_service.store.list("staging/broken-1/") == []
+
+
+async def test_a_forged_page_token_is_refused(tc) -> None:
+    """A cursor forged with the unkeyed filter hash ListJobs used to check (or signed with
+    anything but the deployment's secret) is INVALID_ARGUMENT on page_token."""
+    request = pb.ListJobsRequest(title="titles/forged", page_size=1)
+    payload: dict[str, object] = {"t": "2999-01-01T00:00:00+00:00", "id": "x"}
+    old = {**payload, "f": hashlib.sha256(b"titles/forged||0").hexdigest()[:12]}
+    for token in forgeries(old, LIST_JOBS_SCOPE, request, payload):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await tc.ListJobs(
+                pb.ListJobsRequest(title="titles/forged", page_size=1, page_token=token)
+            )
+        assert_refused_page_token(caught.value)

@@ -26,7 +26,7 @@ from vod.common.v1 import event_pb2 as vod_dot_common_dot_v1_dot_event__pb2
 from vod.experiments.v1 import experiments_pb2 as vod_dot_experiments_dot_v1_dot_experiments__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%vod/events/v1/experiment_events.proto\x12\rvod.events.v1\x1a\x19vod/common/v1/event.proto\x1a$vod/experiments/v1/experiments.proto\"\x8e\x02\n\x11\x45xperimentExposed\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12\x18\n\x07profile\x18\x02 \x01(\tR\x07profile\x12\x1f\n\x0bresponse_id\x18\x03 \x01(\tR\nresponseId\x12\x18\n\x07surface\x18\x04 \x01(\tR\x07surface\x12\x1f\n\x0bregion_code\x18\x05 \x01(\tR\nregionCode\x12\x38\n\x08\x65xposure\x18\x06 \x01(\x0b\x32\x1c.vod.experiments.v1.ExposureR\x08\x65xposure:\x1b\xd2\xf3\x18\x17vod.experiments.exposedb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%vod/events/v1/experiment_events.proto\x12\rvod.events.v1\x1a\x19vod/common/v1/event.proto\x1a$vod/experiments/v1/experiments.proto\"\x8e\x02\n\x11\x45xperimentExposed\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12\x18\n\x07profile\x18\x02 \x01(\tR\x07profile\x12\x1f\n\x0bresponse_id\x18\x03 \x01(\tR\nresponseId\x12\x18\n\x07surface\x18\x04 \x01(\tR\x07surface\x12\x1f\n\x0bregion_code\x18\x05 \x01(\tR\nregionCode\x12\x38\n\x08\x65xposure\x18\x06 \x01(\x0b\x32\x1c.vod.experiments.v1.ExposureR\x08\x65xposure:\x1b\xd2\xf3\x18\x17vod.experiments.exposed\"\xa2\x02\n\x11\x45xperimentChanged\x12,\n\x04meta\x18\x01 \x01(\x0b\x32\x18.vod.common.v1.EventMetaR\x04meta\x12\x1e\n\nexperiment\x18\x02 \x01(\tR\nexperiment\x12\x14\n\x05layer\x18\x03 \x01(\tR\x05layer\x12\x37\n\x06\x63hange\x18\x04 \x01(\x0e\x32\x1f.vod.events.v1.ExperimentChangeR\x06\x63hange\x12\x39\n\x05state\x18\x05 \x01(\x0e\x32#.vod.experiments.v1.ExperimentStateR\x05state\x12\x18\n\x07profile\x18\x06 \x01(\tR\x07profile:\x1b\xd2\xf3\x18\x17vod.experiments.changed*\x8f\x01\n\x10\x45xperimentChange\x12!\n\x1d\x45XPERIMENT_CHANGE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45XPERIMENT_CHANGE_CREATED\x10\x01\x12\x1b\n\x17\x45XPERIMENT_CHANGE_STATE\x10\x02\x12\x1c\n\x18\x45XPERIMENT_CHANGE_FORCED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EXPERIMENTEXPOSED']._loaded_options = None
   _globals['_EXPERIMENTEXPOSED']._serialized_options = b'\322\363\030\027vod.experiments.exposed'
+  _globals['_EXPERIMENTCHANGED']._loaded_options = None
+  _globals['_EXPERIMENTCHANGED']._serialized_options = b'\322\363\030\027vod.experiments.changed'
+  _globals['_EXPERIMENTCHANGE']._serialized_start=688
+  _globals['_EXPERIMENTCHANGE']._serialized_end=831
   _globals['_EXPERIMENTEXPOSED']._serialized_start=122
   _globals['_EXPERIMENTEXPOSED']._serialized_end=392
+  _globals['_EXPERIMENTCHANGED']._serialized_start=395
+  _globals['_EXPERIMENTCHANGED']._serialized_end=685
 # @@protoc_insertion_point(module_scope)

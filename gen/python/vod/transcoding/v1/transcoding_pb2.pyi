@@ -176,7 +176,7 @@ class RenditionSpec(_message.Message):
     def __init__(self, height: _Optional[int] = ..., bitrate_bps: _Optional[int] = ..., codec: _Optional[_Union[VideoCodec, str]] = ...) -> None: ...
 
 class TranscodeOptions(_message.Message):
-    __slots__ = ("ladder", "renditions", "codec", "segment_duration_seconds", "keyframe_interval_seconds", "vmaf_target", "encrypt", "subtitles")
+    __slots__ = ("ladder", "renditions", "codec", "segment_duration_seconds", "keyframe_interval_seconds", "vmaf_target", "encrypt", "subtitles", "audio_tracks")
     LADDER_FIELD_NUMBER: _ClassVar[int]
     RENDITIONS_FIELD_NUMBER: _ClassVar[int]
     CODEC_FIELD_NUMBER: _ClassVar[int]
@@ -185,6 +185,7 @@ class TranscodeOptions(_message.Message):
     VMAF_TARGET_FIELD_NUMBER: _ClassVar[int]
     ENCRYPT_FIELD_NUMBER: _ClassVar[int]
     SUBTITLES_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_TRACKS_FIELD_NUMBER: _ClassVar[int]
     ladder: LadderPreset
     renditions: _containers.RepeatedCompositeFieldContainer[RenditionSpec]
     codec: VideoCodec
@@ -193,7 +194,18 @@ class TranscodeOptions(_message.Message):
     vmaf_target: int
     encrypt: bool
     subtitles: _containers.RepeatedCompositeFieldContainer[SubtitleSpec]
-    def __init__(self, ladder: _Optional[_Union[LadderPreset, str]] = ..., renditions: _Optional[_Iterable[_Union[RenditionSpec, _Mapping]]] = ..., codec: _Optional[_Union[VideoCodec, str]] = ..., segment_duration_seconds: _Optional[int] = ..., keyframe_interval_seconds: _Optional[int] = ..., vmaf_target: _Optional[int] = ..., encrypt: _Optional[bool] = ..., subtitles: _Optional[_Iterable[_Union[SubtitleSpec, _Mapping]]] = ...) -> None: ...
+    audio_tracks: _containers.RepeatedCompositeFieldContainer[AudioSpec]
+    def __init__(self, ladder: _Optional[_Union[LadderPreset, str]] = ..., renditions: _Optional[_Iterable[_Union[RenditionSpec, _Mapping]]] = ..., codec: _Optional[_Union[VideoCodec, str]] = ..., segment_duration_seconds: _Optional[int] = ..., keyframe_interval_seconds: _Optional[int] = ..., vmaf_target: _Optional[int] = ..., encrypt: _Optional[bool] = ..., subtitles: _Optional[_Iterable[_Union[SubtitleSpec, _Mapping]]] = ..., audio_tracks: _Optional[_Iterable[_Union[AudioSpec, _Mapping]]] = ...) -> None: ...
+
+class AudioSpec(_message.Message):
+    __slots__ = ("upload", "language", "label")
+    UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    upload: str
+    language: str
+    label: str
+    def __init__(self, upload: _Optional[str] = ..., language: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
 
 class SubtitleSpec(_message.Message):
     __slots__ = ("upload", "language", "label")

@@ -93,8 +93,10 @@ class TranscodingServiceServicer:
         A stream that ends before size_bytes is reached leaves the upload UPLOADING so that a new
         stream with the same upload_id resumes at committed_offset. When the last byte is committed
         and the whole-file SHA-256 matches, the upload becomes COMPLETED and
-        vod.media.upload_completed is published (not for text/vtt subtitle sidecars, which are
-        checked to be WebVTT instead of probed; INVALID_ARGUMENT with reason NOT_WEBVTT otherwise).
+        vod.media.upload_completed is published (not for sidecars, which never start a transcode of
+        their own: text/vtt subtitle sidecars are checked to be WebVTT instead of probed,
+        INVALID_ARGUMENT with reason NOT_WEBVTT otherwise; audio/* sidecars are probed for an audio
+        stream, INVALID_ARGUMENT with reason NOT_AUDIO when they have none).
         Clients outside the mesh do not call this RPC: they send `PUT /upload/v1/uploads/{upload_id}`
         to the gateway with the header fields as query parameters and a
         `Content-Range: bytes <first>-<last>/<size>` header, and the gateway relays each PUT as one
@@ -122,10 +124,11 @@ class TranscodingServiceServicer:
     def CreateJob(self, request, context):
         """Queues a transcode job for a completed upload. Returns INVALID_ARGUMENT with field violations
         for malformed options (including a keyframe interval that does not divide the segment
-        duration, a source upload that is a subtitle sidecar, or a subtitle upload that is not a
-        text/vtt upload of the same title), NOT_FOUND if the upload or a subtitle upload does not
-        exist, FAILED_PRECONDITION if the upload or a subtitle upload is not COMPLETED,
-        ALREADY_EXISTS if the job_id is taken.
+        duration, a source upload that is a subtitle or audio sidecar, a subtitle upload that is not a
+        text/vtt upload of the same title, an audio track upload that is not an audio/* upload of the
+        same title, or two audio tracks with the same language and label), NOT_FOUND if the upload,
+        a subtitle upload or an audio track upload does not exist, FAILED_PRECONDITION if one of them
+        is not COMPLETED, ALREADY_EXISTS if the job_id is taken.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
