@@ -33,8 +33,14 @@ Playback answers a heartbeat after the batched UPDATE that carries it (VOD_PLAYB
 0.2 s by default), so heartbeat latency is about that window plus the write; --flush-s sets it
 for the run's mesh.
 
+With --experiment the run is an A/B test of the home page's row order
+(benchmarks/viewers_experiment.py): each viewer is its own account and profile, reacts to the
+top row of the home it is served (a play with a known probability, higher when trending is on
+top) and only the viewers who decide to play start a session; the read-out is printed with the
+true effect, and the exposure records are checked one for one against the home responses.
+
     scripts/bench viewers [--viewers 20] [--duration 20] [--heartbeat-s 5] [--ramp-s S]
-                          [--flush-s 0.2] [--signups 4]
+                          [--flush-s 0.2] [--signups 4] [--experiment [--base P --lift L]]
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
 
 import aiohttp  # noqa: E402
+
+from benchmarks.viewers_experiment import HomeSeen, ViewerModel  # noqa: E402
 
 STEPS = ("login", "token", "home", "search", "start", "manifest", "heartbeat", "segment", "qoe",
          "stop")  # fmt: skip
@@ -110,6 +118,8 @@ class Report:
     errors: Counter[tuple[str, str]] = field(default_factory=Counter)
     unavailable: Counter[str] = field(default_factory=Counter)
     sessions: list[SessionLog] = field(default_factory=list)
+    homes: list[HomeSeen] = field(default_factory=list)
+    """With a viewer model: what each viewer's home showed on top and whether it played."""
     segment_bytes: int = 0
     segment_content_length: int = 0
     active: int = 0
@@ -164,6 +174,7 @@ class Run:
         self.deadline = 0.0
         self.qoe_available = True
         self.fetch_segments = True
+        self.model: ViewerModel | None = None
 
     async def call(
         self,
@@ -261,7 +272,14 @@ class Run:
             "token", "POST", f"{g}/v1/{account.profile}:issueToken", json={}, token=user_token
         )
         token = issued["tokens"]["accessToken"]
-        await self.call("home", "GET", f"{g}/v1/{account.profile}/home", token=token)
+        home = await self.call("home", "GET", f"{g}/v1/{account.profile}/home", token=token)
+        if self.model is not None:  # the viewer reacts to what the home shows on top
+            rows = home.get("rows") or [{}]
+            top = str(rows[0].get("kind", ""))
+            plays = self.model.plays(i, top)
+            self.report.homes.append(HomeSeen(i, account.profile, top, plays))
+            if not plays:
+                return
         await self.call(
             "search",
             "GET",
@@ -443,6 +461,7 @@ async def run_viewers(
     query: str = "bench",
     per_account: int = PER_ACCOUNT,
     segments: bool = True,
+    model: ViewerModel | None = None,
 ) -> Report:
     """The load itself: `viewers` viewers over `accounts` (viewer i on account i // per_account),
     started evenly over `ramp_s`, all stopped at `duration_s` after the start; returns the
@@ -456,6 +475,7 @@ async def run_viewers(
         run = Run(http, gateway_url, title, report, query)
         run.duration_s = max(1.0, title_duration_s)
         run.fetch_segments = segments
+        run.model = model
         run.began = report.began = time.perf_counter()
         run.deadline = run.began + duration_s
 
@@ -602,6 +622,13 @@ def say(text: str) -> None:
 def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("VOD_TRACING", "off")
     from benchmarks.licensing_bench import mesh_settings
+    from benchmarks.viewers_experiment import (
+        check_simulation,
+        print_readout,
+        read_report,
+        start_experiment,
+        stop_experiment,
+    )
     from mesh.launcher import LocalMesh
     from tests.conftest import scratch_dir
     from tests.e2e.media import ingest_through_gateway
@@ -633,7 +660,8 @@ def run(args: argparse.Namespace) -> None:
                 display_name="Viewers Bench Title",
             )
             setup["ingest"] = time.perf_counter() - t
-            n_accounts = math.ceil(args.viewers / PER_ACCOUNT)
+            per_account = 1 if args.experiment else PER_ACCOUNT
+            n_accounts = math.ceil(args.viewers / per_account)
             t = time.perf_counter()
             say(f"creating {n_accounts} premium accounts…")
             accounts = asyncio.run(
@@ -653,6 +681,11 @@ def run(args: argparse.Namespace) -> None:
                 "set-up (not in the figures): "
                 + ", ".join(f"{k} {v:.1f}s" for k, v in setup.items())
             )
+            model = experiment = None
+            admin = dict(mesh.admin_metadata())
+            if args.experiment:
+                model = ViewerModel(base=args.base, lift=args.lift)
+                experiment = asyncio.run(start_experiment(s.gateway_url, admin))
             say(f"running {args.viewers} viewers for {args.duration:g}s…")
             report = asyncio.run(
                 run_viewers(
@@ -666,9 +699,16 @@ def run(args: argparse.Namespace) -> None:
                     title_duration_s=ingested.duration_s,
                     query="viewers",
                     segments=not args.no_segments,
+                    per_account=per_account,
+                    model=model,
                 )
             )
             print_report(report)
+            if experiment is not None and model is not None:
+                check = check_simulation(mesh.database_url, experiment, report.homes)
+                readout = asyncio.run(read_report(s.gateway_url, admin, experiment))
+                print_readout(readout, model, check)
+                asyncio.run(stop_experiment(s.gateway_url, admin, experiment))
         finally:
             mesh.stop()
 
@@ -693,6 +733,14 @@ def main() -> None:
         help="where accounts log in (an argon2 verify each): in the run, by each account's first "
         "viewer (default), or in set-up, --signups at a time (the run then has no login step)",
     )
+    parser.add_argument(
+        "--experiment",
+        action="store_true",
+        help="run an A/B test of the home's row order: one account per viewer, viewers play "
+        "with probability --base, x(1 + --lift) when trending is the top row",
+    )
+    parser.add_argument("--base", type=float, default=0.4, help="play probability (0.4)")
+    parser.add_argument("--lift", type=float, default=0.5, help="relative lift on top (0.5)")
     parser.add_argument("--log-level", default="WARNING", help="services' log level")
     parser.add_argument(
         "--flush-s",

@@ -20,7 +20,8 @@ client to start again without a page_token. Signatures are compared in constant 
 
 The secret is `VOD_PAGE_TOKEN_SECRET` (`services.runtime.config.load_page_token_secret`), one
 value for every service and replica of a deployment. When it is unset (development, tests),
-`default_page_tokens()` draws a random per-process secret and logs a warning once: tokens then
+`default_page_tokens()` draws a random per-process secret and logs a warning when it issues its
+first token (a process that never issues one stays quiet): tokens then
 do not survive a restart of the service, nor move between replicas.
 """
 
@@ -112,12 +113,14 @@ class PageTokens:
         *,
         ttl_s: float | None = None,
         clock: Callable[[], float] = time.time,
+        on_first_encode: Callable[[], None] | None = None,
     ) -> None:
         if len(secret) < MIN_SECRET_BYTES:
             raise ValueError(f"a page-token secret needs at least {MIN_SECRET_BYTES} bytes")
         self._secret = secret
         self._ttl_s = ttl_s
         self._clock = clock
+        self._on_first_encode = on_first_encode
 
     def __repr__(self) -> str:  # never the secret
         return f"PageTokens(ttl_s={self._ttl_s!r})"
@@ -136,6 +139,9 @@ class PageTokens:
         ttl_s: float | None = None,
     ) -> str:
         """A token carrying `payload` (JSON values) for the next page of `request` in `scope`."""
+        if self._on_first_encode is not None:
+            warn, self._on_first_encode = self._on_first_encode, None
+            warn()
         if not scope or "\n" in scope:
             raise ValueError(f"bad page-token scope {scope!r}")
         doc: dict[str, Any] = {"f": request_fingerprint(request, bind), "p": dict(payload)}
@@ -191,6 +197,17 @@ class PageTokens:
         return payload
 
 
+def _warn_ephemeral() -> None:
+    _log.warning(
+        "page_tokens.ephemeral_secret",
+        detail=(
+            "VOD_PAGE_TOKEN_SECRET is not set: page tokens are signed with a per-process random "
+            "key and stop working when this process restarts or when another replica answers; "
+            "set it in every deployment"
+        ),
+    )
+
+
 _process: PageTokens | None = None
 _process_lock = threading.Lock()
 
@@ -203,15 +220,8 @@ def default_page_tokens() -> PageTokens:
     with _process_lock:
         if _process is None:
             secret = load_page_token_secret()
-            if secret is None:
-                secret = secrets.token_bytes(32)
-                _log.warning(
-                    "page_tokens.ephemeral_secret",
-                    detail=(
-                        "VOD_PAGE_TOKEN_SECRET is not set: page tokens are signed with a "
-                        "per-process random key and stop working when this process restarts "
-                        "or when another replica answers; set it in every deployment"
-                    ),
-                )
-            _process = PageTokens(secret)
+            if secret is None:  # warned when the first token is issued, not before
+                _process = PageTokens(secrets.token_bytes(32), on_first_encode=_warn_ephemeral)
+            else:
+                _process = PageTokens(secret)
         return _process

@@ -1,5 +1,6 @@
 """The viewing-session load generator (benchmarks/viewers_bench.py) against the package's mesh:
-20 viewers on 5 premium accounts for 15 s, and exact invariants on what they did."""
+20 viewers on 5 premium accounts for 15 s, and exact invariants on what they did; then 24
+viewers as the population of an A/B test of the home's row order."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import math
 
 import psycopg
 
-from benchmarks.viewers_bench import PER_ACCOUNT, create_accounts, run_viewers
+from benchmarks.viewers_bench import PER_ACCOUNT, create_accounts, run_viewers, sign_in
+from benchmarks.viewers_experiment import (
+    ViewerModel,
+    check_simulation,
+    read_report,
+    start_experiment,
+    stop_experiment,
+)
 from mesh.launcher import LocalMesh
 from tests.e2e.media import Ingested
 from tests.e2e.test_viewer_path import ingested  # noqa: F401 (the module's READY title)
@@ -79,3 +87,60 @@ def test_viewers_sign_in_play_heartbeat_and_stop(
     assert counts["segment"] >= 2 * VIEWERS
     # QoE batches either all went through or the route is not deployed (counted, not errors)
     assert counts["qoe"] == 0 or report.unavailable["qoe"] == 0
+
+
+EXPERIMENT_VIEWERS = 24
+
+
+def test_an_ab_test_driven_by_the_viewers(
+    mesh: LocalMesh,
+    ingested: Ingested,  # noqa: F811
+    admin_headers: dict[str, str],
+) -> None:
+    """The load generator as the experiment's population: one account and profile per viewer,
+    each reacting to the top row of the home it was served. Checked exactly: one exposure record
+    per home response of an assigned profile (none in the holdout), the top row each viewer saw
+    is the one its logged variant prescribes, every play started reached experiments, and the
+    read-out counts the same profiles. (Finding the effect needs hundreds of profiles: that is
+    `scripts/bench viewers --experiment`, whose read-out the README quotes.)"""
+    s = mesh.settings
+    model = ViewerModel(base=0.5, lift=0.6)
+    name = asyncio.run(start_experiment(s.gateway_url, admin_headers, salt="e2e-loadgen"))
+    try:
+        accounts = asyncio.run(create_accounts(s.gateway_url, EXPERIMENT_VIEWERS, s.regions[0]))
+        asyncio.run(sign_in(s.gateway_url, accounts, 4))  # argon2 verifies outside the run
+        report = asyncio.run(
+            run_viewers(
+                s.gateway_url,
+                accounts,
+                ingested.title,
+                viewers=EXPERIMENT_VIEWERS,
+                duration_s=12.0,
+                heartbeat_s=3.0,
+                ramp_s=2.0,
+                title_duration_s=ingested.duration_s,
+                per_account=1,
+                segments=False,
+                model=model,
+            )
+        )
+        assert dict(report.errors) == {}
+        assert sorted(h.viewer for h in report.homes) == list(range(EXPERIMENT_VIEWERS))
+        played = sorted(h.viewer for h in report.homes if h.played)
+        assert sorted(x.viewer for x in report.sessions) == played
+        assert all(x.stopped for x in report.sessions)
+        # the viewers' decisions are the model's, per viewer, from what they were shown
+        assert all(h.played == model.plays(h.viewer, h.top_row) for h in report.homes)
+
+        check = check_simulation(mesh.database_url, name, report.homes)
+        assert check.assigned > 0
+        assert check.records_per_assigned == {1: check.assigned}
+        assert check.wrong_top_row == []
+        assert check.plays_recorded == check.plays_started == len(played)
+        assert check.ok
+
+        readout = asyncio.run(read_report(s.gateway_url, admin_headers, name))
+        exposed = {v["variant"]: int(v.get("exposedProfiles", 0)) for v in readout["variants"]}
+        assert sum(exposed.values()) == check.assigned
+    finally:
+        asyncio.run(stop_experiment(s.gateway_url, admin_headers, name))

@@ -250,11 +250,15 @@ def test_without_a_secret_the_process_draws_one_and_warns_once(
     capsys.readouterr()
     first = default_page_tokens()
     assert default_page_tokens() is first
+    # A process that never issues a token (a CLI, the launcher) says nothing...
+    assert "page_tokens.ephemeral_secret" not in capsys.readouterr().out
+    token = first.encode(SCOPE, request(), PAYLOAD)
+    assert first.decode(token, SCOPE, request()) == PAYLOAD
+    first.encode(SCOPE, request(), PAYLOAD)
+    # ... one that does warns once.
     out = capsys.readouterr().out
     assert out.count("page_tokens.ephemeral_secret") == 1
     assert "VOD_PAGE_TOKEN_SECRET is not set" in out and "restarts" in out
-    token = first.encode(SCOPE, request(), PAYLOAD)
-    assert first.decode(token, SCOPE, request()) == PAYLOAD
     # Another process (here: another draw) does not accept it.
     monkeypatch.setattr(module, "_process", None)
     refused(default_page_tokens(), token)
