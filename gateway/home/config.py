@@ -68,6 +68,11 @@ class HomeSettings:
     """Upper bound of gRPC's reconnect backoff, so a dependency that comes back is reached by
     the breaker's next probe rather than minutes later."""
     experiments: ExperimentsSettings = ExperimentsSettings()
+    title_cache_ttl_s: float = 60.0
+    """How long a cached catalog title is used (the catalog's events drop it at once when it
+    changes; this bounds staleness if one is missed). 0 turns the cache off; it is also off
+    without NATS (no events)."""
+    title_cache_size: int = 50_000
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
@@ -80,7 +85,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
     experiments: `VOD_EXPERIMENTS_ADDRESS` (unset: no experiments),
     `VOD_GATEWAY_EXPERIMENTS_DEADLINE_S` (0.1), `VOD_GATEWAY_ASSIGNMENTS_TTL_S` (30),
     `VOD_GATEWAY_ASSIGNMENTS_CACHE_SIZE` (100000), `VOD_GATEWAY_EXPOSURE_DEADLINE_S` (2.0),
-    `VOD_GATEWAY_EXPERIMENT_LAYERS` (home-rows,artwork)."""
+    `VOD_GATEWAY_EXPERIMENT_LAYERS` (home-rows,artwork); the title cache (with `VOD_NATS_URL`
+    only): `VOD_GATEWAY_TITLE_CACHE_TTL_S` (60, 0 = off), `VOD_GATEWAY_TITLE_CACHE_SIZE`
+    (50000)."""
     env = os.environ if env is None else env
     settings = HomeSettings(
         runtime=load_runtime_settings(
@@ -113,6 +120,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
                 if layer.strip()
             ),
         ),
+        title_cache_ttl_s=env_float(env, "VOD_GATEWAY_TITLE_CACHE_TTL_S", 60.0),
+        title_cache_size=env_int(env, "VOD_GATEWAY_TITLE_CACHE_SIZE", 50_000),
     )
     if not 0 < settings.row_deadline_s <= settings.budget_s:
         raise ValueError("VOD_GATEWAY_ROW_DEADLINE_S must be positive and within the budget")
@@ -125,5 +134,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
     if settings.experiments.cache_ttl_s < 0 or settings.experiments.cache_size < 1:
         raise ValueError(
             "VOD_GATEWAY_ASSIGNMENTS_TTL_S must be >= 0 and VOD_GATEWAY_ASSIGNMENTS_CACHE_SIZE >= 1"
+        )
+    if settings.title_cache_ttl_s < 0 or settings.title_cache_size < 1:
+        raise ValueError(
+            "VOD_GATEWAY_TITLE_CACHE_TTL_S must be >= 0 and VOD_GATEWAY_TITLE_CACHE_SIZE >= 1"
         )
     return settings

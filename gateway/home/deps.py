@@ -27,6 +27,7 @@ from vod.search.v1 import search_pb2_grpc
 
 from gateway.home.breaker import CircuitBreaker
 from gateway.home.metrics import HomeMetrics
+from gateway.home.title_cache import TitleCache
 from services.runtime.clients import idempotent_methods
 from services.runtime.logs import get_logger
 
@@ -276,20 +277,37 @@ def _missing_title(exc: grpc.aio.AioRpcError) -> str:
 
 
 class CatalogSource:
-    def __init__(self, channel: grpc.aio.Channel, dependency: Dependency) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        dependency: Dependency,
+        cache: TitleCache | None = None,
+    ) -> None:
         self._stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         self.dependency = dependency
+        self.cache = cache
+        """Titles kept between requests, dropped on the catalog's events (None: none kept)."""
 
     async def titles(
         self, names: Sequence[str], metadata: Metadata, timeout_s: float
     ) -> dict[str, cpb.Title]:
-        """The titles of `names` (at most 100 per request, the requests in parallel), by name.
-        Titles the catalog no longer has are left out: BatchGetTitles fails the whole batch with
-        NOT_FOUND naming one of them, so that one is dropped and the batch asked again."""
-        chunks = [list(names[i : i + BATCH_LIMIT]) for i in range(0, len(names), BATCH_LIMIT)]
+        """The titles of `names` (from the cache, the rest at most 100 per request, the
+        requests in parallel), by name. Titles the catalog no longer has are left out:
+        BatchGetTitles fails the whole batch with NOT_FOUND naming one of them, so that one is
+        dropped and the batch asked again."""
         found: dict[str, cpb.Title] = {}
+        wanted = list(names)
+        generation = 0
+        if self.cache is not None:
+            found, wanted = self.cache.get_many(wanted)
+            generation = self.cache.generation
+            if not wanted:
+                return found
+        chunks = [list(wanted[i : i + BATCH_LIMIT]) for i in range(0, len(wanted), BATCH_LIMIT)]
         for titles in await asyncio.gather(*(self._chunk(c, metadata, timeout_s) for c in chunks)):
             found.update((t.name, t) for t in titles)
+            if self.cache is not None:
+                self.cache.put_many(titles, generation)
         return found
 
     async def _chunk(

@@ -27,11 +27,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import nats
 from google.protobuf.message import DecodeError
 from vod.catalog.v1 import catalog_pb2 as cpb
 from vod.events.v1 import experiment_events_pb2 as ev
@@ -49,7 +47,6 @@ __all__ = [
     "DEFAULT_ROW_ORDER",
     "HomeExperiments",
     "Treatment",
-    "follow_changes",
     "parse_row_order",
 ]
 
@@ -198,6 +195,17 @@ class HomeExperiments:
         self.metrics.invalidations.labels("profile" if profile else "all").inc()
         return dropped
 
+    def on_changed_payload(self, payload: bytes) -> None:
+        """A `vod.experiments.changed` message; one that does not decode drops the whole cache
+        (the safe reading of an unknown change)."""
+        try:
+            event = ev.ExperimentChanged.FromString(payload)
+        except DecodeError:
+            _log.warning("experiments.changed_undecodable", size=len(payload))
+            self.invalidate()
+            return
+        self.on_changed(event)
+
     def on_changed(self, event: ev.ExperimentChanged) -> None:
         """Apply a `vod.experiments.changed` event to the cache."""
         forced = event.change == ev.EXPERIMENT_CHANGE_FORCED and event.profile
@@ -276,50 +284,3 @@ class HomeExperiments:
             task.cancel()
         if late:
             await asyncio.gather(*late, return_exceptions=True)
-
-
-async def follow_changes(
-    nats_url: str, experiments: HomeExperiments
-) -> Callable[[], Awaitable[None]]:
-    """Subscribe to `vod.experiments.changed` (plain NATS: a gateway that was down has an empty
-    cache, so it needs no replay) and apply each event to `experiments`' cache. Returns the
-    coroutine function that closes the subscription. A payload that does not decode is logged
-    and dropped with the whole cache (the safe reading of an unknown change)."""
-
-    async def handle(msg: Any) -> None:
-        try:
-            event = ev.ExperimentChanged.FromString(msg.data)
-        except DecodeError:
-            _log.warning("experiments.changed_undecodable", size=len(msg.data))
-            experiments.invalidate()
-            return
-        experiments.on_changed(event)
-
-    async def quiet(exc: Exception) -> None:  # nats-py prints tracebacks by default
-        _log.debug("experiments.nats_error", error=str(exc))
-
-    async def reconnected() -> None:  # events may have been missed while disconnected
-        experiments.invalidate()
-
-    try:
-        nc = await asyncio.wait_for(
-            nats.connect(
-                nats_url,
-                name="gateway-home",
-                connect_timeout=2,
-                max_reconnect_attempts=-1,  # once connected, never give up
-                reconnected_cb=reconnected,
-                error_cb=quiet,
-            ),
-            timeout=5.0,  # the first connection is retried forever otherwise
-        )
-        await nc.subscribe(CHANGED_SUBJECT, cb=handle)
-        await nc.flush()
-    except Exception as exc:  # NATS down at start: the TTL alone keeps the cache fresh
-        _log.warning("experiments.changes_not_followed", nats_url=nats_url, error=str(exc))
-
-        async def nothing() -> None:
-            return None
-
-        return nothing
-    return nc.close

@@ -21,6 +21,8 @@ class HomeMetrics:
     assignments: Counter
     exposures: Counter
     invalidations: Counter
+    title_cache_lookups: Counter
+    title_cache_invalidations: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> HomeMetrics:
@@ -64,6 +66,20 @@ class HomeMetrics:
                 "Assignment cache drops on vod.experiments.changed events, by scope: profile "
                 "(a QA override) or all (created, started, stopped, ramped; reconnected).",
                 ["scope"],
+                registry=registry,
+            ),
+            title_cache_lookups=Counter(
+                "gateway_title_cache_lookups_total",
+                "Titles the home looked up in its title cache, by result: hit, miss (asked of "
+                "the catalog).",
+                ["result"],
+                registry=registry,
+            ),
+            title_cache_invalidations=Counter(
+                "gateway_title_cache_invalidations_total",
+                "Title cache drops by reason: updated, removed (catalog events), reconnect or "
+                "undecodable (everything dropped).",
+                ["reason"],
                 registry=registry,
             ),
         )

@@ -30,9 +30,11 @@ from gateway.home.deps import (
     open_dependency_channel,
 )
 from gateway.home.domain import HomeDomain, Sources, Timing
-from gateway.home.experiments import HomeExperiments, follow_changes
+from gateway.home.experiments import CHANGED_SUBJECT, HomeExperiments
+from gateway.home.follow import follow_subjects
 from gateway.home.metrics import HomeMetrics
 from gateway.home.servicer import GatewayServicer
+from gateway.home.title_cache import REMOVED_SUBJECT, UPDATED_SUBJECT, TitleCache
 from gateway.reflection import add_to_server as add_public_reflection
 from gateway.web import start_from_env as start_web_from_env
 from services.runtime import lifecycle
@@ -232,8 +234,8 @@ async def running(
             metrics=metrics,
             experiments=experiments,
         )
-        if experiments is not None and settings.runtime.nats_url:
-            stack.push_async_callback(await follow_changes(settings.runtime.nats_url, experiments))
+        if settings.runtime.nats_url:
+            await _follow_events(stack, settings, sources, experiments, metrics, clock)
         # The front door's reflection: public services only (Envoy routes it here).
         add_public_reflection(handle.server)
         await lifecycle.serve(
@@ -249,6 +251,49 @@ async def running(
             stack.push_async_callback(web_server.stop)
         _log.info("gateway.ready", port=handle.port)
         yield Running(handle, sources, metrics, experiments)
+
+
+async def _follow_events(
+    stack: AsyncExitStack,
+    settings: HomeSettings,
+    sources: Sources,
+    experiments: HomeExperiments | None,
+    metrics: HomeMetrics,
+    clock: Callable[[], float],
+) -> None:
+    """Keep the caches coherent with their owners' events: experiment assignments and, when
+    enabled, catalog titles (the title cache is only used while its events are followed)."""
+    titles = (
+        TitleCache(
+            settings.title_cache_ttl_s,
+            settings.title_cache_size,
+            metrics.title_cache_lookups,
+            metrics.title_cache_invalidations,
+            clock=clock,
+        )
+        if settings.title_cache_ttl_s > 0
+        else None
+    )
+    handlers = {}
+    if titles is not None:
+        handlers[UPDATED_SUBJECT] = titles.on_updated
+        handlers[REMOVED_SUBJECT] = titles.on_removed
+    if experiments is not None:
+        handlers[CHANGED_SUBJECT] = experiments.on_changed_payload
+    if not handlers:
+        return
+
+    def on_reconnect() -> None:  # events may have been missed
+        if titles is not None:
+            titles.clear()
+        if experiments is not None:
+            experiments.invalidate()
+
+    close = await follow_subjects(settings.runtime.nats_url, handlers, on_reconnect=on_reconnect)
+    if close is None:
+        return  # no events: experiments fall back to their TTL, titles are not cached
+    stack.push_async_callback(close)
+    sources.catalog.cache = titles
 
 
 async def serve(settings: HomeSettings) -> None:

@@ -150,6 +150,8 @@ class GatewayMesh:
     search_stub: search_pb2_grpc.SearchServiceStub
     recs_stub: recommendations_pb2_grpc.RecommendationsServiceStub
     catalog_stub: catalog_pb2_grpc.CatalogServiceStub
+    nats_url: str = ""
+    """The NATS the catalog publishes its events on."""
 
     def proxies(self) -> dict[str, FaultProxy]:
         return {
@@ -245,6 +247,7 @@ async def gw_mesh(
                                 recs_channel
                             ),
                             catalog_stub=catalog,
+                            nats_url=nats_server.url,
                         )
                         await _watch(mesh, playback_pb2_grpc.PlaybackServiceStub(pb_channel))
                         yield mesh

@@ -1,0 +1,108 @@
+"""Catalog titles kept by the home feed between requests, coherent with the catalog's events.
+
+Every home response needs title data and artwork for up to a hundred tiles, asked of the
+catalog (BatchGetTitles) after the rows are known: a serial step on every request. Titles are
+read far more often than written, so the gateway keeps them, keyed by name, and drops a title
+when the catalog says it changed (`vod.catalog.title_updated`, `vod.catalog.title_removed`, on
+NATS; see gateway/home/follow.py). A fetch that was in flight while any title was dropped is not
+stored (a generation counter), so an update is never overwritten by an older answer. The TTL
+bounds staleness if an event is missed; a NATS reconnect drops everything. Without NATS the
+cache is off: titles would otherwise be served stale for up to the TTL after a write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+from prometheus_client import Counter
+from vod.catalog.v1 import catalog_pb2 as cpb
+from vod.events.v1 import catalog_events_pb2 as ev
+
+from services.runtime.events import subject_of
+from services.runtime.logs import get_logger
+
+__all__ = ["UPDATED_SUBJECT", "REMOVED_SUBJECT", "TitleCache"]
+
+_log = get_logger("gateway.title_cache")
+
+UPDATED_SUBJECT = subject_of(ev.TitleUpdated)
+REMOVED_SUBJECT = subject_of(ev.TitleRemoved)
+
+
+@dataclass
+class TitleCache:
+    ttl_s: float
+    size: int
+    lookups: Counter
+    """gateway_title_cache_lookups_total{result=hit|miss}"""
+    invalidations: Counter
+    """gateway_title_cache_invalidations_total{reason=updated|removed|reconnect|undecodable}"""
+    clock: Callable[[], float] = time.monotonic
+    generation: int = 0
+    """Bumped by every drop; `put_many` stores only under the generation its fetch began in."""
+    _entries: OrderedDict[str, tuple[float, cpb.Title]] = field(default_factory=OrderedDict)
+
+    def get_many(self, names: Sequence[str]) -> tuple[dict[str, cpb.Title], list[str]]:
+        """(cached titles by name, names to fetch)."""
+        now = self.clock()
+        found: dict[str, cpb.Title] = {}
+        missing: list[str] = []
+        for name in names:
+            entry = self._entries.get(name)
+            if entry is not None and entry[0] > now:
+                self._entries.move_to_end(name)
+                found[name] = entry[1]
+            else:
+                missing.append(name)
+        if found:
+            self.lookups.labels("hit").inc(len(found))
+        if missing:
+            self.lookups.labels("miss").inc(len(missing))
+        return found, missing
+
+    def put_many(self, titles: Iterable[cpb.Title], generation: int) -> None:
+        if generation != self.generation:
+            return  # a title changed while these were fetched: they may be older than that
+        expires = self.clock() + self.ttl_s
+        for title in titles:
+            self._entries[title.name] = (expires, title)
+            self._entries.move_to_end(title.name)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def drop(self, name: str, reason: str) -> None:
+        self.generation += 1
+        self._entries.pop(name, None)
+        self.invalidations.labels(reason).inc()
+
+    def clear(self, reason: str = "reconnect") -> None:
+        self.generation += 1
+        self._entries.clear()
+        self.invalidations.labels(reason).inc()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def on_updated(self, payload: bytes) -> None:
+        try:
+            name = ev.TitleUpdated.FromString(payload).title.name
+        except DecodeError:
+            _log.warning("title_cache.undecodable", subject=UPDATED_SUBJECT)
+            self.clear("undecodable")
+            return
+        self.drop(name, "updated")
+
+    def on_removed(self, payload: bytes) -> None:
+        try:
+            name = ev.TitleRemoved.FromString(payload).name
+        except DecodeError:
+            _log.warning("title_cache.undecodable", subject=REMOVED_SUBJECT)
+            self.clear("undecodable")
+            return
+        self.drop(name, "removed")
