@@ -277,7 +277,8 @@ class Run:
             rows = home.get("rows") or [{}]
             top = str(rows[0].get("kind", ""))
             plays = self.model.plays(i, top)
-            self.report.homes.append(HomeSeen(i, account.profile, top, plays))
+            trending = any(r.get("kind") == "ROW_KIND_TRENDING_NOW" for r in rows)
+            self.report.homes.append(HomeSeen(i, account.profile, top, plays, trending))
             if not plays:
                 return
         await self.call(

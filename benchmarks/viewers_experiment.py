@@ -75,6 +75,9 @@ class HomeSeen:
     profile: str
     top_row: str
     played: bool
+    trending_shown: bool = True
+    """Whether the response had a TRENDING_NOW row at all (an overloaded or failing search
+    omits it: then even the treatment cannot put it on top)."""
 
 
 @dataclass
@@ -88,6 +91,8 @@ class SimulationCheck:
     """Exposure records per assigned profile -> how many profiles (want {1: assigned})."""
     wrong_top_row: list[str] = field(default_factory=list)
     """Profiles whose top row does not match their logged variant."""
+    degraded: int = 0
+    """Treatment profiles whose home had no trending row to put on top (an omitted row)."""
     plays_started: int = 0
     plays_recorded: int = 0
 
@@ -195,7 +200,9 @@ def check_simulation(
         check.records_per_assigned[n] = check.records_per_assigned.get(n, 0) + 1
     for h in homes:
         boosted = variant_of.get(h.profile) == TREATMENT
-        if boosted != (h.top_row == "ROW_KIND_TRENDING_NOW"):
+        if boosted and not h.trending_shown:
+            check.degraded += 1
+        elif boosted != (h.top_row == "ROW_KIND_TRENDING_NOW"):
             check.wrong_top_row.append(h.profile)
     return check
 
@@ -210,9 +217,11 @@ def print_readout(report: dict, model: ViewerModel, check: SimulationCheck) -> N
     print(
         f"home responses {check.homes}: {check.assigned} assigned profiles, exposure records per "
         f"assigned profile {check.records_per_assigned} (want {{1: {check.assigned}}}), "
-        f"{check.homes - check.assigned} in the holdout; top row not matching the logged "
-        f"variant: {len(check.wrong_top_row)}; plays started {check.plays_started}, recorded by "
-        f"experiments {check.plays_recorded}"
+        f"{check.homes - check.assigned} without an assignment (the 5% holdout, or assignments "
+        f"not answered within the gateway's deadline: default order, no exposure); top row not "
+        f"matching the logged variant: {len(check.wrong_top_row)} (and {check.degraded} "
+        f"treatment homes without a trending row to put on top); plays started "
+        f"{check.plays_started}, recorded by experiments {check.plays_recorded}"
     )
     confidence = report.get("confidencePercent", 99)
     print(f"{'variant':<16}{'profiles':>9}{'mean':>9}{'delta':>9}   {confidence}% CI{'':<12}p")

@@ -20,6 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -184,7 +185,8 @@ class WebServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []  # noqa: SLF001
+        server: Any = site._server  # noqa: SLF001 (aiohttp keeps the bound server private)
+        sockets = server.sockets if server is not None else []
         if sockets:
             self.port = sockets[0].getsockname()[1]
         _log.info("gateway.web.ready", address=f"{self.host}:{self.port}")

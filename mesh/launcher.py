@@ -201,8 +201,9 @@ class LocalMesh:
         self.demo_passwords: dict[str, str] = {}
         self.admin_token = ""
         self.prometheus: Any = None  # mesh.prometheus.MeshPrometheus with --with-prometheus
-        self.supervisor = Supervisor(self.say, on_change=self._record)
+        self.supervisor = Supervisor(self.say, on_change=lambda: None if self._record() else None)
         self.watchdog_pid = 0
+        self._watchdog_pipe: int | None = None
         self._status = "starting"
 
     # -- ports -----------------------------------------------------------------------------

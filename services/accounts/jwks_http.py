@@ -52,7 +52,8 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
 
 def build_app(jwks: JwksSource) -> web.Application:
     async def jwks_handler(request: web.Request) -> web.Response:
-        return _json(jwks(), **{"Cache-Control": f"max-age={_CACHE_SECONDS}"})
+        headers = {"Cache-Control": f"max-age={_CACHE_SECONDS}"}
+        return _json(jwks(), 200, **headers)
 
     async def healthz(request: web.Request) -> web.Response:
         return _json({"status": "ok"})

@@ -104,10 +104,12 @@ async def started(
     runtime = settings.runtime
     async with AsyncExitStack() as stack:
         engine = await lifecycle.open_database(stack, runtime, settings.schema, MIGRATIONS)
-        domain = AccountsDomain(
-            PostgresAccountsRepository(engine),
-            policy=policy_of(settings),
-            **({"clock": clock} if clock is not None else {}),
+        domain = (
+            AccountsDomain(PostgresAccountsRepository(engine), policy=policy_of(settings))
+            if clock is None
+            else AccountsDomain(
+                PostgresAccountsRepository(engine), policy=policy_of(settings), clock=clock
+            )
         )
         await domain.rotate_if_due()
         task = asyncio.create_task(_rotate_periodically(domain, settings.key_check_interval_s))

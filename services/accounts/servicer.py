@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 from vod.accounts.v1 import accounts_pb2 as pb
 from vod.accounts.v1 import accounts_pb2_grpc
@@ -11,7 +13,7 @@ from services.runtime.identity import caller_from_context
 
 __all__ = ["AccountsServicer"]
 
-Context = grpc.aio.ServicerContext
+Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class AccountsServicer(accounts_pb2_grpc.AccountsServiceServicer):

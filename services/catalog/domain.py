@@ -6,6 +6,7 @@ No gRPC here: errors are `services.runtime.errors` exceptions, data are the gene
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import re
 import secrets
@@ -252,15 +253,17 @@ class TitleRepository(Protocol):
 
     async def insert(
         self, items: Sequence[tuple[str, pb.Title]], make_events: EventFactory
-    ) -> list[pb.Title]: ...
+    ) -> builtins.list[pb.Title]: ...
 
     async def modify(self, title_id: str, change: TitleChange) -> pb.Title: ...
 
     async def delete(self, title_id: str, etag: str, make_events: RemovalEvents) -> None: ...
 
-    async def windows(self, title_id: str, region: str) -> list[pb.AvailabilityWindow] | None: ...
+    async def windows(
+        self, title_id: str, region: str
+    ) -> builtins.list[pb.AvailabilityWindow] | None: ...
 
-    async def genres(self, limit: int) -> list[tuple[str, int]]: ...
+    async def genres(self, limit: int) -> builtins.list[tuple[str, int]]: ...
 
 
 EventFactory = Callable[[pb.Title], Sequence[Message]]
@@ -324,7 +327,7 @@ class CatalogDomain:
 
     async def create_many(
         self, requests: Sequence[pb.CreateTitleRequest], prefix: str = "requests"
-    ) -> list[pb.Title]:
+    ) -> builtins.list[pb.Title]:
         """Create titles atomically; a parent may come earlier in the same batch."""
         items: list[tuple[str, pb.Title]] = []
         problems: list[FieldViolation] = []
@@ -453,7 +456,7 @@ class CatalogDomain:
         except NotFound:
             return  # the title was deleted meanwhile: nothing to mark
 
-    async def genres(self, page_size: int) -> list[tuple[str, int]]:
+    async def genres(self, page_size: int) -> builtins.list[tuple[str, int]]:
         return await self.repository.genres(page_size or 1000)
 
     async def _check_parent(

@@ -6,6 +6,7 @@ event is published exactly for the changes that committed.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -81,7 +82,9 @@ class PostgresTitleRepository:
         cursors = [Cursor(_cursor_key(row, query.order_field), row.id) for row in rows]
         return list(zip(titles, cursors, strict=True)), int(total)
 
-    async def windows(self, title_id: str, region: str) -> list[pb.AvailabilityWindow] | None:
+    async def windows(
+        self, title_id: str, region: str
+    ) -> builtins.list[pb.AvailabilityWindow] | None:
         async with self._reads.connect() as conn:
             exists = (
                 await conn.execute(sa.select(t.titles.c.id).where(t.titles.c.id == title_id))
@@ -98,7 +101,7 @@ class PostgresTitleRepository:
             ).all()
         return [_window(row) for row in rows]
 
-    async def genres(self, limit: int) -> list[tuple[str, int]]:
+    async def genres(self, limit: int) -> builtins.list[tuple[str, int]]:
         genre = sa.func.unnest(t.titles.c.genres).label("genre")
         inner = sa.select(genre).subquery()
         stmt = (
@@ -114,7 +117,7 @@ class PostgresTitleRepository:
 
     async def insert(
         self, items: Sequence[tuple[str, pb.Title]], make_events: EventFactory
-    ) -> list[pb.Title]:
+    ) -> builtins.list[pb.Title]:
         now = datetime.now(UTC)
         try:
             async with self._engine.begin() as conn:

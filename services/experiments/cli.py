@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TextIO
 
 import grpc
@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     sub = experiments.add_subparsers(dest="experiments_command", required=True)
 
-    def command(name: str, help_text: str, run: Callable[..., Awaitable[int]]) -> Any:
+    def command(name: str, help_text: str, run: Callable[..., Coroutine[Any, Any, int]]) -> Any:
         parser = sub.add_parser(
             name,
             help=help_text,

@@ -9,6 +9,7 @@ sees another's changes within that time); no request-path query.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -280,7 +281,7 @@ class ExperimentsDomain:
 
     def assignments(
         self, profile: str, region: str, plan: str, created: datetime | None
-    ) -> list[pb.Assignment]:
+    ) -> builtins.list[pb.Assignment]:
         return [
             pb.Assignment(
                 experiment=c.experiment,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -314,7 +315,7 @@ class PostgresExperimentsRepository:
             by_records = {v: int(n) for v, n in records}
         return {v: (by_profiles.get(v, 0), by_records.get(v, 0)) for v in by_records}
 
-    async def outcomes(self, experiment_id: str, now: datetime) -> list[ProfileOutcome]:
+    async def outcomes(self, experiment_id: str, now: datetime) -> builtins.list[ProfileOutcome]:
         e, p = t.exposures, t.plays
         after = p.c.start_time >= e.c.first_time
         before = (p.c.start_time < e.c.first_time) & (p.c.start_time >= e.c.first_time - PRE_PERIOD)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import TypeAlias
 
 import grpc
 from vod.experiments.v1 import experiments_pb2 as pb
@@ -12,7 +13,7 @@ from services.experiments.domain import ExperimentsDomain
 
 __all__ = ["ExperimentsServicer"]
 
-Context = grpc.aio.ServicerContext
+Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class ExperimentsServicer(experiments_pb2_grpc.ExperimentsServiceServicer):

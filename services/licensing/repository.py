@@ -211,10 +211,10 @@ class PostgresLicensingRepository:
         if first_time is None:  # the same keys again: delivered, not counted
             await self._write_audit(conn, audit)
             return
-        statement = pg_insert(t.session_licenses).values(
+        insert = pg_insert(t.session_licenses).values(
             session=audit.session, granted=1, update_time=now
         )
-        statement = statement.on_conflict_do_update(
+        statement = insert.on_conflict_do_update(
             index_elements=[t.session_licenses.c.session],
             set_={"granted": t.session_licenses.c.granted + 1, "update_time": now},
             where=t.session_licenses.c.granted < max_per_session,

@@ -4,6 +4,8 @@ to statuses there too."""
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 from google.api import httpbody_pb2
 from vod.licensing.v1 import licensing_pb2 as pb
@@ -18,7 +20,7 @@ __all__ = ["HEADER_PACKAGER", "LicensingServicer"]
 HEADER_PACKAGER = "x-vod-packager"
 """Metadata the packager sends its secret (`VOD_PACKAGER_SECRET`) in on internal key RPCs."""
 
-Context = grpc.aio.ServicerContext
+Context: TypeAlias = grpc.aio.ServicerContext
 
 
 def _packager(context: Context) -> str:

@@ -15,6 +15,7 @@ import shutil
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "AudioProbe",
@@ -79,17 +80,18 @@ class Probe:
         }
 
     @classmethod
-    def from_json(cls, doc: dict[str, object]) -> Probe:
-        audio = tuple(AudioStream(**a) for a in doc.get("audio", []))  # type: ignore[union-attr, arg-type]
+    def from_json(cls, doc: dict[str, Any]) -> Probe:
+        """The inverse of `to_json` (a probe stored with a job)."""
+        audio = tuple(AudioStream(**a) for a in doc.get("audio", []))
         return cls(
             str(doc["format"]),
             float(doc["duration"]),
-            int(doc["width"]),  # type: ignore[arg-type]
+            int(doc["width"]),
             int(doc["height"]),
             float(doc["fps"]),
             str(doc["video_codec"]),
             audio,
-        )  # type: ignore[arg-type]
+        )
 
 
 @dataclass(frozen=True)

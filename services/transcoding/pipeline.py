@@ -480,8 +480,8 @@ async def _thumbnails(
     (out / "sprite.vtt").write_text("\n".join(lines))
     sheets = sorted(out.glob("sprite-*.jpg"))
     track_dir.mkdir(parents=True, exist_ok=True)
-    for sheet in sheets:
-        shutil.copyfile(sheet, track_dir / sheet.name)
+    for sheet_path in sheets:
+        shutil.copyfile(sheet_path, track_dir / sheet_path.name)
     return manifests.SpriteSheet(
         uri_template=f"../../renditions/{media}/{track_dir.name}/sprite-$Number%03d$.jpg",
         tile_width=tw,

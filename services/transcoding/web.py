@@ -288,7 +288,7 @@ class HttpListener:
             return _Protocol(
                 manager,
                 loop=loop,
-                access_log=None,
+                access_log=None,  # type: ignore[arg-type]  # aiohttp accepts None: no access log
                 keepalive_timeout=KEEPALIVE_TIMEOUT_S,
                 max_line_size=MAX_LINE,
                 max_field_size=MAX_LINE,
@@ -317,7 +317,7 @@ def _application(
     expect: Callable[[web.Request], Awaitable[web.StreamResponse | None]] | None = None,
 ) -> web.Application:
     """One catch-all route (the handlers match the raw path themselves)."""
-    app = web.Application(middlewares=[*middlewares, _never_5xx_on_input])
+    app = web.Application(middlewares=[*middlewares, _never_5xx_on_input])  # type: ignore[list-item]  # aiohttp's Middleware alias is narrower than the protocol it calls
     app.router.add_route("*", "/{tail:.*}", handler, expect_handler=expect)
     app.on_response_prepare.append(_server_header)
     return app
@@ -469,7 +469,9 @@ async def _stream_object(
     except ConnectionError:
         return  # the client went away
     finally:
-        await asyncio.to_thread(blocks.close)
+        close = getattr(blocks, "close", None)  # the stores' readers are generators
+        if close is not None:
+            await asyncio.to_thread(close)
     if sent != length:  # the object changed under us: never pass a short body off as whole
         _log.warning("origin.short_read", path=request.path, sent=sent, length=length)
         if request.transport is not None:
