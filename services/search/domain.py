@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -258,21 +258,22 @@ class SearchDomain:
         history = self.activity.profile_history(profile)
         if not history:
             return ()
-        weights: Counter[str] = Counter()
+        weights: dict[str, float] = {}
         for title_id, weight in history:
-            weights[title_id] += weight
+            weights[title_id] = weights.get(title_id, 0.0) + weight
         docs = await self.run(self.run.engine.get, list(weights))
-        genres: Counter[str] = Counter()
+        genres: dict[str, float] = {}
         for title_id, weight in weights.items():
             doc = docs.get(title_id)
             if doc is None or weight <= 0:
                 continue
             for genre in doc.genres:
-                genres[genre.casefold()] += weight
+                genres[genre.casefold()] = genres.get(genre.casefold(), 0.0) + weight
         if not genres:
             return ()
         top = max(genres.values())
-        return tuple((g, PREFERENCE_BOOST * w / top) for g, w in genres.most_common(10))
+        ranked = sorted(genres.items(), key=lambda item: -item[1])[:10]  # as most_common
+        return tuple((g, PREFERENCE_BOOST * w / top) for g, w in ranked)
 
     # -- Suggest ---------------------------------------------------------------------------
 

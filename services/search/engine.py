@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.search.documents import TitleDoc
 
 __all__ = [
+    "CLOSENESS",
     "FACETS",
     "FIELD_WEIGHTS",
     "EngineQuery",
@@ -39,6 +40,23 @@ FACETS = ("type", "genre", "release_year", "rating", "country", "decade")
 
 # Added to an exact title match so that popularity and preferences never bury it.
 EXACT_TITLE_BOOST = 10_000.0
+
+# How much of a field's weight a query word earns, by how closely it matched a word of the
+# field: exactly, as the typed prefix of a longer word (last word only), with 1 or 2 typos.
+# A word earns its best match only, so every fuzzy match no longer scores the same.
+CLOSENESS: dict[tuple[int, bool], float] = {
+    (0, False): 1.0,
+    (0, True): 0.8,
+    (1, False): 0.55,
+    (1, True): 0.45,
+    (2, False): 0.3,
+    (2, True): 0.25,
+}
+
+# Added when the whole title is what was typed, spaces aside ("strangerthings", "mind hunter")
+# and typos allowed, times the closeness of that match: beats a longer title containing the
+# same words.
+WHOLE_TITLE_BOOST = 40.0
 
 
 class Sort(Enum):
@@ -65,14 +83,15 @@ class Filters:
 
     def without(self, facet: str) -> Filters:
         """These filters minus the one on `facet` (for disjunctive facet counts)."""
-        changes: dict[str, object] = {
+        by_facet: dict[str, dict[str, Any]] = {
             "type": {"types": ()},
             "genre": {"genres": ()},
             "release_year": {"year_min": 0, "year_max": 0},
             "decade": {"year_min": 0, "year_max": 0},
             "rating": {"ratings": ()},
             "country": {"country": ""},
-        }.get(facet, {})
+        }
+        changes = by_facet.get(facet, {})
         return Filters(**{**self.__dict__, **changes})  # type: ignore[arg-type]
 
 
@@ -126,6 +145,13 @@ class SearchEngine(Protocol):
 
     def search(self, query: EngineQuery) -> EngineResult: ...
 
+    def correct(self, words: Sequence[str], filters: Filters) -> tuple[str, ...]:
+        """The query as the user most likely meant it ("did you mean"): each word the index
+        does not know replaced by the word within its typo budget that occurs with the other
+        query words in documents passing `filters` (then the closest, then the most frequent);
+        a word written without its spaces split back into title words. Returns `words`
+        unchanged when nothing needs correcting."""
+
     def due(self, now_s: int, limit: int = 1000) -> list[str]:
         """Ids of documents whose `next_change` is at or before `now_s`."""
 
@@ -133,8 +159,6 @@ class SearchEngine(Protocol):
         """The earliest `next_change` of any document (NEVER when none)."""
 
     def count(self) -> int: ...
-
-    def all_ids(self) -> list[str]: ...
 
     def begin_rebuild(self) -> IndexBuilder: ...
 

@@ -375,7 +375,7 @@ class ActivityFeed:
             stream=stream,
             config=api.ConsumerConfig(
                 deliver_policy=api.DeliverPolicy.BY_START_TIME,
-                opt_start_time=since.isoformat().replace("+00:00", "Z"),
+                opt_start_time=since,  # nats-py writes it as RFC 3339 UTC
                 ack_policy=api.AckPolicy.EXPLICIT,
                 inactive_threshold=timedelta(minutes=5).total_seconds(),
             ),

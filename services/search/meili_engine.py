@@ -6,8 +6,14 @@ quotes or leading minus signs and so can never form a phrase or negation. Filter
 always quoted and escaped. Typo tolerance, ranking rules and synonyms are index settings (see
 `MeiliSettings`). Re-indexing builds a second index and swaps it in with `swap_indexes`.
 
+Closeness of typos, whole-title ("exactness") and joined or split words are Meilisearch's own
+ranking rules and query handling. "Did you mean" (`correct`) reads the words of the documents
+the query finds (Meilisearch does not expose its term dictionary), so a correction is always a
+word found together with the other query words.
+
 Known differences from the Tantivy engine: the profile genre boost is not applied (Meilisearch
-has no per-query additive boosts), and page tokens are not pinned to a snapshot.
+has no per-query additive boosts), page tokens are not pinned to a snapshot, and `correct` sees
+only the first `_CORRECTION_SAMPLE` documents the query finds.
 """
 
 from __future__ import annotations
@@ -23,8 +29,12 @@ from meilisearch.errors import MeilisearchCommunicationError, MeilisearchTimeout
 from services.search.config import MeiliSettings
 from services.search.documents import NEVER, TitleDoc
 from services.search.engine import EngineQuery, EngineResult, Filters, Sort
+from services.search.text import best_correction, osa_distance, typo_budget
+from services.search.text import words as split_words
 
 __all__ = ["MeiliEngine"]
+
+_CORRECTION_SAMPLE = 100
 
 _FACET_ATTRIBUTES = {
     "type": "type",
@@ -94,6 +104,16 @@ def _document(doc: TitleDoc) -> dict[str, Any]:
         "popularity": doc.popularity,
     }
     return body
+
+
+def _unjoined(word: str, titles: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    """The 2 or 3 adjacent title words that `word` is written together from, or ()."""
+    for title in titles:
+        for size in (2, 3):
+            for start in range(len(title) - size + 1):
+                if "".join(title[start : start + size]) == word:
+                    return title[start : start + size]
+    return ()
 
 
 class _Builder:
@@ -243,6 +263,51 @@ class MeiliEngine:
         if not found["hits"]:
             return NEVER
         return TitleDoc.from_json(found["hits"][0]["doc"]).next_change
+
+    def correct(self, words: Sequence[str], filters: Filters) -> tuple[str, ...]:
+        typed = tuple(words)
+        if not typed:
+            return typed
+        conditions = _filter(filters)
+        params: dict[str, Any] = {"limit": _CORRECTION_SAMPLE, "attributesToRetrieve": ["doc"]}
+        if conditions:
+            params["filter"] = " AND ".join(conditions)
+        found: list[dict[str, Any]] = []
+        for strategy in ("all", "last"):
+            found = self._guard(
+                lambda s=strategy: self._index.search(
+                    " ".join(typed), {**params, "matchingStrategy": s}
+                )
+            )["hits"]
+            if found:
+                break
+        counts: dict[str, int] = {}
+        titles: set[tuple[str, ...]] = set()
+        for hit in found:
+            doc = TitleDoc.from_json(hit["doc"])
+            titles.add(tuple(split_words(doc.display_name)))
+            for term in set(" ".join(doc.text_fields().values()).split()):
+                counts[term] = counts.get(term, 0) + 1
+        out: list[str] = []
+        last = len(typed) - 1
+        for index, word in enumerate(typed):
+            budget = typo_budget(word)
+            parts = _unjoined(word, titles)
+            if word in counts or (index == last and any(t.startswith(word) for t in counts)):
+                out.append(word)
+            elif parts:
+                out.extend(parts)
+            elif budget:
+                near = [
+                    (term, d, n)
+                    for term, n in counts.items()
+                    if abs(len(term) - len(word)) <= budget
+                    and (d := osa_distance(term, word, budget)) <= budget
+                ]
+                out.append(best_correction(word, near))
+            else:
+                out.append(word)
+        return tuple(out)
 
     def count(self) -> int:
         stats = self._guard(lambda: self._index.get_stats())

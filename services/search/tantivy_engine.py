@@ -23,24 +23,49 @@ from typing import Any
 
 import tantivy
 
+from services.runtime.logs import get_logger
 from services.search.documents import NEVER, TitleDoc
 from services.search.engine import (
+    CLOSENESS,
     EXACT_TITLE_BOOST,
     FIELD_WEIGHTS,
+    WHOLE_TITLE_BOOST,
     EngineQuery,
     EngineResult,
     Filters,
     Sort,
 )
-from services.search.text import typo_budget
+from services.search.text import (
+    MAX_WORD_LEN,
+    best_correction,
+    joined_terms,
+    osa_distance,
+    typo_budget,
+)
 
 __all__ = ["TantivyEngine"]
+
+_log = get_logger("search.tantivy")
 
 Q = tantivy.Query
 _MUST = tantivy.Occur.Must
 _SHOULD = tantivy.Occur.Should
 _TOKENIZER = "folded"
 _SNAPSHOTS_KEPT = 16
+# Bumped when the schema or what is indexed changes: an index of another version is re-indexed
+# on open from the documents it stores (see `_migrate`).
+SCHEMA_VERSION = "2"
+# Title words written together ("strangerthings") match a little below the words themselves.
+_JOINED_WEIGHT = FIELD_WEIGHTS["title"] * 0.9
+# Queries of up to this many words also try each pair of adjacent words written together
+# ("mind hunter" → "mindhunter").
+_MAX_WORDS_TO_JOIN = 6
+_FIELD_MAX_TYPOS = {"directors": 1, "genres": 1, "synopsis": 1}
+# rank_boost (see `_rank_boost`) per title word fewer than _SHORT_TITLE_WORDS, and per unit of
+# log1p(popularity) (capped at 6 units)
+_SHORT_TITLE_WORDS = 12
+_SHORT_TITLE_STEP = 4e-4
+_POP_TIE_BREAK = 2e-4 / 6
 _FACET_FIELDS = {
     "type": "type",
     "genre": "genre",
@@ -62,7 +87,8 @@ def _schema() -> tantivy.Schema:
     sb.add_bytes_field("doc", stored=True)
     for name in FIELD_WEIGHTS:
         sb.add_text_field(name, tokenizer_name=_TOKENIZER, index_option="freq")
-    for name in ("title_key", "genre_key", "person_key", "country_key", "region"):
+    sb.add_text_field("title_joined", tokenizer_name=_TOKENIZER, index_option="basic")
+    for name in ("title_key", "title_compact", "genre_key", "person_key", "country_key", "region"):
         sb.add_text_field(name, tokenizer_name="raw", index_option="basic")
     for name in ("type", "genre", "rating", "country", "decade"):
         sb.add_text_field(name, tokenizer_name="raw", fast=True, index_option="basic")
@@ -71,7 +97,7 @@ def _schema() -> tantivy.Schema:
     sb.add_integer_field("release_sort", fast=True)
     sb.add_integer_field("available_since", fast=True)
     sb.add_integer_field("popularity", fast=True)
-    sb.add_float_field("pop_boost", fast=True)
+    sb.add_float_field("rank_boost", fast=True)
     return sb.build()
 
 
@@ -97,7 +123,12 @@ def _document(doc: TitleDoc) -> tantivy.Document:
     for name, text in doc.text_fields().items():
         if text:
             out.add_text(name, text)
+    title_words = doc.title_key().split()
     out.add_text("title_key", doc.title_key())
+    out.add_text("title_compact", "".join(title_words))
+    joined = joined_terms(title_words)
+    if joined:
+        out.add_text("title_joined", " ".join(joined))
     for genre in doc.genres:
         out.add_text("genre", genre)
         out.add_text("genre_key", genre.casefold())
@@ -123,8 +154,17 @@ def _document(doc: TitleDoc) -> tantivy.Document:
     out.add_integer("release_sort", ((max(doc.release_year, 0) << 16 | day) << 20) | tie)
     out.add_integer("available_since", (max(doc.latest_start, 0) << 20) | tie)
     out.add_integer("popularity", (int(round(max(doc.popularity, 0.0) * 1000)) << 20) | tie)
-    out.add_float("pop_boost", min(6.0, math.log1p(max(0.0, doc.popularity))))
+    out.add_float("rank_boost", _rank_boost(len(title_words), doc.popularity))
     return out
+
+
+def _rank_boost(title_words: int, popularity: float) -> float:
+    """What breaks ties of the text score: the engine multiplies a score by
+    log2(2 + rank_boost), here at most 1.0033, less than any difference of closeness. A title
+    one word shorter gains 0.03 % (shorter titles first among equally close matches), and
+    popularity at most 0.014 %, less than one word of title length (it breaks the ties left)."""
+    shortness = max(0, _SHORT_TITLE_WORDS - title_words) * _SHORT_TITLE_STEP
+    return shortness + min(6.0, math.log1p(max(0.0, popularity))) * _POP_TIE_BREAK
 
 
 class _Builder:
@@ -168,6 +208,8 @@ class TantivyEngine:
         self._lock = threading.RLock()
         self._commits = 0
         generation = self._current_generation()
+        if self._schema_version() != SCHEMA_VERSION:
+            generation = self._migrate(generation)
         self._generation = generation
         self._index = _open(self.data_dir / f"index-{generation}", self.schema)
         self._writer: Any = self._index.writer(heap_size=heap_size)
@@ -184,6 +226,39 @@ class TantivyEngine:
         except (FileNotFoundError, ValueError):
             self._write_current(1)
             return 1
+
+    def _migrate(self, generation: int) -> int:
+        """Re-index the documents of an index written by another version (they are stored
+        whole) into a new generation with this schema; its generation."""
+        old_path = self.data_dir / f"index-{generation}"
+        docs: list[TitleDoc] = []
+        if (old_path / "meta.json").exists():
+            try:
+                old = tantivy.Index.open(str(old_path))
+                searcher = old.searcher()
+                found = searcher.search(Q.all_query(), max(1, searcher.num_docs), count=False)
+                docs = [self._load(searcher, address) for _, address in found.hits]
+            except (ValueError, OSError, KeyError, TypeError) as error:
+                _log.warning("search.index_unreadable", path=str(old_path), error=str(error))
+            generation += 1
+        path = self.data_dir / f"index-{generation}"
+        shutil.rmtree(path, ignore_errors=True)
+        index = _open(path, self.schema)
+        writer = index.writer(heap_size=self.heap_size)
+        for doc in docs:
+            writer.add_document(_document(doc))
+        writer.commit()
+        writer.wait_merging_threads()
+        self._write_current(generation)
+        (self.data_dir / "SCHEMA").write_text(SCHEMA_VERSION)
+        _log.info("search.index_migrated", generation=generation, documents=len(docs))
+        return generation
+
+    def _schema_version(self) -> str:
+        try:
+            return (self.data_dir / "SCHEMA").read_text().strip()
+        except FileNotFoundError:
+            return ""
 
     def _write_current(self, generation: int) -> None:
         tmp = self.data_dir / "CURRENT.tmp"
@@ -282,7 +357,11 @@ class TantivyEngine:
 
     def search(self, query: EngineQuery) -> EngineResult:
         snapshot, searcher = self._searcher(query.snapshot)
-        text = self._text_query(query)
+        # words of the index: two typos away from one is rarely what was meant, and costly
+        known = frozenset(
+            w for w in query.words if any(searcher.doc_freq(f, w) for f in query.fields)
+        )
+        text = self._text_query(query, known)
         filters = self._filter_clauses(query.filters)
         full = self._combine(text, filters, query)
         ranked, total = self._ranked(searcher, full, query)
@@ -290,7 +369,7 @@ class TantivyEngine:
         facets = {}
         for facet in query.facets:
             facet_query = self._combine(
-                text, self._filter_clauses(query.filters.without(facet)), query
+                text, self._filter_clauses(query.filters.without(facet)), query, scored=False
             )
             facets[facet] = self._facet(searcher, facet_query, facet)
         return EngineResult(hits=hits, total=total, facets=facets, snapshot=snapshot)
@@ -302,10 +381,10 @@ class TantivyEngine:
         parallel), so this fetches past the page until the tie group at its end is complete,
         then orders ties by address, which is fixed within a snapshot."""
         end = query.offset + max(1, query.limit)
-        fetch = end + 1
+        fetch = max(end + 1, 64)
         while True:
             if query.sort is Sort.RELEVANCE and query.words:
-                result = searcher.search(full, fetch, weight_by_field="pop_boost")
+                result = searcher.search(full, fetch, weight_by_field="rank_boost")
             else:
                 result = searcher.search(
                     full,
@@ -316,7 +395,7 @@ class TantivyEngine:
             hits = result.hits
             if len(hits) < fetch or hits[-1][0] != hits[end - 1][0]:
                 break
-            fetch *= 2
+            fetch *= 4
         hits.sort(key=lambda h: (-h[0], h[1].segment_ord, h[1].doc))
         return hits[query.offset : end], int(result.count or 0)
 
@@ -325,37 +404,213 @@ class TantivyEngine:
     def _load(self, searcher: Any, address: Any) -> TitleDoc:
         return TitleDoc.from_json(searcher.doc(address).get_first("doc"))
 
-    def _text_query(self, query: EngineQuery) -> Any | None:
+    def _word_clause(
+        self, word: str, fields: Sequence[str], *, fuzzy: bool, prefix: bool, max_typos: int = 2
+    ) -> Any:
+        """What one query word earns: its best match over the fields (field weight times how
+        close the match is, see CLOSENESS)."""
+        budget = min(typo_budget(word), max_typos) if fuzzy else 0
+        targets = [(field, FIELD_WEIGHTS[field]) for field in fields]
+        if "title" in fields:
+            targets.append(("title_joined", _JOINED_WEIGHT))
+        alternatives = []
+        for field, weight in targets:
+            term = Q.term_query(self.schema, field, word)
+            alternatives.append(Q.const_score_query(term, weight * CLOSENESS[0, False]))
+            # Levels: the typed prefix (last word), then 1 and 2 typos. Two typos are looked
+            # for in titles and cast only (elsewhere noise, and costly to look for).
+            top = min(budget, _FIELD_MAX_TYPOS.get(field, 2))
+            for distance in range(0 if prefix else 1, top + 1):
+                # a prefix with two typos matches too much (and costs the most to look for)
+                as_prefix = prefix and distance < 2
+                fuzzy_query = Q.fuzzy_term_query(
+                    self.schema,
+                    field,
+                    word,
+                    distance=distance,
+                    transposition_cost_one=True,
+                    prefix=as_prefix,
+                )
+                score = weight * CLOSENESS[distance, as_prefix]
+                alternatives.append(Q.const_score_query(fuzzy_query, score))
+        return Q.disjunction_max_query(alternatives)
+
+    def _text_query(self, query: EngineQuery, known: frozenset[str] = frozenset()) -> Any | None:
         if not query.words:
             return None
-        clauses = []
-        last = len(query.words) - 1
-        for index, word in enumerate(query.words):
-            budget = typo_budget(word) if query.fuzzy else 0
-            prefix = query.prefix_last and index == last
-            alternatives = []
-            for field in query.fields:
-                weight = FIELD_WEIGHTS[field]
-                alternatives.append(
-                    (_SHOULD, Q.boost_query(Q.term_query(self.schema, field, word), weight))
+        words = query.words
+        last = len(words) - 1
+
+        def clause(word: str, prefix: bool) -> Any:
+            return self._word_clause(
+                word,
+                query.fields,
+                fuzzy=query.fuzzy,
+                prefix=prefix and query.prefix_last,
+                max_typos=1 if word in known else 2,
+            )
+
+        clauses = [clause(word, index == last) for index, word in enumerate(words)]
+        if not query.require_all:
+            return Q.boolean_query(
+                [(_SHOULD, c) for c in clauses],
+                minimum_number_should_match=max(1, query.min_words),
+            )
+        every = Q.boolean_query([(_MUST, c) for c in clauses])
+        if "title" not in query.fields or not 2 <= len(words) <= _MAX_WORDS_TO_JOIN:
+            return every
+        # A title word typed with a space inside ("mind hunter"): the same words with one
+        # adjacent pair written together, matched in titles, is another way to match them all.
+        readings = [(_SHOULD, every)]
+        for pair in range(last):
+            joined = (words[pair] + words[pair + 1])[:MAX_WORD_LEN]
+            in_title = self._word_clause(
+                joined,
+                ("title",),
+                fuzzy=query.fuzzy,
+                prefix=query.prefix_last and pair + 1 == last,
+                max_typos=1,
+            )
+            parts = [*clauses[:pair], in_title, *clauses[pair + 2 :]]
+            readings.append((_SHOULD, Q.boolean_query([(_MUST, c) for c in parts])))
+        return Q.boolean_query(readings)
+
+    def _title_clauses(self, query: EngineQuery) -> list[Any]:
+        """Score of the title as a whole: typed whole or its beginning typed (spaces aside,
+        typos allowed). (Shorter titles first is a tie-break: see `_rank_boost`.)"""
+        if "title" not in query.fields:
+            return []
+        compact = "".join(query.words)[: MAX_WORD_LEN * 2]
+        # no more typos in the whole than its words tolerate ("jakie chan": 1, not 2)
+        budget = min(typo_budget(compact), 2, sum(map(typo_budget, query.words)))
+        budget = budget if query.fuzzy else 0
+        out = [
+            Q.const_score_query(
+                Q.term_query(self.schema, "title_compact", compact), WHOLE_TITLE_BOOST
+            )
+        ]
+        if query.prefix_last:
+            # the title's beginning typed (no typos: every title is its own term here, and
+            # looking for prefixes with typos among them all costs too much)
+            begins = Q.fuzzy_term_query(
+                self.schema, "title_compact", compact, distance=0, prefix=True
+            )
+            out.append(Q.const_score_query(begins, WHOLE_TITLE_BOOST * CLOSENESS[0, True]))
+        for distance in range(1, budget + 1):
+            near = Q.fuzzy_term_query(
+                self.schema,
+                "title_compact",
+                compact,
+                distance=distance,
+                transposition_cost_one=True,
+            )
+            out.append(Q.const_score_query(near, WHOLE_TITLE_BOOST * CLOSENESS[distance, False]))
+        return [Q.disjunction_max_query(out)]
+
+    # -- did you mean --------------------------------------------------------------------------
+
+    def correct(self, words: Sequence[str], filters: Filters) -> tuple[str, ...]:
+        words = tuple(words)
+        if not words:
+            return words
+        _, searcher = self._searcher()
+        fields = tuple(FIELD_WEIGHTS)
+        region = self._filter_clauses(filters)
+        last = len(words) - 1
+        known = [any(searcher.doc_freq(f, w) for f in fields) for w in words]
+
+        def found(i: int, w: str) -> Any:
+            """Documents where query word `i` is: the word itself when the index knows it
+            (cheap), else what the search would match it to."""
+            if known[i]:
+                terms = [(_SHOULD, Q.term_query(self.schema, f, w)) for f in fields]
+                return Q.boolean_query(terms)
+            return self._word_clause(w, fields, fuzzy=True, prefix=i == last)
+
+        if all(known) and (
+            len(words) == 1
+            or self._with(searcher, [found(i, w) for i, w in enumerate(words)] + region)
+        ):
+            return words  # every word is a word of the index, and they occur together
+
+        out: list[str] = []
+        for index, word in enumerate(words):
+            budget = min(typo_budget(word), 2)
+            others = [found(i, w) for i, w in enumerate(words) if i != index]
+            if known[index]:
+                # A real word, yet maybe not the one meant: "micheal" is somebody's name, but
+                # not with "caine".
+                if (
+                    not budget
+                    or not others
+                    or self._with(searcher, [found(index, word), *others, *region])
+                ):
+                    out.append(word)
+                    continue
+            elif index == last and any(
+                searcher.terms_with_prefix(f, word, limit=1) for f in fields
+            ):
+                out.append(word)  # the typed beginning of a word
+                continue
+            elif searcher.doc_freq("title_joined", word):
+                out.extend(self._split(searcher, word))
+                continue
+            if not budget:
+                out.append(word)
+                continue
+            candidates: list[tuple[str, int, int]] = []
+            for scope in (others + region, region) if others else (region,):
+                candidates = self._near_terms(searcher, word, budget, scope, fields)
+                if any(count > 0 for _, _, count in candidates):
+                    break
+            out.append(best_correction(word, candidates))
+        return tuple(out)
+
+    def _with(self, searcher: Any, scope: list[Any]) -> bool:
+        """Whether a document matches every query of `scope`."""
+        query = Q.boolean_query([(_MUST, q) for q in scope])
+        return bool(searcher.search(query, 1, count=False).hits)
+
+    def _near_terms(
+        self, searcher: Any, word: str, budget: int, scope: list[Any], fields: Sequence[str]
+    ) -> list[tuple[str, int, int]]:
+        """(term, distance, documents in scope) of the terms within `budget` of `word`. Terms
+        share the word's first letter (or its second, when none does: a typo up front); only
+        the documents holding such a term are walked."""
+        found: dict[str, tuple[int, int]] = {}
+        for head in dict.fromkeys(word[:2]):
+            for field in fields:
+                near = Q.fuzzy_term_query(
+                    self.schema, field, word, distance=budget, transposition_cost_one=True
                 )
-                if prefix or budget:
-                    fuzzy = Q.fuzzy_term_query(
-                        self.schema,
-                        field,
-                        word,
-                        distance=budget,
-                        transposition_cost_one=True,
-                        prefix=prefix,
-                    )
-                    alternatives.append((_SHOULD, Q.boost_query(fuzzy, weight * 0.5)))
-            clauses.append(Q.boolean_query(alternatives))
-        if query.require_all:
-            return Q.boolean_query([(_MUST, clause) for clause in clauses])
-        return Q.boolean_query(
-            [(_SHOULD, clause) for clause in clauses],
-            minimum_number_should_match=max(1, query.min_words),
-        )
+                within = Q.boolean_query([(_MUST, q) for q in [near, *scope]])
+                for term, count in searcher.terms_with_prefix(field, head, filter_query=within):
+                    if abs(len(term) - len(word)) > budget or count <= 0:
+                        continue
+                    distance = osa_distance(term, word, budget)
+                    if distance <= budget:
+                        seen = found.get(term, (distance, 0))
+                        found[term] = (distance, max(seen[1], int(count)))
+            if found:
+                break
+        return [(term, distance, count) for term, (distance, count) in found.items()]
+
+    def _split(self, searcher: Any, word: str) -> list[str]:
+        """A title bigram or trigram written together, split back into its title words."""
+
+        def known(part: str) -> bool:
+            return bool(searcher.doc_freq("title", part))
+
+        splits = [[word[:cut], word[cut:]] for cut in range(1, len(word))] + [
+            [word[:first], word[first:second], word[second:]]
+            for first in range(1, len(word) - 1)
+            for second in range(first + 1, len(word))
+        ]
+        known_splits = [parts for parts in splits if all(known(p) for p in parts)]
+        if known_splits:
+            # fewest words, then the most even (no one-letter words carved off)
+            return max(known_splits, key=lambda parts: (-len(parts), min(map(len, parts))))
+        return [word]
 
     def _filter_clauses(self, filters: Filters) -> list[Any]:
         schema = self.schema
@@ -392,12 +647,17 @@ class TantivyEngine:
             out.append(const(Q.term_set_query(schema, "id", list(filters.ids))))
         return out
 
-    def _combine(self, text: Any | None, filters: list[Any], query: EngineQuery) -> Any:
+    def _combine(
+        self, text: Any | None, filters: list[Any], query: EngineQuery, *, scored: bool = True
+    ) -> Any:
+        """The text query within the filters, plus the boosts when the order matters (facet
+        counts only need what matches)."""
         clauses = [(_MUST, text if text is not None else Q.all_query())]
         clauses += [(_MUST, f) for f in filters]
-        if text is not None:
+        if text is not None and scored:
             exact = Q.term_query(self.schema, "title_key", " ".join(query.words))
-            clauses.append((_SHOULD, Q.boost_query(exact, EXACT_TITLE_BOOST)))
+            clauses.append((_SHOULD, Q.const_score_query(exact, EXACT_TITLE_BOOST)))
+            clauses += [(_SHOULD, q) for q in self._title_clauses(query)]
             for genre, boost in query.genre_boosts:
                 clauses.append(
                     (

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 __all__ = [
     "MatchSpec",
+    "best_correction",
     "find_matches",
     "fold",
     "index_text",
+    "joined_terms",
     "osa_distance",
     "typo_budget",
     "words",
@@ -42,6 +44,25 @@ def words(text: str) -> list[str]:
 def index_text(*texts: str) -> str:
     """What an engine indexes for a field: folded words separated by single spaces."""
     return " ".join(w for text in texts for w in words(text))
+
+
+def joined_terms(title_words: Sequence[str], longest: int = 3) -> list[str]:
+    """Runs of 2..`longest` adjacent title words written together ("stranger things" →
+    "strangerthings"), so a title typed without its spaces still matches."""
+    out = []
+    for size in range(2, longest + 1):
+        for start in range(len(title_words) - size + 1):
+            out.append("".join(title_words[start : start + size])[:MAX_WORD_LEN])
+    return out
+
+
+def best_correction(word: str, candidates: Sequence[tuple[str, int, int]]) -> str:
+    """The correction of `word` among (term, distance, count) candidates: terms found with
+    the other query words (count > 0) first, then the closest, then the most frequent."""
+    if not candidates:
+        return word
+    term, _, _ = min(candidates, key=lambda c: (c[2] <= 0, c[1], -c[2], c[0]))
+    return term
 
 
 def typo_budget(word: str) -> int:
@@ -101,28 +122,6 @@ class MatchSpec:
                 if head == word or (budget and osa_distance(head, word, budget) <= budget):
                     return len(word)
         return None
-
-    def corrected(self, vocabulary: Sequence[str]) -> list[str]:
-        """Each query word replaced by the closest vocabulary word it matched with a typo."""
-        out = []
-        for index, word in enumerate(self.words):
-            budget = typo_budget(word)
-            if word in vocabulary or not budget:
-                out.append(word)
-                continue
-            best = (budget + 1, word)
-            for token in vocabulary:
-                distance = osa_distance(token, word, budget)
-                if index == len(self.words) - 1 and self.prefix_last and len(token) > len(word):
-                    head = token[: len(word)]
-                    if head == word:
-                        best = (0, word)
-                        break
-                    distance = min(distance, osa_distance(head, word, budget))
-                if distance < best[0]:
-                    best = (distance, token)
-            out.append(best[1])
-        return out
 
 
 def find_matches(text: str, spec: MatchSpec) -> list[tuple[int, int]]:

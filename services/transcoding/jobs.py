@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 from vod.events.v1 import media_events_pb2 as ev
@@ -122,49 +122,21 @@ class JobDomain:
 
     async def _check_subtitles(self, options: pb.TranscodeOptions, title: str) -> None:
         """Every subtitle sidecar must be a COMPLETED text/vtt upload of the job's title."""
-        bad: list[FieldViolation] = []
-        pending: list[tuple[str, str, str]] = []
-        for index, spec in enumerate(options.subtitles):
-            path = f"job.options.subtitles[{index}].upload"
-            row = await self._repo.get_upload(spec.upload.removeprefix("uploads/"))
-            if row is None:
-                raise NotFound(
-                    message=f"{spec.upload} ({path}) does not exist",
-                    reason="UPLOAD_NOT_FOUND",
-                    resource_type="vod.transcoding.v1.Upload",
-                    resource_name=spec.upload,
-                )
-            if not is_subtitle(row.upload):
-                bad.append(
-                    FieldViolation(
-                        path,
-                        f"{spec.upload} is a {row.upload.content_type} upload; "
-                        "a subtitle sidecar must be uploaded as text/vtt",
-                    )
-                )
-            elif row.upload.title != title:
-                bad.append(
-                    FieldViolation(
-                        path, f"{spec.upload} belongs to {row.upload.title}, not {title}"
-                    )
-                )
-            elif row.upload.state != pb.UPLOAD_STATE_COMPLETED:
-                state = pb.UploadState.Name(row.upload.state)
-                pending.append(("STATE", spec.upload, f"{path} is {state}, not COMPLETED"))
-        if bad:
-            raise InvalidArgument.of(bad)
-        if pending:
-            raise FailedPrecondition(
-                message="a subtitle sidecar upload is not COMPLETED",
-                reason="UPLOAD_NOT_COMPLETED",
-                violations=tuple(pending),
-            )
+        await self._check_sidecars(
+            [
+                (f"job.options.subtitles[{i}].upload", s.upload)
+                for i, s in enumerate(options.subtitles)
+            ],
+            title,
+            is_subtitle,
+            kind="a subtitle sidecar",
+            must="be uploaded as text/vtt",
+        )
 
     async def _check_audio_tracks(self, options: pb.TranscodeOptions, title: str) -> None:
         """Every audio sidecar must be a COMPLETED audio/* upload of the job's title, and no two
         tracks may share a language and label (players could not tell them apart)."""
         bad: list[FieldViolation] = []
-        pending: list[tuple[str, str, str]] = []
         seen: dict[tuple[str, str], int] = {}
         for index, spec in enumerate(options.audio_tracks):
             key = ((spec.language or "und").lower(), spec.label)
@@ -179,38 +151,59 @@ class JobDomain:
             seen.setdefault(key, index)
         if bad:  # a malformed request is refused before any upload is looked up
             raise InvalidArgument.of(bad)
-        for index, spec in enumerate(options.audio_tracks):
-            path = f"job.options.audio_tracks[{index}].upload"
-            row = await self._repo.get_upload(spec.upload.removeprefix("uploads/"))
+        await self._check_sidecars(
+            [
+                (f"job.options.audio_tracks[{i}].upload", a.upload)
+                for i, a in enumerate(options.audio_tracks)
+            ],
+            title,
+            is_audio,
+            kind="an audio sidecar",
+            must="be uploaded with an audio/* content type",
+        )
+
+    async def _check_sidecars(
+        self,
+        sidecars: list[tuple[str, str]],
+        title: str,
+        accepts: Callable[[pb.Upload], bool],
+        *,
+        kind: str,
+        must: str,
+    ) -> None:
+        """Each (field path, upload name) must name an existing upload (NOT_FOUND) that
+        `accepts` and that belongs to `title` (INVALID_ARGUMENT with the paths), COMPLETED
+        (FAILED_PRECONDITION)."""
+        bad: list[FieldViolation] = []
+        pending: list[tuple[str, str, str]] = []
+        for path, upload in sidecars:
+            row = await self._repo.get_upload(upload.removeprefix("uploads/"))
             if row is None:
                 raise NotFound(
-                    message=f"{spec.upload} ({path}) does not exist",
+                    message=f"{upload} ({path}) does not exist",
                     reason="UPLOAD_NOT_FOUND",
                     resource_type="vod.transcoding.v1.Upload",
-                    resource_name=spec.upload,
+                    resource_name=upload,
                 )
-            if not is_audio(row.upload):
+            if not accepts(row.upload):
                 bad.append(
                     FieldViolation(
                         path,
-                        f"{spec.upload} is a {row.upload.content_type} upload; "
-                        "an audio sidecar must be uploaded with an audio/* content type",
+                        f"{upload} is a {row.upload.content_type} upload; {kind} must {must}",
                     )
                 )
             elif row.upload.title != title:
                 bad.append(
-                    FieldViolation(
-                        path, f"{spec.upload} belongs to {row.upload.title}, not {title}"
-                    )
+                    FieldViolation(path, f"{upload} belongs to {row.upload.title}, not {title}")
                 )
             elif row.upload.state != pb.UPLOAD_STATE_COMPLETED:
                 state = pb.UploadState.Name(row.upload.state)
-                pending.append(("STATE", spec.upload, f"{path} is {state}, not COMPLETED"))
+                pending.append(("STATE", upload, f"{path} is {state}, not COMPLETED"))
         if bad:
             raise InvalidArgument.of(bad)
         if pending:
             raise FailedPrecondition(
-                message="an audio sidecar upload is not COMPLETED",
+                message=f"{kind} upload is not COMPLETED",
                 reason="UPLOAD_NOT_COMPLETED",
                 violations=tuple(pending),
             )

@@ -107,6 +107,29 @@ def test_typos_prefixes_and_field_weights(engine: SearchEngine) -> None:
     assert ids(engine, "crwn") == []  # 4 letters: no typo allowed
 
 
+def test_closer_matches_rank_higher_and_joined_words_match(engine: SearchEngine) -> None:
+    # "strange" is a word of "Strange Days" and one letter off "stranger": the exact word wins
+    assert ids(engine, "strange days")[0] == "sd"
+    assert ids(engine, "strange")[0] == "sd"
+    # a title typed without its space, or a one-word title typed with one
+    assert ids(engine, "strangerthings")[0] == "st"
+    engine.write([doc("mh", "Mindhunter", type="series")], [])
+    assert ids(engine, "mind hunter")[0] == "mh"
+
+
+def test_corrections_are_words_found_with_the_other_words(engine: SearchEngine) -> None:
+    us = Filters(region="US")
+    assert engine.correct(("winona", "rider"), us) == ("winona", "ryder")
+    assert engine.correct(("stranger", "thigns"), us) == ("stranger", "things")
+    assert engine.correct(("strangerthings",), us) == ("stranger", "things")
+    assert engine.correct(("stranger", "things"), us) == ("stranger", "things")
+    assert engine.correct(("stranger", "thi"), us) == ("stranger", "thi")  # a typed prefix
+    assert engine.correct((), us) == ()
+    # "amelie" is only open in France: in the US there is nothing to correct it to
+    assert engine.correct(("amelei",), us) == ("amelei",)
+    assert engine.correct(("amelei",), Filters(region="FR")) == ("amelie",)
+
+
 def test_exact_title_beats_popularity(engine: SearchEngine) -> None:
     # "The Crown" is far more popular and mentions "stranger things", yet the exact title wins
     assert ids(engine, "stranger things", sort=Sort.RELEVANCE)[:2] == ["st", "tc"]

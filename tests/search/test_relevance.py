@@ -193,3 +193,91 @@ async def test_non_latin_scripts_and_emoji(search) -> None:
     accented = await search.Search(pb.SearchRequest(query="pokémon"))
     plain = await search.Search(pb.SearchRequest(query="pokemon"))
     assert names(accented)[:5] == names(plain)[:5] and accented.hits
+
+
+# -- issue 11: ranking with typos ------------------------------------------------------------
+# Queries chosen from the CSV: a title and the other titles that share its words.
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # one-word series, two letters swapped; other titles contain the same word
+        ("freinds", "Friends"),  # "Barney and Friends", "Friends from College", …
+        ("kingodm", "Kingdom"),  # "The Last Kingdom", "Kingdom: Ashin of the North", …
+        ("hollywodo", "Hollywood"),  # "Palermo Hollywood", "Styling Hollywood", …
+        ("huanted", "Haunted"),  # "Haunted House", "Haunted: Latin America", …
+        ("eltie", "Elite"),  # "Elite Short Stories: …" (four of them)
+    ],
+)
+async def test_transposed_one_word_series_ranks_first(search, query, expected) -> None:
+    response = await search.Search(pb.SearchRequest(query=query, page_size=5))
+    assert names(response)[0] == expected, names(response)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # misspelled two-word titles; a longer title contains both words
+        ("blakc mirorr", "Black Mirror"),  # "Black Mirror: Bandersnatch"
+        ("gilmore grils", "Gilmore Girls"),  # "Gilmore Girls: A Year in the Life"
+        ("altred carbon", "Altered Carbon"),  # "Altered Carbon: Resleeved"
+        ("final destinaton", "Final Destination"),  # "The Final Destination", "… 2", "… 3"
+        ("hotel transylvnaia", "Hotel Transylvania"),  # "Hotel Transylvania 3: Summer Vacation"
+    ],
+)
+async def test_misspelled_two_word_title_beats_longer_titles(search, query, expected) -> None:
+    response = await search.Search(pb.SearchRequest(query=query, page_size=5))
+    assert names(response)[0] == expected, names(response)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # typed without the space
+        ("strangerthings", "Stranger Things"),
+        ("peakyblinders", "Peaky Blinders"),
+        ("breakingbad", "Breaking Bad"),
+        ("blackmirror", "Black Mirror"),
+        # a one-word title typed as two words
+        ("mind hunter", "MINDHUNTER"),
+        ("good fellas", "GoodFellas"),
+        ("snow piercer", "Snowpiercer"),
+    ],
+)
+async def test_joined_and_split_words_find_the_title(search, query, expected) -> None:
+    response = await search.Search(pb.SearchRequest(query=query, page_size=5))
+    assert names(response)[0] == expected, names(response)
+
+
+async def test_joined_title_is_corrected_to_its_words(search) -> None:
+    response = await search.Search(pb.SearchRequest(query="strangerthings", page_size=1))
+    assert response.corrected_query == "stranger things"
+    title = [h for h in response.hits[0].highlights if h.field == "display_name"][0]
+    marked = [title.snippet[r.start : r.start + r.length] for r in title.ranges]
+    assert (title.snippet, marked) == ("Stranger Things", ["Stranger", "Things"])
+
+
+@pytest.mark.parametrize(
+    ("query", "corrected", "person"),
+    [
+        # misspelled first names within one typo of other people's names in the catalog
+        ("micheal caine", "michael caine", "Michael Caine"),
+        ("samual jackson", "samuel jackson", "Samuel L. Jackson"),
+        ("jakie chan", "jackie chan", "Jackie Chan"),
+        ("morgen freeman", "morgan freeman", "Morgan Freeman"),
+        ("jenifer aniston", "jennifer aniston", "Jennifer Aniston"),
+        ("charlise theron", "charlize theron", "Charlize Theron"),
+        ("denzil washington", "denzel washington", "Denzel Washington"),
+    ],
+)
+async def test_misspelled_first_name_is_corrected_to_the_actor(
+    search, query, corrected, person
+) -> None:
+    response = await search.Search(pb.SearchRequest(query=query, page_size=5))
+    assert response.corrected_query == corrected
+    # and the corrected query leads to that person's titles
+    fixed = await search.Search(pb.SearchRequest(query=corrected, page_size=5))
+    credits = [h.snippet for h in fixed.hits[0].highlights if h.field == "credits"]
+    assert credits and person in credits[0], names(fixed)
+    assert fixed.corrected_query == ""

@@ -143,6 +143,7 @@ __all__ = [
     "create_job",
     "grpc",
     "header_for",
+    "make_tone",
     "make_video",
     "run",
     "sha256_of",
@@ -150,3 +151,25 @@ __all__ = [
     "upload",
     "wait_job",
 ]
+
+
+def make_tone(
+    path: Path, *, seconds: float, frequency: int, codec: list[str], sample_rate: int = 44100
+) -> Path:
+    """A sine tone (lavfi) in whatever container `path`'s suffix says."""
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={frequency}:duration={seconds}:sample_rate={sample_rate}",
+            *codec,
+            str(path),
+        ],
+        check=True,
+    )
+    return path

@@ -27,6 +27,7 @@ from tests.transcoding.helpers import (
     FFMPEG,
     chunk,
     header_for,
+    make_tone,
     make_video,
     stream,
     upload,
@@ -42,26 +43,6 @@ SMALL = dict(
     segment_duration_seconds=2,
     keyframe_interval_seconds=1,
 )
-
-
-def make_tone(path: Path, *, seconds: float, frequency: int, codec: list[str]) -> Path:
-    """A sine tone (lavfi) in whatever container `path`'s suffix says."""
-    subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency={frequency}:duration={seconds}:sample_rate=44100",
-            *codec,
-            str(path),
-        ],
-        check=True,
-    )
-    return path
 
 
 async def upload_as(

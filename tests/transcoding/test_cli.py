@@ -17,7 +17,7 @@ from vod.transcoding.v1 import transcoding_pb2 as pb
 from services.transcoding.cli import upload_id_for
 from services.transcoding.server import Running
 from tests.transcoding.conftest import worker_env
-from tests.transcoding.helpers import FFMPEG, make_video, sha256_of, upload
+from tests.transcoding.helpers import make_tone, make_video, sha256_of, upload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,25 +177,6 @@ async def test_ingest_attaches_subtitle_sidecars(
     ]
 
 
-def _tone(path: Path, seconds: float, codec: list[str]) -> Path:
-    subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency=550:duration={seconds}:sample_rate=48000",
-            *codec,
-            str(path),
-        ],
-        check=True,
-    )
-    return path
-
-
 async def test_ingest_refuses_bad_audio_sidecars_before_uploading(
     tc_service: Running, tc_settings, tmp_path: Path
 ) -> None:
@@ -227,8 +208,20 @@ async def test_ingest_attaches_audio_sidecars(
     tc, tc_worker, tc_service: Running, tc_settings, tmp_path: Path
 ) -> None:
     source = make_video(tmp_path / "dubbed.mp4", seconds=2, size="320x180")
-    french = _tone(tmp_path / "dubbed.fr.m4a", 2, ["-c:a", "aac", "-b:a", "64k"])
-    commentary = _tone(tmp_path / "commentary.bin", 1, ["-c:a", "flac", "-f", "flac"])
+    french = make_tone(
+        tmp_path / "dubbed.fr.m4a",
+        seconds=2,
+        frequency=550,
+        codec=["-c:a", "aac", "-b:a", "64k"],
+        sample_rate=48000,
+    )
+    commentary = make_tone(
+        tmp_path / "commentary.bin",
+        seconds=1,
+        frequency=550,
+        codec=["-c:a", "flac", "-f", "flac"],
+        sample_rate=48000,
+    )
     code, out, err = await run_cli(
         tc_settings,
         tc_service,
