@@ -130,7 +130,8 @@ def _track_of_playlist(uri: str) -> str | None:
 
 
 def hls_tracks(master: str) -> tuple[list[tuple[str, int]], list[str]]:
-    """The master's variants as (track, height) and its renditions (audio, subtitles) tracks."""
+    """The master's variants as (track, height) and its other tracks (audio and subtitles
+    renditions, the trick-play image stream)."""
     variants: list[tuple[str, int]] = []
     others: list[str] = []
     height = 0
@@ -141,7 +142,7 @@ def hls_tracks(master: str) -> tuple[list[tuple[str, int]], list[str]]:
             match = _RESOLUTION.search(line)
             height = int(match.group(2)) if match else 0
             pending = True
-        elif line.startswith("#EXT-X-MEDIA:"):
+        elif line.startswith(("#EXT-X-MEDIA:", "#EXT-X-IMAGE-STREAM-INF:")):
             match = _ATTR_URI.search(line)
             track = _track_of_playlist(match.group(1)) if match else None
             if track:
@@ -158,7 +159,7 @@ def rewrite_hls_master(
     master: str, allowed: Collection[str], playlist_url: Callable[[str], str]
 ) -> str:
     """The master with only the `allowed` video variants; every media playlist URI (variants,
-    audio, subtitles) replaced by `playlist_url(track)`."""
+    audio, subtitles, the trick-play image stream) replaced by `playlist_url(track)`."""
     out: list[str] = []
     stream_inf: str | None = None
     for raw in master.splitlines():
@@ -170,7 +171,7 @@ def rewrite_hls_master(
             continue  # none are written by the origin; never pass through unsigned URIs
         if line.startswith("#EXT-X-SESSION-KEY:"):
             continue  # optional, and would name the keys of rungs above the session's cap
-        if line.startswith("#EXT-X-MEDIA:"):
+        if line.startswith(("#EXT-X-MEDIA:", "#EXT-X-IMAGE-STREAM-INF:")):
             match = _ATTR_URI.search(line)
             if match:
                 track = _track_of_playlist(match.group(1))

@@ -35,11 +35,13 @@ __all__ = [
     "ContentProtection",
     "HlsKey",
     "SpriteSheet",
+    "THUMBS_PLAYLIST",
     "Subtitle",
     "Track",
     "hls_master",
     "hls_media",
     "hls_subtitle",
+    "hls_thumbnails",
     "mpd",
 ]
 
@@ -93,7 +95,9 @@ class Track:
 @dataclass(frozen=True)
 class SpriteSheet:
     """Trick-play thumbnails: JPEG sheets of `columns` x `rows` tiles, one tile every
-    `interval_s`, published as a DASH image adaptation set (DASH-IF IOP thumbnail tiles)."""
+    `interval_s`, published as a DASH image adaptation set (DASH-IF IOP thumbnail tiles) and an
+    HLS image media playlist (`EXT-X-IMAGE-STREAM-INF` + `EXT-X-TILES`, the trick-play
+    extension Roku and Shaka Player read) named `THUMBS_PLAYLIST`."""
 
     uri_template: str  # relative to the manifests folder, with $Number%03d$ for the sheet
     tile_width: int
@@ -106,6 +110,19 @@ class SpriteSheet:
     @property
     def sheet_seconds(self) -> float:
         return self.interval_s * self.columns * self.rows
+
+    @property
+    def bandwidth(self) -> int:
+        """Bits per second of the sheets, estimated at ~0.1 byte per pixel."""
+        width, height = self.tile_width * self.columns, self.tile_height * self.rows
+        return max(1, int(width * height * 8 * 0.1 / self.sheet_seconds))
+
+    def sheet_uri(self, number: int) -> str:
+        """The URI of sheet `number` (from 1)."""
+        return self.uri_template.replace("$Number%03d$", f"{number:03d}")
+
+
+THUMBS_PLAYLIST = "thumbs.m3u8"
 
 
 @dataclass(frozen=True)
@@ -176,8 +193,37 @@ def hls_subtitle(subtitle: Subtitle) -> str:
     )
 
 
+def hls_thumbnails(thumbnails: SpriteSheet, duration: float) -> str:
+    """The image media playlist of the trick-play sheets: one sheet per segment, each covering
+    `sheet_seconds` (the last one what remains of `duration`), its tiles laid out by
+    `EXT-X-TILES`."""
+    t = thumbnails
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:7",
+        f"#EXT-X-TARGETDURATION:{max(1, math.ceil(t.sheet_seconds - 1e-3))}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-IMAGES-ONLY",
+    ]
+    for number in range(1, t.sheets + 1):
+        start = (number - 1) * t.sheet_seconds
+        length = max(t.interval_s, min(t.sheet_seconds, duration - start))
+        lines += [
+            f"#EXTINF:{length:.6f},",
+            f"#EXT-X-TILES:RESOLUTION={t.tile_width}x{t.tile_height},"
+            f"LAYOUT={t.columns}x{t.rows},DURATION={t.interval_s:.3f}",
+            t.sheet_uri(number),
+        ]
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
 def hls_master(
-    videos: Sequence[Track], audios: Sequence[Track], subtitles: Sequence[Subtitle] = ()
+    videos: Sequence[Track],
+    audios: Sequence[Track],
+    subtitles: Sequence[Subtitle] = (),
+    thumbnails: SpriteSheet | None = None,
 ) -> str:
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     audio_names: set[str] = set()
@@ -219,6 +265,12 @@ def hls_master(
             attrs.append('SUBTITLES="subs"')
         lines.append("#EXT-X-STREAM-INF:" + ",".join(attrs))
         lines.append(f"{video.id}.m3u8")
+    if thumbnails is not None and thumbnails.sheets > 0:
+        t = thumbnails
+        lines.append(
+            f"#EXT-X-IMAGE-STREAM-INF:BANDWIDTH={t.bandwidth},"
+            f'RESOLUTION={t.tile_width}x{t.tile_height},CODECS="jpeg",URI="{THUMBS_PLAYLIST}"'
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -340,7 +392,7 @@ def mpd(
         t = thumbnails
         index = len(audios) + len(subtitles) + 1
         width, height = t.tile_width * t.columns, t.tile_height * t.rows
-        bandwidth = max(1, int(width * height * 8 * 0.1 / t.sheet_seconds))  # ~0.1 byte/pixel
+        bandwidth = t.bandwidth
         lines += [
             f'    <AdaptationSet id="{index}" contentType="image" mimeType="image/jpeg">',
             f'      <Representation id="thumbs" bandwidth="{bandwidth}" '

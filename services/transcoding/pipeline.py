@@ -744,8 +744,12 @@ async def package(
         (manifest_dir / f"{track.id}.m3u8").write_text(manifests.hls_media(track))
     for text in texts:
         (manifest_dir / f"{text.id}.m3u8").write_text(manifests.hls_subtitle(text))
+    if thumbnails is not None and thumbnails.sheets > 0:
+        (manifest_dir / manifests.THUMBS_PLAYLIST).write_text(
+            manifests.hls_thumbnails(thumbnails, duration)
+        )
     (manifest_dir / "master.m3u8").write_text(
-        manifests.hls_master(packaged.hls_videos, packaged.hls_audios, texts)
+        manifests.hls_master(packaged.hls_videos, packaged.hls_audios, texts, thumbnails)
     )
     (manifest_dir / "manifest.mpd").write_text(
         manifests.mpd(

@@ -134,13 +134,20 @@ async def test_paths_never_5xx(pb_mesh: PlaybackMesh, live: pb.PlaybackSession) 
 async def test_prewarm(pb_mesh: PlaybackMesh) -> None:
     mesh = pb_mesh
     asset = mesh.movie.asset
-    master = m3u8.loads((await mesh.http.get(f"{mesh.origin}/{asset.hls_manifest_uri}")).text)
+    text = (await mesh.http.get(f"{mesh.origin}/{asset.hls_manifest_uri}")).text
+    master = m3u8.loads(text)
     tracks = [p.uri for p in master.playlists] + [m.uri for m in master.media if m.uri]
     folder = asset.hls_manifest_uri.rsplit("/", 1)[0]
     expected = 0
     for uri in tracks:
         media = m3u8.loads((await mesh.http.get(f"{mesh.origin}/{folder}/{uri}")).text)
         expected += 1 + len(media.segments)
+    # ... and the trick-play sheets of the image stream (no init segment).
+    images = [x for x in text.splitlines() if x.startswith("#EXT-X-IMAGE-STREAM-INF:")]
+    assert len(images) == 1
+    image_uri = images[0].split('URI="', 1)[1].rstrip('"')
+    sheets = (await mesh.http.get(f"{mesh.origin}/{folder}/{image_uri}")).text.splitlines()
+    expected += sum(1 for x in sheets if x and not x.startswith("#"))
     edge = mesh.edges["US"]
     media_prefix = f"/cdn/US/pb-movie/{asset.name.removeprefix('media/')}/"
     cached_before = sum(1 for key in edge.cache if key.startswith(media_prefix))

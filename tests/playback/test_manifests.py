@@ -108,6 +108,23 @@ async def test_hls_lists_only_the_allowed_rungs_signed_on_the_regions_edge(
         params={"token": session.session_token},
     )
     assert refused.status_code == 403 and refused.json()["reason"] == "RENDITION_NOT_ALLOWED"
+    # The trick-play image stream: its playlist through the session, its sheets on the edge.
+    image = [x for x in got.text.splitlines() if x.startswith("#EXT-X-IMAGE-STREAM-INF:")]
+    assert len(image) == 1 and 'CODECS="jpeg"' in image[0]
+    thumbs_url = image[0].split('URI="', 1)[1].rstrip('"')
+    assert thumbs_url == f"thumbs.m3u8?token={session.session_token}"
+    thumbs = await mesh.http.get(
+        f"{mesh.play_base}/play/v1/sessions/{session_id}/thumbs.m3u8",
+        params={"token": session.session_token},
+    )
+    assert thumbs.status_code == 200
+    sheets = [x for x in thumbs.text.splitlines() if x and not x.startswith("#")]
+    assert "#EXT-X-TILES:RESOLUTION=160x90,LAYOUT=5x5,DURATION=2.000" in thumbs.text
+    assert [check_edge_url(mesh, u, region="US", session=session_id) for u in sheets] == [
+        "thumbs"
+    ] * len(sheets)
+    sheet = await mesh.http.get(sheets[0])
+    assert sheet.status_code == 200 and sheet.content[:2] == b"\xff\xd8"
 
 
 async def test_basic_plan_cap_and_dash_lists_the_same_rungs(pb_mesh: PlaybackMesh) -> None:

@@ -307,10 +307,12 @@ async def test_prewarm_of_an_encrypted_title_fetches_both_copies(pb_mesh: Playba
         pb.PrewarmTitleRequest(title=mesh.locked.title, region_codes=["GB"])
     )
     (result,) = reply.results
-    # 3 tracks (768p, 360p, audio) x 2 copies (CENC, AES-128) x (init + one segment).
-    assert result.region_code == "GB" and result.objects == 12
+    # 3 tracks (768p, 360p, audio) x 2 copies (CENC, AES-128) x (init + one segment), and the
+    # trick-play sheet (never encrypted: one copy).
+    assert result.region_code == "GB" and result.objects == 12 + 1
     tracks = {path.split("/")[5] for path in edge.served[before:]}
     assert tracks == {
+        "thumbs",
         "768p-h264",
         "768p-h264-aes",
         "360p-h264",

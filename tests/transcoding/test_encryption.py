@@ -174,7 +174,8 @@ async def test_ffmpeg_decodes_the_cenc_dash_only_with_the_keys(
         assert bad.returncode != 0 or bad.stderr.strip(), args
         assert "No such file" not in bad.stderr and "404" not in bad.stderr
         assert GARBLED.search(bad.stderr), bad.stderr[-1500:]
-    wrong = ffmpeg(
+    wrong = await asyncio.to_thread(  # the origin answers on this loop: never block it
+        ffmpeg,
         "-cenc_decryption_keys",
         both.replace(keys[HD].key.hex(), keys[SD].key.hex()),
         "-i",

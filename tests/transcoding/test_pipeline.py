@@ -98,7 +98,8 @@ async def test_a_clear_title_has_no_protection_and_one_set_of_segments(
     folder = "titles/pipeline-clip/manifests/pipeline-clip/"
     names = sorted(k.rsplit("/", 1)[1] for k in store.list(folder))
     tracks = [r.id for r in finished.renditions] + ["audio-0-und"]
-    assert names == sorted(["manifest.mpd", "master.m3u8", *(f"{t}.m3u8" for t in tracks)])
+    expected = ["manifest.mpd", "master.m3u8", "thumbs.m3u8", *(f"{t}.m3u8" for t in tracks)]
+    assert names == sorted(expected)
     for name in names:
         text = store.get_bytes(folder + name).decode()
         assert "EXT-X-KEY" not in text and "ContentProtection" not in text and "-aes" not in text
@@ -291,6 +292,39 @@ async def test_dash_image_track_points_at_the_sprite_sheets(finished: pb.Job, or
     base = f"{origin}/titles/pipeline-clip/thumbnails/pipeline-clip/"
     assert (await get(base + "sprite-001.jpg"))[1] == sheet
     assert (await get(urljoin(mpd_url, template.media.replace("$Number%03d$", "002"))))[0] == 404
+
+
+async def test_hls_image_playlist_points_at_the_same_sheets(finished: pb.Job, origin: str) -> None:
+    """The same sheets for HLS players: an EXT-X-IMAGE-STREAM-INF in the master (tile size,
+    CODECS="jpeg") and an image media playlist with EXT-X-TILES (5x5 tiles, one every 2 s) whose
+    one segment, as long as the 6 s clip, is the first sheet."""
+    master_url = f"{origin}/{finished.media_asset.hls_manifest_uri}"
+    _, body, _ = await get(master_url)
+    image_lines = [
+        line for line in body.decode().splitlines() if line.startswith("#EXT-X-IMAGE-STREAM-INF:")
+    ]
+    assert len(image_lines) == 1
+    attrs = dict(re.findall(r'([A-Z-]+)=("[^"]*"|[^,]*)', image_lines[0].split(":", 1)[1]))
+    assert (attrs["RESOLUTION"], attrs["CODECS"], attrs["URI"]) == (
+        "160x90",
+        '"jpeg"',
+        '"thumbs.m3u8"',
+    )
+    # The image playlist is not a variant: m3u8 sees the same playlists as before.
+    assert all(p.uri.endswith("-h264.m3u8") for p in m3u8.loads(body.decode()).playlists)
+    playlist_url = urljoin(master_url, "thumbs.m3u8")
+    status, playlist, _ = await get(playlist_url)
+    lines = playlist.decode().splitlines()
+    assert status == 200 and "#EXT-X-IMAGES-ONLY" in lines and lines[-1] == "#EXT-X-ENDLIST"
+    tiles = [line for line in lines if line.startswith("#EXT-X-TILES:")]
+    assert tiles == ["#EXT-X-TILES:RESOLUTION=160x90,LAYOUT=5x5,DURATION=2.000"]
+    durations = [float(x.split(":")[1].rstrip(",")) for x in lines if x.startswith("#EXTINF:")]
+    assert durations == [pytest.approx(6.0, abs=0.1)]
+    sheet_uri = [line for line in lines if line and not line.startswith("#")]
+    assert sheet_uri == ["../../renditions/pipeline-clip/thumbs/sprite-001.jpg"]
+    status, sheet, _ = await get(urljoin(playlist_url, sheet_uri[0]))
+    base = f"{origin}/titles/pipeline-clip/thumbnails/pipeline-clip/"
+    assert status == 200 and sheet == (await get(base + "sprite-001.jpg"))[1]
 
 
 async def test_no_staging_left_and_no_duplicate_output(
