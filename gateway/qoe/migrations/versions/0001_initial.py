@@ -8,8 +8,6 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from services.runtime.outbox import create_outbox_table
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -81,7 +79,18 @@ def upgrade() -> None:
         sa.Column("count", sa.BigInteger, nullable=False),
     )
     op.create_index("minute_counters_title", "minute_counters", ["title", "minute"])
-    create_outbox_table()
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index(
+        "outbox_pending", "outbox", ["seq"], postgresql_where=sa.text("published_at IS NULL")
+    )
 
 
 def downgrade() -> None:

@@ -9,8 +9,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from services.runtime.outbox import create_outbox_table
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -22,8 +20,8 @@ def _tz(name: str, nullable: bool = False) -> sa.Column:  # type: ignore[type-ar
 
 
 def upgrade() -> None:
-    # Tables spelled out here, not imported from schema.py, so a later edit of a table cannot
-    # change what this migration did.
+    # Tables spelled out here, not imported from schema.py (nor the outbox from the runtime), so
+    # a later edit of a table cannot change what this migration did.
     op.create_table(
         "experiments",
         sa.Column("id", sa.Text, primary_key=True),
@@ -86,7 +84,18 @@ def upgrade() -> None:
     )
     op.create_index("plays_profile_start", "plays", ["profile", "start_time"])
     op.create_index("exposure_log_experiment", "exposure_log", ["experiment"])
-    create_outbox_table()
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index(
+        "outbox_pending", "outbox", ["seq"], postgresql_where=sa.text("published_at IS NULL")
+    )
 
 
 def downgrade() -> None:

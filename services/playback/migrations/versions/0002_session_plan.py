@@ -1,7 +1,7 @@
 """Sessions remember the plan they were started under (GetSession reports it to licensing).
 
-0001 creates `sessions` from the current table definition, which has the column already on a
-fresh database; hence IF NOT EXISTS.
+IF NOT EXISTS because, until 0001 spelled its tables out, 0001 created `sessions` from the live
+table definition, which already had this column: databases created then have it from 0001.
 
 Revision ID: 0002
 Revises: 0001
