@@ -24,9 +24,10 @@ import structlog
 from grpc_status import rpc_status
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.runtime import tracing, validation
-from services.runtime.errors import DomainError, InvalidArgument, internal_status
+from services.runtime.errors import DomainError, InvalidArgument, Unavailable, internal_status
 from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
 
@@ -256,6 +257,13 @@ class _Call:
             status = exc.to_status()
         elif isinstance(exc, grpc.aio.AbortError | grpc.aio.UsageError):
             self._code = _context_code(self._context)
+        elif _database_unavailable(exc):
+            # PostgreSQL restarting or unreachable: retryable, so UNAVAILABLE + RetryInfo, not
+            # a bare INTERNAL (found by scripts/chaos: SIGKILLed postgres gave 500s)
+            _log.warning("rpc.database_unavailable", error=str(getattr(exc, "orig", exc))[:200])
+            status = Unavailable(
+                "the database is unavailable; retry shortly", reason="DATABASE_UNAVAILABLE"
+            ).to_status()
         elif exc is not None and not isinstance(exc, GeneratorExit | _Cancelled):
             _log.error("rpc.unhandled", exc_info=exc)
             self._span.record_exception(exc)
@@ -292,6 +300,13 @@ try:  # asyncio.CancelledError is a BaseException; keep it out of INTERNAL.
     from asyncio import CancelledError as _Cancelled
 except ImportError:  # pragma: no cover
     _Cancelled = BaseException  # type: ignore[misc,assignment]
+
+
+def _database_unavailable(exc: BaseException | None) -> bool:
+    """A lost or refused database connection (server down, restarting, shutting down)."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def _code_tuple(code: int) -> tuple[int, str]:
