@@ -65,7 +65,7 @@ def api(prometheus: MeshPrometheus, path: str, **params: str) -> Any:
 
 
 def test_every_part_of_the_mesh_is_scraped_and_up(prometheus: MeshPrometheus) -> None:
-    expected = {e.name for e in SERVICES} | {"envoy", "edges", "nats"}
+    expected = {e.name for e in SERVICES} | {"envoy", "edges", "nats", "supervisor"}
 
     def all_up() -> dict[str, str] | None:
         targets = api(prometheus, "targets", state="active")["activeTargets"]
@@ -86,9 +86,9 @@ def test_every_part_of_the_mesh_is_scraped_and_up(prometheus: MeshPrometheus) ->
     def rules_healthy() -> list[str] | None:
         rules = [r for g in api(prometheus, "rules")["groups"] for r in g["rules"]]
         health = {r["name"]: r["health"] for r in rules}
-        return sorted(health) if len(rules) == 23 and set(health.values()) == {"ok"} else None
+        return sorted(health) if len(rules) == 25 and set(health.values()) == {"ok"} else None
 
-    wait_for("all 23 rules evaluated without error", rules_healthy)
+    wait_for("all 25 rules evaluated without error", rules_healthy)
 
 
 def test_recording_rules_evaluate_over_the_mesh(
