@@ -128,6 +128,25 @@ def public_file_set(
     return descriptor_pb2.FileDescriptorSet(file=[f for f in stripped.values() if f.name in needed])
 
 
+class _MethodAwareReflection(reflection_aio.ReflectionServicer):
+    """grpcio-reflection over a pool whose `FindFileContainingSymbol` knows services, messages,
+    fields and enums but not methods: `grpcurl describe pkg.Service.Method` asks for the file
+    containing the method, which is its service's file."""
+
+    def _file_containing_symbol(self, request, fully_qualified_name):  # type: ignore[no-untyped-def]
+        service, _, method = fully_qualified_name.rpartition(".")
+        try:
+            self._pool.FindFileContainingSymbol(fully_qualified_name)
+        except KeyError:
+            try:
+                found = self._pool.FindServiceByName(service)
+            except KeyError:
+                found = None
+            if found is not None and method in found.methods_by_name:
+                fully_qualified_name = service
+        return super()._file_containing_symbol(request, fully_qualified_name)
+
+
 class PublicView:
     """A descriptor pool holding only the public file set, and the reflection servicer on it."""
 
@@ -141,7 +160,7 @@ class PublicView:
         self.service_names = tuple(
             sorted(_full_name(f, s.name) for f in files.file for s in f.service)
         )
-        self.servicer = reflection_aio.ReflectionServicer(self.service_names, pool=self.pool)
+        self.servicer = _MethodAwareReflection(self.service_names, pool=self.pool)
 
 
 class _FrontReflection:

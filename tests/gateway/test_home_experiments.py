@@ -165,10 +165,16 @@ async def home_gateway(
     following experiment changes on `nats_url` when given. Its clock is frozen: cached
     assignments never expire by TTL, only by events."""
     clock = FakeClock()
+    # Generous deadlines: these tests check which variant a response applies, and every
+    # service runs on this one event loop, so a stall of the loop past a production-like
+    # deadline would serve the default order (a failed assignment) and say nothing about it.
     settings = gateway_settings(
         mesh,
+        row_deadline_s=3.0,
+        catalog_deadline_s=3.0,
+        budget_s=8.0,
         experiments=HomeExperimentsSettings(
-            address=address, deadline_s=0.75, exposure_deadline_s=5.0
+            address=address, deadline_s=3.0, exposure_deadline_s=5.0
         ),
     )
     settings = replace(settings, runtime=replace(settings.runtime, nats_url=nats_url))
