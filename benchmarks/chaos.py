@@ -238,6 +238,23 @@ class Load:
         except ValueError:
             return resp.status_code, None
 
+    async def _create(
+        self, route: str, path: str, params: dict[str, str], body: Any, name: str, pause_s: float
+    ) -> int | None:
+        """POST with a client-chosen id until acknowledged (200, or 409: an earlier attempt
+        got through), retrying the same id; the status, or None if the run ended first. A 409
+        on the first try is a conflict the run must never see (the ids are fresh)."""
+        tries = 0
+        while not self.stop.is_set():
+            tries += 1
+            done = await self._http(route, "POST", path, params=params, json=body, ok=(200, 409))
+            if done is not None:
+                if done[0] == 409 and tries == 1:
+                    self.ledger.conflicts_first_try.append(name)
+                return int(done[0])
+            await self._pause(pause_s)
+        return None
+
     async def _grpc(self, route: str, call: Callable[[], Any]) -> Any:
         import grpc
 
@@ -300,28 +317,15 @@ class Load:
                 "releaseYear": 2024,
                 "availability": [{"regionCode": "US", "startTime": "2020-01-01T00:00:00Z"}],
             }
-            tries = 0
-            while not self.stop.is_set():
-                tries += 1
-                done = await self._http(
-                    "catalog.create REST",
-                    "POST",
-                    "/v1/titles",
-                    params={"titleId": title_id},
-                    json=body,
-                    ok=(200, 409),
-                )
-                if done is not None:
-                    if done[0] == 409 and tries == 1:
-                        self.ledger.conflicts_first_try.append(name)
-                    elif done[0] == 409:
-                        self.ledger.created_by_retry.add(name)
-                    self.ledger.display[name] = display
-                    self.ledger.created[name] = time.monotonic()
-                    break
-                await self._pause(0.2)
-            if name not in self.ledger.created:
+            status = await self._create(
+                "catalog.create REST", "/v1/titles", {"titleId": title_id}, body, name, 0.2
+            )
+            if status is None:
                 return
+            if status == 409 and name not in self.ledger.conflicts_first_try:
+                self.ledger.created_by_retry.add(name)
+            self.ledger.display[name] = display
+            self.ledger.created[name] = time.monotonic()
             rev = 1
             self.ledger.attempted_rev[name] = rev
             request = catalog_pb2.UpdateTitleRequest(
@@ -380,23 +384,8 @@ class Load:
             job_id = f"chaos-{self.tag}-job-{n:04d}"
             name = f"jobs/{job_id}"
             body = {"upload": self.job_upload, "options": JOB_OPTIONS}
-            tries = 0
-            while not self.stop.is_set():
-                tries += 1
-                done = await self._http(
-                    "job.create",
-                    "POST",
-                    "/v1/jobs",
-                    params={"jobId": job_id},
-                    json=body,
-                    ok=(200, 409),
-                )
-                if done is not None:
-                    if done[0] == 409 and tries == 1:
-                        self.ledger.conflicts_first_try.append(name)
-                    self.ledger.jobs[name] = time.monotonic()
-                    break
-                await self._pause(0.3)
+            if await self._create("job.create", "/v1/jobs", {"jobId": job_id}, body, name, 0.3):
+                self.ledger.jobs[name] = time.monotonic()
             while name in self.ledger.jobs and not self.stop.is_set():
                 got = await self._http("job.get", "GET", f"/v1/{name}")
                 state = got[1]["job"]["state"] if got is not None else ""

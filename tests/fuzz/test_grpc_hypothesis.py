@@ -28,6 +28,7 @@ from mesh.launcher import LocalMesh, grpc_health
 from mesh.services import SERVICES
 from services.runtime.identity import HEADER_REGION, HEADER_ROLES, HEADER_USER
 from tests.fuzz.conftest import Viewer, create_title, sign_up
+from tests.fuzz.report import report
 
 FD = _descriptor.FieldDescriptor
 GEN = Path(__file__).resolve().parents[2] / "gen" / "python"
@@ -367,14 +368,7 @@ def test_generated_messages_get_documented_statuses_and_services_stay_healthy(
         for channel, _ in channels.values():
             channel.close()
     elapsed = time.monotonic() - started
-    for key, outcome in sorted(outcomes.items()):
-        codes = " ".join(f"{c}x{n}" for c, n in sorted(outcome.codes.items()))
-        calls = sum(outcome.codes.values())
-        print(f"{key}: calls={calls} {codes} ({outcome.seconds:.1f} s)")
-    print(f"grpc fuzz: {len(outcomes)} method routes in {elapsed:.1f} s")
-    failures = {key: o.failures for key, o in outcomes.items() if o.failures}
-    for key, found in failures.items():
-        print(f"FAILED {key}:\n" + "\n".join(found))
+    failures = report("grpc fuzz", outcomes, elapsed, lambda o: o.codes)
     health = {
         entry.name: (
             grpc_health(mesh.settings.gateway_grpc, entry.grpc_service, header=entry.name),

@@ -18,6 +18,7 @@ from schemathesis import checks
 from gateway.openapi import ACCESS_ADMIN, access_classes, build_document
 from mesh.launcher import LocalMesh
 from tests.fuzz.conftest import Viewer
+from tests.fuzz.report import report
 
 MAX_EXAMPLES = 25
 """Examples per operation: 58 operations x 40 took 25-40 s on the idle 2-core machine and 80 s
@@ -101,14 +102,7 @@ def test_every_operation_answers_as_documented_without_5xx(
     assert document == build_document()
     outcomes = fuzz_rest(base_url, document, headers_for)
     elapsed = time.monotonic() - started
-    for op_id, outcome in sorted(outcomes.items()):
-        statuses = " ".join(f"{code}x{n}" for code, n in sorted(outcome.statuses.items()))
-        calls = sum(outcome.statuses.values())
-        print(f"{op_id}: calls={calls} {statuses} ({outcome.seconds:.1f} s)")
-    print(f"schemathesis: {len(outcomes)} operations in {elapsed:.1f} s")
-    failures = {op: o.failures for op, o in outcomes.items() if o.failures}
-    for op_id, found in failures.items():
-        print(f"FAILED {op_id}:\n" + "\n".join(found))
+    failures = report("schemathesis", outcomes, elapsed, lambda o: o.statuses)
     assert failures == {}
     assert all(sum(o.statuses.values()) >= 1 for o in outcomes.values())
     assert len(outcomes) == len(classes)
