@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.runtime import ports
 from services.runtime.config import env_int, env_str
 
 __all__ = ["LocalSettings", "load_local_settings"]
@@ -19,12 +20,12 @@ __all__ = ["LocalSettings", "load_local_settings"]
 @dataclass(frozen=True)
 class LocalSettings:
     home: Path
-    host: str = "127.0.0.1"
-    gateway_port: int = 8080
+    host: str = ports.HOST
+    gateway_port: int = ports.FRONT_PORT
     admin_port: int = 9901
-    service_base_port: int = 50051
-    metrics_base_port: int = 9100
-    http_base_port: int = 8070
+    service_base_port: int = ports.GRPC_BASE_PORT
+    metrics_base_port: int = ports.METRICS_BASE_PORT
+    http_base_port: int = ports.HTTP_BASE_PORT
     transcode_workers: int = 1
     postgres_port: int = 5433
     nats_port: int = 4222
@@ -34,7 +35,7 @@ class LocalSettings:
     log_level: str = "INFO"
     regions: tuple[str, ...] = ("US", "GB")
     """Simulated regions: each gets its own front listener (standing in for GeoIP) and edge."""
-    edge_base_port: int = 8081
+    edge_base_port: int = ports.EDGE_BASE_PORT
 
     @property
     def logs(self) -> Path:
@@ -77,12 +78,12 @@ def load_local_settings(
     env = os.environ if env is None else env
     return LocalSettings(
         home=Path(home or env_str(env, "VOD_HOME", "var")).resolve(),
-        host=env_str(env, "VOD_HOST", "127.0.0.1"),
-        gateway_port=env_int(env, "VOD_GATEWAY_PORT", 8080),
+        host=env_str(env, "VOD_HOST", ports.HOST),
+        gateway_port=env_int(env, "VOD_GATEWAY_PORT", ports.FRONT_PORT),
         admin_port=env_int(env, "VOD_ADMIN_PORT", 9901),
-        service_base_port=env_int(env, "VOD_SERVICE_BASE_PORT", 50051),
-        metrics_base_port=env_int(env, "VOD_METRICS_BASE_PORT", 9100),
-        http_base_port=env_int(env, "VOD_HTTP_BASE_PORT", 8070),
+        service_base_port=env_int(env, "VOD_SERVICE_BASE_PORT", ports.GRPC_BASE_PORT),
+        metrics_base_port=env_int(env, "VOD_METRICS_BASE_PORT", ports.METRICS_BASE_PORT),
+        http_base_port=env_int(env, "VOD_HTTP_BASE_PORT", ports.HTTP_BASE_PORT),
         transcode_workers=env_int(env, "VOD_TRANSCODE_WORKERS", 1),
         postgres_port=env_int(env, "VOD_POSTGRES_PORT", 5433),
         nats_port=env_int(env, "VOD_NATS_PORT", 4222),
@@ -91,7 +92,7 @@ def load_local_settings(
         external_nats_url=env_str(env, "VOD_NATS_URL", ""),
         log_level=env_str(env, "VOD_LOG_LEVEL", "INFO"),
         regions=_regions(env_str(env, "VOD_REGIONS", "US,GB")),
-        edge_base_port=env_int(env, "VOD_EDGE_BASE_PORT", 8081),
+        edge_base_port=env_int(env, "VOD_EDGE_BASE_PORT", ports.EDGE_BASE_PORT),
     )
 
 

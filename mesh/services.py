@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.runtime import ports
+
 __all__ = ["SERVICES", "HttpExport", "ServiceEntry"]
 
 _ROOT = Path(__file__).resolve().parents[1]
@@ -25,14 +27,17 @@ class HttpExport:
     """Gateway path prefix routed to it..."""
     rewrite: str
     """...and what that prefix becomes upstream."""
-    port_offset: int
-    """Port = the HTTP base port (8070) + offset."""
     timeout_s: float = 30.0
     """0 disables the route timeout (long uploads)."""
     idle_timeout_s: float = 0.0
     """Longest silence on one request at the gateway; 0 = Envoy's stream idle timeout (5 min)."""
     access: str = "public"
     """Access class at the front door (public, viewer, admin); "internal" is not routed there."""
+
+    @property
+    def port_offset(self) -> int:
+        """Port = the HTTP base port + offset, from `services.runtime.ports` (the one table)."""
+        return ports.HTTP_OFFSETS[self.name]
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,6 @@ class ServiceEntry:
     module: str
     """`python -m <module>` runs the service."""
     grpc_service: str
-    port_offset: int
-    """gRPC port = base (50051) + offset; metrics port = base (9100) + offset."""
     schema: str | None = None
     """Postgres schema the service owns (migrated by the launcher before it starts)."""
     workers: tuple[str, ...] = ()
@@ -52,6 +55,12 @@ class ServiceEntry:
     secrets: tuple[str, ...] = ()
     """Environment variables the launcher fills with per-deployment secrets (generated once into
     `<VOD_HOME>/secrets/`); only the services listed get them."""
+
+    @property
+    def port_offset(self) -> int:
+        """gRPC port = base + offset, metrics port = base + offset, from `services.runtime.ports`
+        (the one table: a service's own defaults agree with the mesh's layout)."""
+        return ports.SERVICE_OFFSETS[self.name]
 
     @property
     def migrations(self) -> Path | None:
@@ -66,7 +75,6 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "catalog",
         "services.catalog",
         "vod.catalog.v1.CatalogService",
-        0,
         schema="catalog",
         secrets=("VOD_PAGE_TOKEN_SECRET",),
     ),
@@ -74,14 +82,13 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "transcoding",
         "services.transcoding",
         "vod.transcoding.v1.TranscodingService",
-        1,
         schema="transcoding",
         workers=("services.transcoding.worker",),
         secrets=("VOD_PACKAGER_SECRET", "VOD_PAGE_TOKEN_SECRET"),
         http=(
             # Published media, read-only: /origin/titles/<title>/manifests/<media>/master.m3u8.
             # Edges pull from it directly; through the gateway only operators may preview.
-            HttpExport("origin", "VOD_ORIGIN_ADDRESS", "/origin/", "/", 0, access="admin"),
+            HttpExport("origin", "VOD_ORIGIN_ADDRESS", "/origin/", "/", access="admin"),
             # Uploads: PUT /upload/v1/uploads/<id> with Content-Range chunks (operators only).
             # One PUT may take up to an hour; a body that stalls for 60 s is cut at the gateway
             # (the service's own read timeout, VOD_HTTP_READ_TIMEOUT_S = 30 s, answers first
@@ -91,8 +98,7 @@ SERVICES: tuple[ServiceEntry, ...] = (
                 "VOD_UPLOAD_HTTP_ADDRESS",
                 "/upload/",
                 "/upload/",
-                1,
-                3600,
+                timeout_s=3600,
                 access="admin",
                 idle_timeout_s=60,
             ),
@@ -102,7 +108,6 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "licensing",
         "services.licensing",
         "vod.licensing.v1.LicensingService",
-        3,
         schema="licensing",
         secrets=(
             "VOD_LICENSING_MASTER_KEYS",
@@ -115,32 +120,29 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "playback",
         "services.playback",
         "vod.playback.v1.PlaybackService",
-        2,
         schema="playback",
         secrets=("VOD_PLAYBACK_SECRET", "VOD_EDGE_SECRET", "VOD_PAGE_TOKEN_SECRET"),
         http=(
             # Per-session manifests, authorised by the session token in their query string.
-            HttpExport("play", "VOD_PLAYBACK_HTTP_ADDRESS", "/play/", "/play/", 3),
+            HttpExport("play", "VOD_PLAYBACK_HTTP_ADDRESS", "/play/", "/play/"),
         ),
     ),
     ServiceEntry(
         "accounts",
         "services.accounts",
         "vod.accounts.v1.AccountsService",
-        4,
         schema="accounts",
         secrets=("VOD_PAGE_TOKEN_SECRET",),
         http=(
             # The JWKS over plain HTTP for Envoy's jwt_authn (clients read it through GetJwks'
             # REST binding, /.well-known/jwks.json, at the gateway).
-            HttpExport("jwks", "VOD_ACCOUNTS_HTTP_ADDRESS", "/jwks/", "/", 2, access="internal"),
+            HttpExport("jwks", "VOD_ACCOUNTS_HTTP_ADDRESS", "/jwks/", "/", access="internal"),
         ),
     ),
     ServiceEntry(
         "recommendations",
         "services.recommendations",
         "vod.recommendations.v1.RecommendationsService",
-        5,
         schema="recommendations",
         secrets=("VOD_PAGE_TOKEN_SECRET",),
     ),
@@ -148,7 +150,6 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "search",
         "services.search",
         "vod.search.v1.SearchService",
-        6,
         secrets=("VOD_PAGE_TOKEN_SECRET",),
     ),
     # A/B tests of the client surfaces: assignments, exposures, the read-out.
@@ -156,7 +157,6 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "experiments",
         "services.experiments",
         "vod.experiments.v1.ExperimentsService",
-        7,
         schema="experiments",
     ),
     # The home feed (a backend-for-frontend over playback, recommendations, search, catalog).
@@ -164,13 +164,12 @@ SERVICES: tuple[ServiceEntry, ...] = (
         "gateway",
         "gateway.home",
         "vod.gateway.v1.GatewayService",
-        8,
         http=(
             # The web app (gateway/web.py): the front door's catch-all, routed after every API,
             # media and health route (mesh/envoy_config.py puts "/" prefixes last).
-            HttpExport("web", "VOD_GATEWAY_HTTP_ADDRESS", "/", "/", 4, access="public"),
+            HttpExport("web", "VOD_GATEWAY_HTTP_ADDRESS", "/", "/", access="public"),
         ),
     ),
     # Viewer QoE: players' batches (checked against playback), their aggregates, the ops page.
-    ServiceEntry("qoe", "gateway.qoe", "vod.gateway.v1.QoeService", 9, schema="qoe"),
+    ServiceEntry("qoe", "gateway.qoe", "vod.gateway.v1.QoeService", schema="qoe"),
 )

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.runtime import ports
 from services.runtime.config import (
     RuntimeSettings,
     env_float,
@@ -50,10 +51,10 @@ class ExperimentsSettings:
 @dataclass(frozen=True)
 class HomeSettings:
     runtime: RuntimeSettings
-    playback_address: str = "127.0.0.1:50053"
-    recommendations_address: str = "127.0.0.1:50056"
-    search_address: str = "127.0.0.1:50057"
-    catalog_address: str = "127.0.0.1:50051"
+    playback_address: str = ports.grpc_address("playback")
+    recommendations_address: str = ports.grpc_address("recommendations")
+    search_address: str = ports.grpc_address("search")
+    catalog_address: str = ports.grpc_address("catalog")
     row_deadline_s: float = 0.15
     """Deadline of each row's source call (and of a fallback call)."""
     catalog_deadline_s: float = 0.08
@@ -76,8 +77,8 @@ class HomeSettings:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
-    """`VOD_GATEWAY_GRPC_ADDRESS` (default 127.0.0.1:50059), `VOD_GATEWAY_METRICS_ADDRESS`
-    (127.0.0.1:9108), `VOD_PLAYBACK_ADDRESS`, `VOD_RECOMMENDATIONS_ADDRESS`,
+    """`VOD_GATEWAY_GRPC_ADDRESS`, `VOD_GATEWAY_METRICS_ADDRESS`
+    (defaults in `services.runtime.ports`), `VOD_PLAYBACK_ADDRESS`, `VOD_RECOMMENDATIONS_ADDRESS`,
     `VOD_SEARCH_ADDRESS`, `VOD_CATALOG_ADDRESS`, `VOD_GATEWAY_ROW_DEADLINE_S` (0.15),
     `VOD_GATEWAY_CATALOG_DEADLINE_S` (0.08), `VOD_GATEWAY_BUDGET_S` (0.25),
     `VOD_GATEWAY_DEFAULT_REGION` (US), `VOD_GATEWAY_BREAKER_FAILURES` (5),
@@ -90,13 +91,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
     (50000)."""
     env = os.environ if env is None else env
     settings = HomeSettings(
-        runtime=load_runtime_settings(
-            "gateway", env, default_grpc_port=50059, default_metrics_port=9108
+        runtime=load_runtime_settings("gateway", env),
+        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", ports.grpc_address("playback")),
+        recommendations_address=env_str(
+            env, "VOD_RECOMMENDATIONS_ADDRESS", ports.grpc_address("recommendations")
         ),
-        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", "127.0.0.1:50053"),
-        recommendations_address=env_str(env, "VOD_RECOMMENDATIONS_ADDRESS", "127.0.0.1:50056"),
-        search_address=env_str(env, "VOD_SEARCH_ADDRESS", "127.0.0.1:50057"),
-        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", "127.0.0.1:50051"),
+        search_address=env_str(env, "VOD_SEARCH_ADDRESS", ports.grpc_address("search")),
+        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", ports.grpc_address("catalog")),
         row_deadline_s=env_float(env, "VOD_GATEWAY_ROW_DEADLINE_S", 0.15),
         catalog_deadline_s=env_float(env, "VOD_GATEWAY_CATALOG_DEADLINE_S", 0.08),
         budget_s=env_float(env, "VOD_GATEWAY_BUDGET_S", 0.25),

@@ -5,7 +5,6 @@ assignment cache fresh (plain NATS, no durable consumer)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -38,9 +37,9 @@ from gateway.home.title_cache import REMOVED_SUBJECT, UPDATED_SUBJECT, TitleCach
 from gateway.reflection import add_to_server as add_public_reflection
 from gateway.web import start_from_env as start_web_from_env
 from services.runtime import lifecycle
-from services.runtime.logs import configure_logging, get_logger
+from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
-from services.runtime.server import Registration, ServerHandle, build_server, drain_on_signal
+from services.runtime.server import Registration, ServerHandle, build_server
 
 __all__ = [
     "SERVICE_NAME",
@@ -50,7 +49,6 @@ __all__ = [
     "open_experiments",
     "open_sources",
     "running",
-    "serve",
 ]
 
 SERVICE_NAME = gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
@@ -296,15 +294,8 @@ async def _follow_events(
     sources.catalog.cache = titles
 
 
-async def serve(settings: HomeSettings) -> None:
-    async with running(settings, handle_signals=True) as run:
-        await drain_on_signal(run.handle, settings.runtime.drain_grace_s)
-
-
 def main() -> None:
-    settings = load_settings()
-    configure_logging("gateway", settings.runtime.log_level)
-    asyncio.run(serve(settings))
+    lifecycle.run_service("gateway", load_settings, running)
 
 
 if __name__ == "__main__":

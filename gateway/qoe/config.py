@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.runtime import ports
 from services.runtime.config import (
     RuntimeSettings,
     env_float,
@@ -21,7 +22,7 @@ __all__ = ["QoeSettings", "load_settings"]
 class QoeSettings:
     runtime: RuntimeSettings
     schema: str = "qoe"
-    playback_address: str = "127.0.0.1:50053"
+    playback_address: str = ports.grpc_address("playback")
     """PlaybackService: `GetSession` says whose a session is and what it plays."""
     playback_deadline_s: float = 1.0
     session_cache_size: int = 50_000
@@ -39,18 +40,16 @@ class QoeSettings:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> QoeSettings:
-    """The runtime variables (`VOD_QOE_GRPC_ADDRESS` default 127.0.0.1:50061,
-    `VOD_QOE_METRICS_ADDRESS` 127.0.0.1:9111, `VOD_DATABASE_URL`, `VOD_NATS_URL`, ...) and
+    """The runtime variables (`VOD_QOE_GRPC_ADDRESS`,
+    `VOD_QOE_METRICS_ADDRESS`: defaults in `services.runtime.ports`, `VOD_DATABASE_URL`, `VOD_NATS_URL`, ...) and
     `VOD_QOE_SCHEMA` (qoe), `VOD_PLAYBACK_ADDRESS`, `VOD_QOE_PLAYBACK_DEADLINE_S` (1.0),
     `VOD_QOE_SESSION_CACHE_SIZE` (50000), `VOD_QOE_MIN_REPORT_PLAYS` (20),
     `VOD_QOE_RETENTION_S` (91 days)."""
     env = os.environ if env is None else env
     settings = QoeSettings(
-        runtime=load_runtime_settings(
-            "qoe", env, default_grpc_port=50061, default_metrics_port=9111
-        ),
+        runtime=load_runtime_settings("qoe", env),
         schema=env_str(env, "VOD_QOE_SCHEMA", "qoe"),
-        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", "127.0.0.1:50053"),
+        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", ports.grpc_address("playback")),
         playback_deadline_s=env_float(env, "VOD_QOE_PLAYBACK_DEADLINE_S", 1.0),
         session_cache_size=env_int(env, "VOD_QOE_SESSION_CACHE_SIZE", 50_000),
         min_report_plays=env_int(env, "VOD_QOE_MIN_REPORT_PLAYS", 20),

@@ -95,3 +95,6 @@ minute_ttff = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+
+# A title's minutes for its report (migration 0001 creates it).
+sa.Index("minute_counters_title", minute_counters.c.title, minute_counters.c.minute)

@@ -5,7 +5,6 @@ playback channel that says whose a session is, the gRPC server and its metrics."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -23,11 +22,11 @@ from gateway.qoe.servicer import QoeServicer
 from gateway.qoe.sessions import PlaybackSessions
 from services.runtime import lifecycle
 from services.runtime.clients import open_channel
-from services.runtime.logs import configure_logging, get_logger
+from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
-from services.runtime.server import Registration, ServerHandle, build_server, drain_on_signal
+from services.runtime.server import Registration, ServerHandle, build_server
 
-__all__ = ["MIGRATIONS", "SERVICE_NAME", "QoeRuntime", "main", "running", "serve", "started"]
+__all__ = ["MIGRATIONS", "SERVICE_NAME", "QoeRuntime", "main", "running", "started"]
 
 SERVICE_NAME = qoe_pb2.DESCRIPTOR.services_by_name["QoeService"].full_name
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -79,8 +78,7 @@ async def started(
         )
         if bus is not None:
             domain.start_consumer(bus)
-        pruner = asyncio.create_task(_prune_forever(repository, settings))
-        stack.push_async_callback(_cancel, pruner)
+        lifecycle.background(stack, "qoe-pruner", _prune_forever(repository, settings))
         handle = build_server(
             runtime.grpc_address,
             [
@@ -95,12 +93,6 @@ async def started(
         )
         _log.info("qoe.ready", port=handle.port, events=bus is not None)
         yield QoeRuntime(handle, domain, repository, metrics)
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def _prune_forever(repository: PostgresQoeRepository, settings: QoeSettings) -> None:
@@ -125,15 +117,8 @@ async def running(
         yield service.handle
 
 
-async def serve(settings: QoeSettings) -> None:
-    async with running(settings, handle_signals=True) as handle:
-        await drain_on_signal(handle, settings.runtime.drain_grace_s)
-
-
 def main() -> None:
-    settings = load_settings()
-    configure_logging("qoe", settings.runtime.log_level)
-    asyncio.run(serve(settings))
+    lifecycle.run_service("qoe", load_settings, running)
 
 
 if __name__ == "__main__":

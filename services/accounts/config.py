@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.runtime import ports
 from services.runtime.config import (
     RuntimeSettings,
     env_float,
@@ -21,7 +22,7 @@ __all__ = ["AccountsSettings", "load_settings"]
 class AccountsSettings:
     runtime: RuntimeSettings
     schema: str = "accounts"
-    http_address: str = "127.0.0.1:8072"
+    http_address: str = ports.http_address("jwks")
     """Plain HTTP listener serving `/.well-known/jwks.json` (Envoy's jwt_authn fetches it)."""
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 86400
@@ -48,11 +49,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> AccountsSettings:
     `VOD_SIGNING_KEY_CHECK_INTERVAL_S`, `VOD_LOGIN_MAX_FAILURES`, `VOD_LOGIN_FAILURE_WINDOW_S`."""
     env = os.environ if env is None else env
     settings = AccountsSettings(
-        runtime=load_runtime_settings(
-            "accounts", env, default_grpc_port=50058, default_metrics_port=9107
-        ),
+        runtime=load_runtime_settings("accounts", env),
         schema=env_str(env, "VOD_ACCOUNTS_SCHEMA", "accounts"),
-        http_address=env_str(env, "VOD_ACCOUNTS_HTTP_ADDRESS", "127.0.0.1:8072"),
+        http_address=env_str(env, "VOD_ACCOUNTS_HTTP_ADDRESS", ports.http_address("jwks")),
         access_token_ttl_s=env_int(env, "VOD_ACCESS_TOKEN_TTL_S", 900),
         refresh_token_ttl_s=env_int(env, "VOD_REFRESH_TOKEN_TTL_S", 30 * 86400),
         signing_key_max_age_s=env_int(env, "VOD_SIGNING_KEY_MAX_AGE_S", 86400),

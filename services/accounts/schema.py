@@ -110,3 +110,8 @@ login_failures = sa.Table(
     sa.Column("failure_time", _TS, nullable=False),
     sa.Index("login_failures_email", "email_key", "failure_time"),
 )
+
+# Indexes for the queries that need them (migration 0001 creates them).
+sa.Index("profiles_user_seq", profiles.c.user_id, profiles.c.seq)
+sa.Index("devices_user_seen", devices.c.user_id, devices.c.last_seen_time)
+sa.Index("refresh_tokens_device", refresh_tokens.c.user_id, refresh_tokens.c.device_id)

@@ -4,7 +4,6 @@ gRPC server."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -18,9 +17,9 @@ from services.accounts.domain import AccountsDomain, Clock, Policy
 from services.accounts.repository import PostgresAccountsRepository
 from services.accounts.servicer import AccountsServicer
 from services.runtime import lifecycle
-from services.runtime.logs import configure_logging, get_logger
+from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
-from services.runtime.server import Registration, ServerHandle, build_server, drain_on_signal
+from services.runtime.server import Registration, ServerHandle, build_server
 
 __all__ = [
     "MIGRATIONS",
@@ -31,7 +30,6 @@ __all__ = [
     "main",
     "policy_of",
     "running",
-    "serve",
     "started",
 ]
 
@@ -112,14 +110,9 @@ async def started(
             )
         )
         await domain.rotate_if_due()
-        task = asyncio.create_task(_rotate_periodically(domain, settings.key_check_interval_s))
-
-        async def stop_rotation() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        stack.push_async_callback(stop_rotation)
+        lifecycle.background(
+            stack, "key-rotation", _rotate_periodically(domain, settings.key_check_interval_s)
+        )
         http_port = await stack.enter_async_context(
             jwks_http.serving(settings.http_address, domain.jwks)
         )
@@ -141,15 +134,8 @@ async def running(
         yield service.handle
 
 
-async def serve(settings: AccountsSettings) -> None:
-    async with running(settings, handle_signals=True) as handle:
-        await drain_on_signal(handle, settings.runtime.drain_grace_s)
-
-
 def main() -> None:
-    settings = load_settings()
-    configure_logging("accounts", settings.runtime.log_level)
-    asyncio.run(serve(settings))
+    lifecycle.run_service("accounts", load_settings, running)
 
 
 if __name__ == "__main__":

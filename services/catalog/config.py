@@ -20,8 +20,6 @@ class CatalogSettings:
 def load_settings(env: Mapping[str, str] | None = None) -> CatalogSettings:
     env = os.environ if env is None else env
     return CatalogSettings(
-        runtime=load_runtime_settings(
-            "catalog", env, default_grpc_port=50051, default_metrics_port=9100
-        ),
+        runtime=load_runtime_settings("catalog", env),
         schema=env_str(env, "VOD_CATALOG_SCHEMA", "catalog"),
     )

@@ -69,3 +69,9 @@ availability = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+
+# Indexes for the list orders and filters (migration 0001 creates them).
+sa.Index("titles_sort", titles.c.sort_name, titles.c.id)
+sa.Index("titles_year", titles.c.release_year, titles.c.id)
+sa.Index("titles_created", titles.c.create_time, titles.c.id)
+sa.Index("titles_genre_keys", titles.c.genre_keys, postgresql_using="gin")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -16,17 +15,15 @@ from services.catalog.domain import CatalogDomain
 from services.catalog.repository import PostgresTitleRepository
 from services.catalog.servicer import CatalogServicer
 from services.runtime import lifecycle
-from services.runtime.logs import configure_logging
 from services.runtime.metrics import RpcMetrics
 from services.runtime.outbox import OutboxRelay
 from services.runtime.server import (
     Registration,
     ServerHandle,
     build_server,
-    drain_on_signal,
 )
 
-__all__ = ["MIGRATIONS", "SERVICE_NAME", "CatalogDeps", "create_server", "main", "running", "serve"]
+__all__ = ["MIGRATIONS", "SERVICE_NAME", "CatalogDeps", "create_server", "main", "running"]
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -82,15 +79,8 @@ async def running(
         yield handle
 
 
-async def serve(settings: CatalogSettings) -> None:
-    async with running(settings, handle_signals=True) as handle:
-        await drain_on_signal(handle, settings.runtime.drain_grace_s)
-
-
 def main() -> None:
-    settings = load_settings()
-    configure_logging("catalog", settings.runtime.log_level)
-    asyncio.run(serve(settings))
+    lifecycle.run_service("catalog", load_settings, running)
 
 
 if __name__ == "__main__":

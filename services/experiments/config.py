@@ -33,9 +33,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> ExperimentsSettings:
     `VOD_EXPERIMENTS_REFRESH_S`."""
     env = os.environ if env is None else env
     settings = ExperimentsSettings(
-        runtime=load_runtime_settings(
-            "experiments", env, default_grpc_port=50060, default_metrics_port=9110
-        ),
+        runtime=load_runtime_settings("experiments", env),
         schema=env_str(env, "VOD_EXPERIMENTS_SCHEMA", "experiments"),
         holdout_percent=env_int(env, "VOD_EXPERIMENTS_HOLDOUT_PERCENT", 5),
         refresh_s=env_float(env, "VOD_EXPERIMENTS_REFRESH_S", 2.0),

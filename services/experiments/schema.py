@@ -95,3 +95,7 @@ plays = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+
+# Indexes for the read-out's queries (migration 0001 creates them).
+sa.Index("plays_profile_start", plays.c.profile, plays.c.start_time)
+sa.Index("exposure_log_experiment", exposure_log.c.experiment)

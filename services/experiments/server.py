@@ -3,7 +3,6 @@ consumers), the in-memory assignment cache and the gRPC server."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -17,9 +16,8 @@ from services.experiments.domain import ExperimentsDomain, Policy
 from services.experiments.repository import PostgresExperimentsRepository
 from services.experiments.servicer import ExperimentsServicer
 from services.runtime import lifecycle
-from services.runtime.logs import configure_logging
 from services.runtime.metrics import RpcMetrics
-from services.runtime.server import Registration, ServerHandle, build_server, drain_on_signal
+from services.runtime.server import Registration, ServerHandle, build_server
 
 __all__ = ["MIGRATIONS", "SERVICE_NAME", "ExperimentsRuntime", "main", "running", "started"]
 
@@ -80,15 +78,8 @@ async def running(
         yield service.handle
 
 
-async def serve(settings: ExperimentsSettings) -> None:
-    async with running(settings, handle_signals=True) as handle:
-        await drain_on_signal(handle, settings.runtime.drain_grace_s)
-
-
 def main() -> None:
-    settings = load_settings()
-    configure_logging("experiments", settings.runtime.log_level)
-    asyncio.run(serve(settings))
+    lifecycle.run_service("experiments", load_settings, running)
 
 
 if __name__ == "__main__":

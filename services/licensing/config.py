@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from services.licensing.envelope import MasterKeyRing, parse_master_keys
+from services.runtime import ports
 from services.runtime.config import (
     RuntimeSettings,
     env_float,
@@ -28,9 +29,9 @@ class LicensingSettings:
     packager_secret: bytes = field(repr=False)
     """`VOD_PACKAGER_SECRET`: the `x-vod-packager` metadata the internal key RPCs require."""
     schema: str = "licensing"
-    playback_address: str = "127.0.0.1:50053"
-    catalog_address: str = "127.0.0.1:50051"
-    accounts_address: str = "127.0.0.1:50058"
+    playback_address: str = ports.grpc_address("playback")
+    catalog_address: str = ports.grpc_address("catalog")
+    accounts_address: str = ports.grpc_address("accounts")
     max_licenses_per_session: int = 32
     cache_ttl_s: float = 5.0
     """How long availability and device answers are reused (never past the session's expiry;
@@ -52,16 +53,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> LicensingSettings:
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     return LicensingSettings(
-        runtime=load_runtime_settings(
-            "licensing", env, default_grpc_port=50054, default_metrics_port=9103
-        ),
+        runtime=load_runtime_settings("licensing", env),
         master_keys=ring,
         playback_secret=playback_secret.encode(),
         packager_secret=packager_secret.encode(),
         schema=env_str(env, "VOD_LICENSING_SCHEMA", "licensing"),
-        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", "127.0.0.1:50053"),
-        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", "127.0.0.1:50051"),
-        accounts_address=env_str(env, "VOD_ACCOUNTS_ADDRESS", "127.0.0.1:50058"),
+        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", ports.grpc_address("playback")),
+        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", ports.grpc_address("catalog")),
+        accounts_address=env_str(env, "VOD_ACCOUNTS_ADDRESS", ports.grpc_address("accounts")),
         max_licenses_per_session=env_int(env, "VOD_LICENSING_MAX_LICENSES_PER_SESSION", 32),
         cache_ttl_s=env_float(env, "VOD_LICENSING_CACHE_TTL_S", 5.0),
     )

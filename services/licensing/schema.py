@@ -74,3 +74,7 @@ session_license_grants = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+
+# Indexes for the audit trail's queries (migration 0001 creates them).
+sa.Index("license_audits_session_seq", license_audits.c.session, license_audits.c.seq)
+sa.Index("license_audits_decision_seq", license_audits.c.decision, license_audits.c.seq)

@@ -3,7 +3,6 @@ server."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -35,9 +34,8 @@ from services.runtime import lifecycle
 from services.runtime.clients import open_channel
 from services.runtime.errors import InvalidArgument
 from services.runtime.interceptor import RejectedHook
-from services.runtime.logs import configure_logging
 from services.runtime.metrics import RpcMetrics
-from services.runtime.server import Registration, ServerHandle, build_server, drain_on_signal
+from services.runtime.server import Registration, ServerHandle, build_server
 
 __all__ = [
     "MIGRATIONS",
@@ -48,7 +46,6 @@ __all__ = [
     "create_server",
     "main",
     "running",
-    "serve",
 ]
 
 SERVICE_NAME = licensing_pb2.DESCRIPTOR.services_by_name["LicensingService"].full_name
@@ -203,15 +200,8 @@ async def running(
         yield Running(handle, domain)
 
 
-async def serve(settings: LicensingSettings) -> None:
-    async with running(settings, handle_signals=True) as run:
-        await drain_on_signal(run.handle, settings.runtime.drain_grace_s)
-
-
 def main() -> None:
-    settings = load_settings()
-    configure_logging("licensing", settings.runtime.log_level)
-    asyncio.run(serve(settings))
+    lifecycle.run_service("licensing", load_settings, running)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services.runtime import drm
+from services.runtime import drm, ports
 from services.runtime.config import (
     RuntimeSettings,
     env_float,
@@ -28,9 +28,9 @@ class PlaybackSettings:
     edges: tuple[tuple[str, str], ...] = ()
     """Region -> edge base URL (`VOD_EDGE_URLS="US=http://127.0.0.1:8081,GB=..."`)."""
     schema: str = "playback"
-    http_address: str = "127.0.0.1:8073"
+    http_address: str = ports.http_address("play")
     """Where the per-session manifest endpoint listens (the gateway routes /play/ there)."""
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = ports.front_url()
     """Base URL clients reach playback's HTTP endpoint through (the gateway)."""
     license_public_url: str = ""
     """Base URL clients reach licensing's HTTP endpoints through (`VOD_LICENSE_PUBLIC_URL`):
@@ -42,11 +42,11 @@ class PlaybackSettings:
     that CDM recognise the stream, but its licences come from the vendor's licence server,
     configured separately (on the player, or in the vendor's key exchange); vodmesh's licensing
     serves ClearKey and HLS AES-128 keys only."""
-    origin_url: str = "http://127.0.0.1:8070"
+    origin_url: str = "http://" + ports.http_address("origin")
     """The transcoding service's origin listener, where the origin manifests are fetched."""
-    catalog_address: str = "127.0.0.1:50051"
-    transcoding_address: str = "127.0.0.1:50052"
-    accounts_address: str = "127.0.0.1:50058"
+    catalog_address: str = ports.grpc_address("catalog")
+    transcoding_address: str = ports.grpc_address("transcoding")
+    accounts_address: str = ports.grpc_address("accounts")
     heartbeat_s: float = 10.0
     """Heartbeat interval told to clients; a session's lease is three intervals."""
     token_ttl_s: float = 4 * 3600
@@ -116,23 +116,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> PlaybackSettings:
             "VOD_PLAYBACK_SECRET and VOD_EDGE_SECRET must be set (the launcher generates them)"
         )
     return PlaybackSettings(
-        runtime=load_runtime_settings(
-            "playback", env, default_grpc_port=50053, default_metrics_port=9102
-        ),
+        runtime=load_runtime_settings("playback", env),
         playback_secret=secret.encode(),
         edge_secret=edge_secret,
-        edges=parse_edges(env_str(env, "VOD_EDGE_URLS", "US=http://127.0.0.1:8081")),
+        edges=parse_edges(env_str(env, "VOD_EDGE_URLS", "US=" + ports.edge_url())),
         schema=env_str(env, "VOD_PLAYBACK_SCHEMA", "playback"),
-        http_address=_host_port(env_str(env, "VOD_PLAYBACK_HTTP_ADDRESS", "127.0.0.1:8073")),
-        public_url=env_str(env, "VOD_PLAYBACK_PUBLIC_URL", "http://127.0.0.1:8080"),
+        http_address=_host_port(
+            env_str(env, "VOD_PLAYBACK_HTTP_ADDRESS", ports.http_address("play"))
+        ),
+        public_url=env_str(env, "VOD_PLAYBACK_PUBLIC_URL", ports.front_url()),
         license_public_url=env_str(env, "VOD_LICENSE_PUBLIC_URL", ""),
         drm_signal=parse_drm_signal(env_str(env, "VOD_DRM_SIGNAL", "")),
         origin_url=env_str(
-            env, "VOD_ORIGIN_URL", "http://" + env_str(env, "VOD_ORIGIN_ADDRESS", "127.0.0.1:8070")
+            env,
+            "VOD_ORIGIN_URL",
+            "http://" + env_str(env, "VOD_ORIGIN_ADDRESS", ports.http_address("origin")),
         ).rstrip("/"),
-        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", "127.0.0.1:50051"),
-        transcoding_address=env_str(env, "VOD_TRANSCODING_ADDRESS", "127.0.0.1:50052"),
-        accounts_address=env_str(env, "VOD_ACCOUNTS_ADDRESS", "127.0.0.1:50058"),
+        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", ports.grpc_address("catalog")),
+        transcoding_address=env_str(
+            env, "VOD_TRANSCODING_ADDRESS", ports.grpc_address("transcoding")
+        ),
+        accounts_address=env_str(env, "VOD_ACCOUNTS_ADDRESS", ports.grpc_address("accounts")),
         heartbeat_s=env_float(env, "VOD_PLAYBACK_HEARTBEAT_S", 10.0),
         token_ttl_s=env_float(env, "VOD_PLAYBACK_TOKEN_TTL_S", 4 * 3600),
         flush_interval_s=env_float(env, "VOD_PLAYBACK_FLUSH_S", 0.2),

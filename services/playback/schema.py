@@ -53,3 +53,20 @@ resume_points = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+
+# Active sessions per user (stream limits) and by expiry (the sweeper); continue watching: a
+# profile's unfinished titles, most recent first (migration 0001 creates them).
+sa.Index(
+    "sessions_user_active",
+    sessions.c.user_id,
+    sessions.c.expire_time,
+    postgresql_where=sa.text("state = 1"),
+)
+sa.Index("sessions_active_expiry", sessions.c.expire_time, postgresql_where=sa.text("state = 1"))
+sa.Index(
+    "resume_points_recent",
+    resume_points.c.profile,
+    resume_points.c.update_time.desc(),
+    resume_points.c.title,
+    postgresql_where=sa.text("NOT completed"),
+)

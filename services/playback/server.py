@@ -4,7 +4,6 @@ the per-session manifest endpoint, the heartbeat flusher and the expiry sweeper.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -33,9 +32,9 @@ from services.playback.repository import PostgresPlaybackRepository
 from services.playback.servicer import PlaybackServicer
 from services.runtime import lifecycle
 from services.runtime.clients import open_channel
-from services.runtime.logs import configure_logging, get_logger
+from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
-from services.runtime.server import Registration, ServerHandle, build_server, drain_on_signal
+from services.runtime.server import Registration, ServerHandle, build_server
 
 __all__ = [
     "MIGRATIONS",
@@ -45,7 +44,6 @@ __all__ = [
     "create_server",
     "main",
     "running",
-    "serve",
 ]
 
 SERVICE_NAME = playback_pb2.DESCRIPTOR.services_by_name["PlaybackService"].full_name
@@ -189,14 +187,7 @@ async def running(
         domain = build_domain(settings, deps)
         domain.start()
         stack.push_async_callback(domain.close)
-        sweeper = asyncio.create_task(_sweep(domain, settings.sweep_every_s))
-
-        async def stop_sweeper() -> None:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-
-        stack.push_async_callback(stop_sweeper)
+        lifecycle.background(stack, "session-sweeper", _sweep(domain, settings.sweep_every_s))
         runner, http_port = await start_http(domain, settings.http_address)
         stack.push_async_callback(runner.cleanup)
         handle, _ = create_server(settings, deps=deps, domain=domain)
@@ -206,15 +197,8 @@ async def running(
         yield Running(handle, http_port, domain)
 
 
-async def serve(settings: PlaybackSettings) -> None:
-    async with running(settings, handle_signals=True) as run:
-        await drain_on_signal(run.handle, settings.runtime.drain_grace_s)
-
-
 def main() -> None:
-    settings = load_settings()
-    configure_logging("playback", settings.runtime.log_level)
-    asyncio.run(serve(settings))
+    lifecycle.run_service("playback", load_settings, running)
 
 
 if __name__ == "__main__":

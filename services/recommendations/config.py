@@ -37,9 +37,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> RecsSettings:
     """`VOD_RECOMMENDATIONS_*` plus the shared runtime variables."""
     env = os.environ if env is None else env
     return RecsSettings(
-        runtime=load_runtime_settings(
-            "recommendations", env, default_grpc_port=50056, default_metrics_port=9105
-        ),
+        runtime=load_runtime_settings("recommendations", env),
         schema=env_str(env, "VOD_RECOMMENDATIONS_SCHEMA", "recommendations"),
         train_interval_s=env_float(env, "VOD_RECS_TRAIN_INTERVAL_S", 3600.0),
         train_after_events=env_int(env, "VOD_RECS_TRAIN_AFTER_EVENTS", 5000),

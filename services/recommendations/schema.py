@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-__all__ = ["interactions", "items", "metadata", "models", "profiles"]
+from services.runtime.outbox import outbox_table
+
+__all__ = ["interactions", "items", "metadata", "models", "outbox", "profiles"]
 
 metadata = sa.MetaData()
 
@@ -57,3 +59,9 @@ models = sa.Table(
     sa.Column("stats", pg.JSONB, nullable=False),
     sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
 )
+
+# A profile's recent history and the training window (migration 0001 creates them).
+sa.Index("interactions_profile_time", interactions.c.profile, interactions.c.occur_time)
+sa.Index("interactions_time", interactions.c.occur_time)
+
+outbox = outbox_table(metadata)

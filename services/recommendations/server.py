@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -19,16 +18,14 @@ from services.recommendations.servicer import RecommendationsServicer
 from services.recommendations.signals import RateLimiter
 from services.recommendations.trainer import ModelWatcher, TrainingScheduler
 from services.runtime import lifecycle
-from services.runtime.logs import configure_logging
 from services.runtime.metrics import RpcMetrics
 from services.runtime.server import (
     Registration,
     ServerHandle,
     build_server,
-    drain_on_signal,
 )
 
-__all__ = ["MIGRATIONS", "SERVICE_NAME", "RecsDeps", "create_server", "main", "running", "serve"]
+__all__ = ["MIGRATIONS", "SERVICE_NAME", "RecsDeps", "create_server", "main", "running"]
 
 SERVICE_NAME = recommendations_pb2.DESCRIPTOR.services_by_name["RecommendationsService"].full_name
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -59,7 +56,11 @@ def create_server(settings: RecsSettings, *, deps: RecsDeps) -> tuple[ServerHand
 
 @asynccontextmanager
 async def running(
-    settings: RecsSettings, *, serve_metrics: bool = True, deps_out: list[RecsDeps] | None = None
+    settings: RecsSettings,
+    *,
+    serve_metrics: bool = True,
+    handle_signals: bool = False,
+    deps_out: list[RecsDeps] | None = None,
 ) -> AsyncIterator[ServerHandle]:
     """Open the pool and NATS, start consumers, relay, trainer and model watcher, start the
     server; close all on exit. `deps_out`, when given, receives the wiring (for tests and
@@ -87,8 +88,8 @@ async def running(
         await domain.warm_up()
         watcher = ModelWatcher(repo, engine, poll_s=settings.model_poll_s)
         await watcher.check()
-        tasks = [asyncio.create_task(scheduler.run()), asyncio.create_task(watcher.run())]
-        stack.push_async_callback(_cancel, tasks)
+        lifecycle.background(stack, "training-scheduler", scheduler.run())
+        lifecycle.background(stack, "model-watcher", watcher.run())
         if settings.train_on_start and not engine.model_version:
             scheduler.notify_now()
         if bus is not None:
@@ -97,29 +98,14 @@ async def running(
         if deps_out is not None:
             deps_out.append(deps)
         handle, _ = create_server(settings, deps=deps)
-        await lifecycle.serve(stack, handle, runtime, serve_metrics=serve_metrics)
+        await lifecycle.serve(
+            stack, handle, runtime, serve_metrics=serve_metrics, handle_signals=handle_signals
+        )
         yield handle
 
 
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):
-            pass
-
-
-async def serve(settings: RecsSettings) -> None:
-    async with running(settings) as handle:
-        await drain_on_signal(handle, settings.runtime.drain_grace_s)
-
-
 def main() -> None:
-    settings = load_settings()
-    configure_logging("recommendations", settings.runtime.log_level)
-    asyncio.run(serve(settings))
+    lifecycle.run_service("recommendations", load_settings, running)
 
 
 if __name__ == "__main__":

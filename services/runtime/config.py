@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.runtime import ports
+
 __all__ = [
     "MIN_PAGE_TOKEN_SECRET_CHARS",
     "RuntimeSettings",
@@ -54,8 +56,8 @@ class RuntimeSettings:
     """What every service process needs, whatever its domain."""
 
     service: str
-    grpc_address: str = "127.0.0.1:50051"
-    metrics_address: str = "127.0.0.1:9100"
+    grpc_address: str = ports.grpc_address("catalog")
+    metrics_address: str = ports.metrics_address("catalog")
     database_url: str = ""
     nats_url: str = ""
     log_level: str = "INFO"
@@ -70,24 +72,17 @@ class RuntimeSettings:
         return host or "127.0.0.1", int(port)
 
 
-def load_runtime_settings(
-    service: str,
-    env: Mapping[str, str] | None = None,
-    *,
-    default_grpc_port: int = 50051,
-    default_metrics_port: int = 9100,
-) -> RuntimeSettings:
-    """Read `VOD_<SERVICE>_GRPC_ADDRESS`, `VOD_<SERVICE>_METRICS_ADDRESS`, `VOD_DATABASE_URL`,
+def load_runtime_settings(service: str, env: Mapping[str, str] | None = None) -> RuntimeSettings:
+    """Read `VOD_<SERVICE>_GRPC_ADDRESS`, `VOD_<SERVICE>_METRICS_ADDRESS` (defaults from
+    `services.runtime.ports`, the one port table), `VOD_DATABASE_URL`,
     `VOD_NATS_URL`, `VOD_LOG_LEVEL`, `VOD_DRAIN_GRACE_S`, `VOD_OUTBOUND_TIMEOUT_S`,
     `VOD_OUTBOX_RETENTION_S`."""
     env = os.environ if env is None else env
     key = service.upper()
     return RuntimeSettings(
         service=service,
-        grpc_address=env_str(env, f"VOD_{key}_GRPC_ADDRESS", f"127.0.0.1:{default_grpc_port}"),
-        metrics_address=env_str(
-            env, f"VOD_{key}_METRICS_ADDRESS", f"127.0.0.1:{default_metrics_port}"
-        ),
+        grpc_address=env_str(env, f"VOD_{key}_GRPC_ADDRESS", ports.grpc_address(service)),
+        metrics_address=env_str(env, f"VOD_{key}_METRICS_ADDRESS", ports.metrics_address(service)),
         database_url=env_str(env, "VOD_DATABASE_URL", ""),
         nats_url=env_str(env, "VOD_NATS_URL", ""),
         log_level=env_str(env, "VOD_LOG_LEVEL", "INFO"),

@@ -273,6 +273,11 @@ class EventBus:
         return cls(nc, nc.jetstream(timeout=timeout_s), timeout_s=timeout_s)
 
     @property
+    def jetstream(self) -> JetStreamContext:
+        """For consumers with their own loops (batching feeds, work queues); prefer `consume`."""
+        return self._js
+
+    @property
     def connected(self) -> bool:
         return bool(self._nc.is_connected)
 

@@ -49,7 +49,10 @@ def _columns() -> list[sa.Column]:  # type: ignore[type-arg]
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
-    return sa.Table("outbox", metadata, *_columns())
+    """The outbox as a model, with the partial index the relay reads pending rows through."""
+    table = sa.Table("outbox", metadata, *_columns())
+    sa.Index("outbox_pending", table.c.seq, postgresql_where=sa.text("published_at IS NULL"))
+    return table
 
 
 def create_outbox_table() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.runtime import ports
 from services.runtime.config import (
     RuntimeSettings,
     env_float,
@@ -67,7 +68,7 @@ class MeiliSettings:
 class SearchSettings:
     runtime: RuntimeSettings
     data_dir: Path = Path("var/search")
-    catalog_target: str = "127.0.0.1:50051"
+    catalog_target: str = ports.grpc_address("catalog")
     default_region: str = "US"
     durable: str = "search-indexer"
     maintenance_interval_s: float = 1.0
@@ -93,11 +94,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> SearchSettings:
         timeout_s=env_float(env, "VOD_MEILI_TIMEOUT_S", 5.0),
     )
     return SearchSettings(
-        runtime=load_runtime_settings(
-            "search", env, default_grpc_port=50057, default_metrics_port=9106
-        ),
+        runtime=load_runtime_settings("search", env),
         data_dir=Path(env_str(env, "VOD_SEARCH_DATA_DIR", str(home / "search"))),
-        catalog_target=env_str(env, "VOD_CATALOG_ADDRESS", "127.0.0.1:50051"),
+        catalog_target=env_str(env, "VOD_CATALOG_ADDRESS", ports.grpc_address("catalog")),
         default_region=env_str(env, "VOD_SEARCH_DEFAULT_REGION", "US"),
         durable=env_str(env, "VOD_SEARCH_DURABLE", "search-indexer"),
         maintenance_interval_s=env_float(env, "VOD_SEARCH_MAINTENANCE_S", 1.0),

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
-import nats
 from vod.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from vod.search.v1 import search_pb2, search_pb2_grpc
 
+from services.runtime import lifecycle
 from services.runtime.clients import open_channel
 from services.runtime.errors import Unavailable
-from services.runtime.events import EventBus
-from services.runtime.logs import configure_logging, get_logger
-from services.runtime.metrics import RpcMetrics, start_metrics_server
+from services.runtime.logs import get_logger
+from services.runtime.metrics import RpcMetrics
 from services.runtime.server import (
     Registration,
     ServerHandle,
     build_server,
-    drain_on_signal,
-    start,
 )
 from services.search.activity import Activity
 from services.search.config import SearchSettings, load_settings
@@ -40,7 +36,6 @@ __all__ = [
     "create_server",
     "main",
     "running",
-    "serve",
 ]
 
 SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
@@ -101,32 +96,9 @@ def catalog_pages(stub: catalog_pb2_grpc.CatalogServiceStub, timeout_s: float) -
     return pages
 
 
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):
-            pass
-
-
-def _supervised(name: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-    async def run() -> None:
-        try:
-            await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            _log.exception("search.task_failed", task=name)
-            raise
-
-    return asyncio.create_task(run(), name=name)
-
-
 @asynccontextmanager
 async def running(
-    settings: SearchSettings, *, serve_metrics: bool = True
+    settings: SearchSettings, *, serve_metrics: bool = True, handle_signals: bool = False
 ) -> AsyncIterator[ServerHandle]:
     """Open the engine, follow the catalog and activity streams, start the server; close all on
     exit."""
@@ -156,50 +128,31 @@ async def running(
                 catalog_pb2_grpc.CatalogServiceStub(channel), runtime.outbound_timeout_s
             ),
         )
-        tasks: list[asyncio.Task[None]] = []
-        if runtime.nats_url:
-            nc = await nats.connect(
-                runtime.nats_url,
-                name="search",
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                connect_timeout=runtime.outbound_timeout_s,
+        bus, _ = await lifecycle.open_events(stack, runtime, "search", None)
+        if bus is not None:
+            feed = CatalogFeed(bus.jetstream, indexer, durable=settings.durable)
+            lifecycle.background(stack, "catalog-feed", feed.run())
+            lifecycle.background(
+                stack, "activity-feed", ActivityFeed(bus.jetstream, activity).run()
             )
-            js = nc.jetstream(timeout=runtime.outbound_timeout_s)
-            stack.push_async_callback(nc.close)  # not drain: the pull requests would hold it
-            await EventBus(nc, js, timeout_s=runtime.outbound_timeout_s).ensure_streams()
-            tasks.append(
-                _supervised(
-                    "catalog-feed", CatalogFeed(js, indexer, durable=settings.durable).run()
-                )
-            )
-            tasks.append(_supervised("activity-feed", ActivityFeed(js, activity).run()))
         else:
             _log.warning(
                 "search.no_nats",
                 detail="VOD_NATS_URL is not set; the index will not follow the catalog",
             )
-        tasks.append(_supervised("maintenance", indexer.maintain(settings.maintenance_interval_s)))
-        stack.push_async_callback(_cancel, tasks)
+        lifecycle.background(
+            stack, "maintenance", indexer.maintain(settings.maintenance_interval_s)
+        )
         handle, _ = create_server(settings, deps=SearchDeps(domain))
-        if serve_metrics:
-            host, port = runtime.metrics_host_port
-            start_metrics_server(handle.metrics, host, port)
-        await start(handle)
-        stack.push_async_callback(handle.server.stop, runtime.drain_grace_s)
+        await lifecycle.serve(
+            stack, handle, runtime, serve_metrics=serve_metrics, handle_signals=handle_signals
+        )
         _log.info("search.ready", engine=engine.name, documents=await run(engine.count))
         yield handle
 
 
-async def serve(settings: SearchSettings) -> None:
-    async with running(settings) as handle:
-        await drain_on_signal(handle, settings.runtime.drain_grace_s)
-
-
 def main() -> None:
-    settings = load_settings()
-    configure_logging("search", settings.runtime.log_level)
-    asyncio.run(serve(settings))
+    lifecycle.run_service("search", load_settings, running)
 
 
 if __name__ == "__main__":

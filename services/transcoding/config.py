@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.runtime import ports
 from services.runtime.config import (
     RuntimeSettings,
     env_float,
@@ -38,8 +39,8 @@ class TranscodingSettings:
     object_store_dir: Path = Path("var/objects")
     s3: S3Settings = S3Settings()
     # HTTP listeners: the read-only origin and the upload front (HTTP PUT + Content-Range).
-    origin_address: str = "127.0.0.1:8070"
-    upload_http_address: str = "127.0.0.1:8071"
+    origin_address: str = ports.http_address("origin")
+    upload_http_address: str = ports.http_address("upload")
     # Base URL clients see for the origin (what the CLI prints); defaults to the origin address.
     origin_public_url: str = ""
     # How long the HTTP listeners wait for the next body bytes of a request before dropping it.
@@ -61,7 +62,7 @@ class TranscodingSettings:
     catalog_address: str = ""  # when set, uploads check that the title exists
     # Content keys of encrypted titles: LicensingService, authorised by the packager secret
     # (sent as `x-vod-packager`); without the secret a worker packages clear titles only.
-    licensing_address: str = "127.0.0.1:50054"
+    licensing_address: str = ports.grpc_address("licensing")
     packager_secret: str = field(default="", repr=False)
 
     @property
@@ -80,9 +81,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> TranscodingSettings:
     if read_timeout <= 0:
         raise ValueError(f"VOD_HTTP_READ_TIMEOUT_S must be > 0, got {read_timeout}")
     return TranscodingSettings(
-        runtime=load_runtime_settings(
-            "transcoding", env, default_grpc_port=50052, default_metrics_port=9101
-        ),
+        runtime=load_runtime_settings("transcoding", env),
         schema=env_str(env, "VOD_TRANSCODING_SCHEMA", "transcoding"),
         object_store_dir=Path(env_str(env, "VOD_OBJECT_STORE_DIR", str(home / "objects"))),
         s3=S3Settings(
@@ -94,8 +93,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> TranscodingSettings:
             secure=env_str(env, "VOD_S3_SECURE", "false").lower() in ("1", "true", "yes"),
             part_size=env_int(env, "VOD_S3_PART_SIZE", 8 * 1024 * 1024),
         ),
-        origin_address=_host_port(env_str(env, "VOD_ORIGIN_ADDRESS", "127.0.0.1:8070")),
-        upload_http_address=_host_port(env_str(env, "VOD_UPLOAD_HTTP_ADDRESS", "127.0.0.1:8071")),
+        origin_address=_host_port(env_str(env, "VOD_ORIGIN_ADDRESS", ports.http_address("origin"))),
+        upload_http_address=_host_port(
+            env_str(env, "VOD_UPLOAD_HTTP_ADDRESS", ports.http_address("upload"))
+        ),
         origin_public_url=env_str(env, "VOD_ORIGIN_PUBLIC_URL", ""),
         http_read_timeout_s=read_timeout,
         scratch_dir=Path(env_str(env, "VOD_TRANSCODE_SCRATCH_DIR", str(home / "scratch"))),
@@ -109,6 +110,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> TranscodingSettings:
         x264_preset=env_str(env, "VOD_TRANSCODE_X264_PRESET", "veryfast"),
         ffmpeg=env_str(env, "VOD_FFMPEG", ""),
         catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", ""),
-        licensing_address=env_str(env, "VOD_LICENSING_ADDRESS", "127.0.0.1:50054"),
+        licensing_address=env_str(env, "VOD_LICENSING_ADDRESS", ports.grpc_address("licensing")),
         packager_secret=env_str(env, "VOD_PACKAGER_SECRET", ""),
     )

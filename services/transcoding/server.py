@@ -11,21 +11,16 @@ from pathlib import Path
 
 from vod.transcoding.v1 import transcoding_pb2, transcoding_pb2_grpc
 
+from services.runtime import lifecycle
 from services.runtime.clients import open_channel
-from services.runtime.db import create_service_engine, migrate
-from services.runtime.events import EventBus
-from services.runtime.logs import configure_logging
-from services.runtime.metrics import RpcMetrics, start_metrics_server
-from services.runtime.outbox import OutboxRelay
+from services.runtime.metrics import RpcMetrics
 from services.runtime.server import (
     Registration,
     ServerHandle,
     build_server,
-    drain_on_signal,
-    start,
 )
 from services.transcoding.config import TranscodingSettings, load_settings
-from services.transcoding.deps import connect_jobs, open_store
+from services.transcoding.deps import ensure_jobs_stream, open_store
 from services.transcoding.jobs import JobDomain
 from services.transcoding.media import ffmpeg_exe
 from services.transcoding.repository import Repository
@@ -42,7 +37,6 @@ __all__ = [
     "create_server",
     "main",
     "running",
-    "serve",
 ]
 
 SERVICE_NAME = transcoding_pb2.DESCRIPTOR.services_by_name["TranscodingService"].full_name
@@ -132,36 +126,20 @@ async def _catalog_checker(
 
 @asynccontextmanager
 async def running(
-    settings: TranscodingSettings, *, serve_metrics: bool = True
+    settings: TranscodingSettings, *, serve_metrics: bool = True, handle_signals: bool = False
 ) -> AsyncIterator[Running]:
     """Migrate, open the pool, NATS (outbox relay, work-queue stream) and the store, start the
     gRPC server, the origin and the upload front; close all on exit."""
     runtime = settings.runtime
-    if not runtime.database_url:
-        raise SystemExit("VOD_DATABASE_URL is not set; `vod up` sets it, or point it at PostgreSQL")
     async with AsyncExitStack() as stack:
-        await asyncio.to_thread(migrate, runtime.database_url, settings.schema, MIGRATIONS)
-        engine = create_service_engine(runtime.database_url, settings.schema)
-        stack.push_async_callback(engine.dispose)
-        relay = None
-        if runtime.nats_url:
-            bus = await EventBus.connect(
-                runtime.nats_url, name="transcoding", timeout_s=runtime.outbound_timeout_s
-            )
-            stack.push_async_callback(bus.close)
-            await bus.ensure_streams()
-            nc, _js = await connect_jobs(settings, "transcoding-queue")  # the stream must exist
-            stack.push_async_callback(nc.close)
-            relay = OutboxRelay(engine, bus, retention_s=settings.runtime.outbox_retention_s)
-            relay.start()
-            stack.push_async_callback(relay.stop)
+        engine = await lifecycle.open_database(stack, runtime, settings.schema, MIGRATIONS)
+        bus, relay = await lifecycle.open_events(stack, runtime, "transcoding", engine)
+        if bus is not None:
+            await ensure_jobs_stream(bus.jetstream, settings)
         repository = Repository(engine, on_commit=relay.notify if relay else lambda: None)
         store = await asyncio.to_thread(open_store, settings)
         deps = TranscodingDeps(repository, store, await _catalog_checker(settings, stack))
         handle, _ = create_server(settings, deps=deps)
-        if serve_metrics:
-            host, port = runtime.metrics_host_port
-            start_metrics_server(handle.metrics, host, port)
         origin: HttpListener = await origin_server(
             settings.origin_address, store, published_check(repository.get_media)
         ).start()
@@ -172,20 +150,14 @@ async def running(
             read_timeout_s=settings.http_read_timeout_s,
         ).start()
         stack.push_async_callback(front.stop)
-        await start(handle)
-        stack.push_async_callback(handle.server.stop, runtime.drain_grace_s)
+        await lifecycle.serve(
+            stack, handle, runtime, serve_metrics=serve_metrics, handle_signals=handle_signals
+        )
         yield Running(handle, origin.port, front.port, store, repository)
 
 
-async def serve(settings: TranscodingSettings) -> None:
-    async with running(settings) as run:
-        await drain_on_signal(run.handle, settings.runtime.drain_grace_s)
-
-
 def main() -> None:
-    settings = load_settings()
-    configure_logging("transcoding", settings.runtime.log_level)
-    asyncio.run(serve(settings))
+    lifecycle.run_service("transcoding", load_settings, running)
 
 
 if __name__ == "__main__":

@@ -40,11 +40,10 @@ from nats.js import JetStreamContext, api
 from vod.events.v1 import media_events_pb2 as ev
 from vod.transcoding.v1 import transcoding_pb2 as pb
 
-from services.runtime.db import create_service_engine, migrate
+from services.runtime import lifecycle
 from services.runtime.errors import ERROR_DOMAIN
-from services.runtime.events import EventBus, consumer_span, dead_letter, new_meta
+from services.runtime.events import consumer_span, dead_letter, new_meta
 from services.runtime.logs import configure_logging, get_logger
-from services.runtime.outbox import OutboxRelay
 from services.transcoding.config import TranscodingSettings, load_settings
 from services.transcoding.deps import (
     JOBS_SUBJECT,
@@ -512,19 +511,15 @@ async def run_worker(settings: TranscodingSettings, stop: asyncio.Event, *, name
     if not runtime.database_url or not runtime.nats_url:
         raise SystemExit("VOD_DATABASE_URL and VOD_NATS_URL must be set for a transcode worker")
     async with AsyncExitStack() as stack:
-        await asyncio.to_thread(migrate, runtime.database_url, settings.schema, MIGRATIONS)
-        engine = create_service_engine(runtime.database_url, settings.schema, pool_size=4)
-        stack.push_async_callback(engine.dispose)
-        bus = await EventBus.connect(
-            runtime.nats_url,
-            name=f"transcode-{name or 'worker'}",
-            timeout_s=runtime.outbound_timeout_s,
+        engine = await lifecycle.open_database(
+            stack, runtime, settings.schema, MIGRATIONS, pool_size=4
         )
-        stack.push_async_callback(bus.close)
-        await bus.ensure_streams()
-        relay = OutboxRelay(engine, bus, retention_s=runtime.outbox_retention_s)
-        relay.start()
-        stack.push_async_callback(relay.stop)
+        _bus, relay = await lifecycle.open_events(
+            stack, runtime, f"transcode-{name or 'worker'}", engine
+        )
+        assert relay is not None  # NATS is required above
+        # The work queue has a connection of its own: its long pull requests never hold up the
+        # event bus's drain at shutdown.
         nc, js = await connect_jobs(settings, f"transcode-{name or 'worker'}-queue")
         stack.push_async_callback(nc.close)
         repo = Repository(engine, on_commit=relay.notify)
