@@ -92,27 +92,45 @@ def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
     env = os.environ if env is None else env
     settings = HomeSettings(
         runtime=load_runtime_settings("gateway", env),
-        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", ports.grpc_address("playback")),
+        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", HomeSettings.playback_address),
         recommendations_address=env_str(
-            env, "VOD_RECOMMENDATIONS_ADDRESS", ports.grpc_address("recommendations")
+            env, "VOD_RECOMMENDATIONS_ADDRESS", HomeSettings.recommendations_address
         ),
-        search_address=env_str(env, "VOD_SEARCH_ADDRESS", ports.grpc_address("search")),
-        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", ports.grpc_address("catalog")),
-        row_deadline_s=env_float(env, "VOD_GATEWAY_ROW_DEADLINE_S", 0.15),
-        catalog_deadline_s=env_float(env, "VOD_GATEWAY_CATALOG_DEADLINE_S", 0.08),
-        budget_s=env_float(env, "VOD_GATEWAY_BUDGET_S", 0.25),
-        default_region=env_str(env, "VOD_GATEWAY_DEFAULT_REGION", "US").upper(),
+        search_address=env_str(env, "VOD_SEARCH_ADDRESS", HomeSettings.search_address),
+        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", HomeSettings.catalog_address),
+        row_deadline_s=env_float(env, "VOD_GATEWAY_ROW_DEADLINE_S", HomeSettings.row_deadline_s),
+        catalog_deadline_s=env_float(
+            env, "VOD_GATEWAY_CATALOG_DEADLINE_S", HomeSettings.catalog_deadline_s
+        ),
+        budget_s=env_float(env, "VOD_GATEWAY_BUDGET_S", HomeSettings.budget_s),
+        default_region=env_str(
+            env, "VOD_GATEWAY_DEFAULT_REGION", HomeSettings.default_region
+        ).upper(),
         breaker=BreakerSettings(
-            failure_threshold=env_int(env, "VOD_GATEWAY_BREAKER_FAILURES", 5),
-            reset_timeout_s=env_float(env, "VOD_GATEWAY_BREAKER_RESET_S", 5.0),
+            failure_threshold=env_int(
+                env, "VOD_GATEWAY_BREAKER_FAILURES", BreakerSettings.failure_threshold
+            ),
+            reset_timeout_s=env_float(
+                env, "VOD_GATEWAY_BREAKER_RESET_S", BreakerSettings.reset_timeout_s
+            ),
         ),
-        reconnect_backoff_max_s=env_float(env, "VOD_GATEWAY_RECONNECT_BACKOFF_MAX_S", 1.0),
+        reconnect_backoff_max_s=env_float(
+            env, "VOD_GATEWAY_RECONNECT_BACKOFF_MAX_S", HomeSettings.reconnect_backoff_max_s
+        ),
         experiments=ExperimentsSettings(
-            address=env_str(env, "VOD_EXPERIMENTS_ADDRESS", "").strip(),
-            deadline_s=env_float(env, "VOD_GATEWAY_EXPERIMENTS_DEADLINE_S", 0.1),
-            cache_ttl_s=env_float(env, "VOD_GATEWAY_ASSIGNMENTS_TTL_S", 30.0),
-            cache_size=env_int(env, "VOD_GATEWAY_ASSIGNMENTS_CACHE_SIZE", 100_000),
-            exposure_deadline_s=env_float(env, "VOD_GATEWAY_EXPOSURE_DEADLINE_S", 2.0),
+            address=env_str(env, "VOD_EXPERIMENTS_ADDRESS", ExperimentsSettings.address).strip(),
+            deadline_s=env_float(
+                env, "VOD_GATEWAY_EXPERIMENTS_DEADLINE_S", ExperimentsSettings.deadline_s
+            ),
+            cache_ttl_s=env_float(
+                env, "VOD_GATEWAY_ASSIGNMENTS_TTL_S", ExperimentsSettings.cache_ttl_s
+            ),
+            cache_size=env_int(
+                env, "VOD_GATEWAY_ASSIGNMENTS_CACHE_SIZE", ExperimentsSettings.cache_size
+            ),
+            exposure_deadline_s=env_float(
+                env, "VOD_GATEWAY_EXPOSURE_DEADLINE_S", ExperimentsSettings.exposure_deadline_s
+            ),
             layers=tuple(
                 layer.strip()
                 for layer in env_str(
@@ -121,8 +139,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
                 if layer.strip()
             ),
         ),
-        title_cache_ttl_s=env_float(env, "VOD_GATEWAY_TITLE_CACHE_TTL_S", 60.0),
-        title_cache_size=env_int(env, "VOD_GATEWAY_TITLE_CACHE_SIZE", 50_000),
+        title_cache_ttl_s=env_float(
+            env, "VOD_GATEWAY_TITLE_CACHE_TTL_S", HomeSettings.title_cache_ttl_s
+        ),
+        title_cache_size=env_int(
+            env, "VOD_GATEWAY_TITLE_CACHE_SIZE", HomeSettings.title_cache_size
+        ),
     )
     if not 0 < settings.row_deadline_s <= settings.budget_s:
         raise ValueError("VOD_GATEWAY_ROW_DEADLINE_S must be positive and within the budget")

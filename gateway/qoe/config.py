@@ -48,12 +48,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> QoeSettings:
     env = os.environ if env is None else env
     settings = QoeSettings(
         runtime=load_runtime_settings("qoe", env),
-        schema=env_str(env, "VOD_QOE_SCHEMA", "qoe"),
-        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", ports.grpc_address("playback")),
-        playback_deadline_s=env_float(env, "VOD_QOE_PLAYBACK_DEADLINE_S", 1.0),
-        session_cache_size=env_int(env, "VOD_QOE_SESSION_CACHE_SIZE", 50_000),
-        min_report_plays=env_int(env, "VOD_QOE_MIN_REPORT_PLAYS", 20),
-        retention_s=env_int(env, "VOD_QOE_RETENTION_S", 91 * 24 * 3600),
+        schema=env_str(env, "VOD_QOE_SCHEMA", QoeSettings.schema),
+        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", QoeSettings.playback_address),
+        playback_deadline_s=env_float(
+            env, "VOD_QOE_PLAYBACK_DEADLINE_S", QoeSettings.playback_deadline_s
+        ),
+        session_cache_size=env_int(
+            env, "VOD_QOE_SESSION_CACHE_SIZE", QoeSettings.session_cache_size
+        ),
+        min_report_plays=env_int(env, "VOD_QOE_MIN_REPORT_PLAYS", QoeSettings.min_report_plays),
+        retention_s=env_int(env, "VOD_QOE_RETENTION_S", QoeSettings.retention_s),
     )
     if settings.retention_s < 90 * 24 * 3600:
         raise ValueError("VOD_QOE_RETENTION_S must cover the 90-day report window")

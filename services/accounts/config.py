@@ -50,15 +50,29 @@ def load_settings(env: Mapping[str, str] | None = None) -> AccountsSettings:
     env = os.environ if env is None else env
     settings = AccountsSettings(
         runtime=load_runtime_settings("accounts", env),
-        schema=env_str(env, "VOD_ACCOUNTS_SCHEMA", "accounts"),
-        http_address=env_str(env, "VOD_ACCOUNTS_HTTP_ADDRESS", ports.http_address("jwks")),
-        access_token_ttl_s=env_int(env, "VOD_ACCESS_TOKEN_TTL_S", 900),
-        refresh_token_ttl_s=env_int(env, "VOD_REFRESH_TOKEN_TTL_S", 30 * 86400),
-        signing_key_max_age_s=env_int(env, "VOD_SIGNING_KEY_MAX_AGE_S", 86400),
-        signing_key_publish_delay_s=env_int(env, "VOD_SIGNING_KEY_PUBLISH_DELAY_S", 120),
-        key_check_interval_s=env_float(env, "VOD_SIGNING_KEY_CHECK_INTERVAL_S", 60.0),
-        login_max_failures=env_int(env, "VOD_LOGIN_MAX_FAILURES", 5),
-        login_failure_window_s=env_int(env, "VOD_LOGIN_FAILURE_WINDOW_S", 300),
+        schema=env_str(env, "VOD_ACCOUNTS_SCHEMA", AccountsSettings.schema),
+        http_address=env_str(env, "VOD_ACCOUNTS_HTTP_ADDRESS", AccountsSettings.http_address),
+        access_token_ttl_s=env_int(
+            env, "VOD_ACCESS_TOKEN_TTL_S", AccountsSettings.access_token_ttl_s
+        ),
+        refresh_token_ttl_s=env_int(
+            env, "VOD_REFRESH_TOKEN_TTL_S", AccountsSettings.refresh_token_ttl_s
+        ),
+        signing_key_max_age_s=env_int(
+            env, "VOD_SIGNING_KEY_MAX_AGE_S", AccountsSettings.signing_key_max_age_s
+        ),
+        signing_key_publish_delay_s=env_int(
+            env, "VOD_SIGNING_KEY_PUBLISH_DELAY_S", AccountsSettings.signing_key_publish_delay_s
+        ),
+        key_check_interval_s=env_float(
+            env, "VOD_SIGNING_KEY_CHECK_INTERVAL_S", AccountsSettings.key_check_interval_s
+        ),
+        login_max_failures=env_int(
+            env, "VOD_LOGIN_MAX_FAILURES", AccountsSettings.login_max_failures
+        ),
+        login_failure_window_s=env_int(
+            env, "VOD_LOGIN_FAILURE_WINDOW_S", AccountsSettings.login_failure_window_s
+        ),
     )
     for name in ("access_token_ttl_s", "refresh_token_ttl_s", "signing_key_max_age_s"):
         if getattr(settings, name) <= 0:

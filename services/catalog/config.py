@@ -21,5 +21,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> CatalogSettings:
     env = os.environ if env is None else env
     return CatalogSettings(
         runtime=load_runtime_settings("catalog", env),
-        schema=env_str(env, "VOD_CATALOG_SCHEMA", "catalog"),
+        schema=env_str(env, "VOD_CATALOG_SCHEMA", CatalogSettings.schema),
     )

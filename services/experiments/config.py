@@ -34,9 +34,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> ExperimentsSettings:
     env = os.environ if env is None else env
     settings = ExperimentsSettings(
         runtime=load_runtime_settings("experiments", env),
-        schema=env_str(env, "VOD_EXPERIMENTS_SCHEMA", "experiments"),
-        holdout_percent=env_int(env, "VOD_EXPERIMENTS_HOLDOUT_PERCENT", 5),
-        refresh_s=env_float(env, "VOD_EXPERIMENTS_REFRESH_S", 2.0),
+        schema=env_str(env, "VOD_EXPERIMENTS_SCHEMA", ExperimentsSettings.schema),
+        holdout_percent=env_int(
+            env, "VOD_EXPERIMENTS_HOLDOUT_PERCENT", ExperimentsSettings.holdout_percent
+        ),
+        refresh_s=env_float(env, "VOD_EXPERIMENTS_REFRESH_S", ExperimentsSettings.refresh_s),
     )
     if not 0 <= settings.holdout_percent < 100:
         raise ValueError("VOD_EXPERIMENTS_HOLDOUT_PERCENT must be in 0-99")

@@ -38,15 +38,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> RecsSettings:
     env = os.environ if env is None else env
     return RecsSettings(
         runtime=load_runtime_settings("recommendations", env),
-        schema=env_str(env, "VOD_RECOMMENDATIONS_SCHEMA", "recommendations"),
-        train_interval_s=env_float(env, "VOD_RECS_TRAIN_INTERVAL_S", 3600.0),
-        train_after_events=env_int(env, "VOD_RECS_TRAIN_AFTER_EVENTS", 5000),
-        train_min_interactions=env_int(env, "VOD_RECS_TRAIN_MIN_INTERACTIONS", 10),
+        schema=env_str(env, "VOD_RECOMMENDATIONS_SCHEMA", RecsSettings.schema),
+        train_interval_s=env_float(env, "VOD_RECS_TRAIN_INTERVAL_S", RecsSettings.train_interval_s),
+        train_after_events=env_int(
+            env, "VOD_RECS_TRAIN_AFTER_EVENTS", RecsSettings.train_after_events
+        ),
+        train_min_interactions=env_int(
+            env, "VOD_RECS_TRAIN_MIN_INTERACTIONS", RecsSettings.train_min_interactions
+        ),
         train_on_start=env_str(env, "VOD_RECS_TRAIN_ON_START", "1") not in ("0", "false", "no"),
-        model_poll_s=env_float(env, "VOD_RECS_MODEL_POLL_S", 5.0),
-        realtime_window_s=env_float(env, "VOD_RECS_REALTIME_WINDOW_S", 900.0),
-        rate_per_s=env_float(env, "VOD_RECS_RATE_PER_S", 2.0),
-        rate_burst=env_int(env, "VOD_RECS_RATE_BURST", 60),
+        model_poll_s=env_float(env, "VOD_RECS_MODEL_POLL_S", RecsSettings.model_poll_s),
+        realtime_window_s=env_float(
+            env, "VOD_RECS_REALTIME_WINDOW_S", RecsSettings.realtime_window_s
+        ),
+        rate_per_s=env_float(env, "VOD_RECS_RATE_PER_S", RecsSettings.rate_per_s),
+        rate_burst=env_int(env, "VOD_RECS_RATE_BURST", RecsSettings.rate_burst),
         train=TrainParams(
             components=env_int(env, "VOD_RECS_COMPONENTS", 32),
             epochs=env_int(env, "VOD_RECS_EPOCHS", 20),

@@ -84,21 +84,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> SearchSettings:
     home = Path(env_str(env, "VOD_HOME", "var"))
     base = MeiliSettings()
     meili = MeiliSettings(
-        url=env_str(env, "VOD_MEILI_URL", ""),
-        api_key=env_str(env, "VOD_MEILI_API_KEY", ""),
-        index=env_str(env, "VOD_MEILI_INDEX", "titles"),
+        url=env_str(env, "VOD_MEILI_URL", MeiliSettings.url),
+        api_key=env_str(env, "VOD_MEILI_API_KEY", MeiliSettings.api_key),
+        index=env_str(env, "VOD_MEILI_INDEX", MeiliSettings.index),
         searchable=_list(env.get("VOD_MEILI_SEARCHABLE", ""), base.searchable),
         filterable=_list(env.get("VOD_MEILI_FILTERABLE", ""), base.filterable),
         sortable=_list(env.get("VOD_MEILI_SORTABLE", ""), base.sortable),
         ranking_rules=_list(env.get("VOD_MEILI_RANKING_RULES", ""), base.ranking_rules),
-        timeout_s=env_float(env, "VOD_MEILI_TIMEOUT_S", 5.0),
+        timeout_s=env_float(env, "VOD_MEILI_TIMEOUT_S", MeiliSettings.timeout_s),
     )
     return SearchSettings(
         runtime=load_runtime_settings("search", env),
         data_dir=Path(env_str(env, "VOD_SEARCH_DATA_DIR", str(home / "search"))),
-        catalog_target=env_str(env, "VOD_CATALOG_ADDRESS", ports.grpc_address("catalog")),
-        default_region=env_str(env, "VOD_SEARCH_DEFAULT_REGION", "US"),
-        durable=env_str(env, "VOD_SEARCH_DURABLE", "search-indexer"),
-        maintenance_interval_s=env_float(env, "VOD_SEARCH_MAINTENANCE_S", 1.0),
+        catalog_target=env_str(env, "VOD_CATALOG_ADDRESS", SearchSettings.catalog_target),
+        default_region=env_str(env, "VOD_SEARCH_DEFAULT_REGION", SearchSettings.default_region),
+        durable=env_str(env, "VOD_SEARCH_DURABLE", SearchSettings.durable),
+        maintenance_interval_s=env_float(
+            env, "VOD_SEARCH_MAINTENANCE_S", SearchSettings.maintenance_interval_s
+        ),
         meili=meili,
     )

@@ -82,34 +82,48 @@ def load_settings(env: Mapping[str, str] | None = None) -> TranscodingSettings:
         raise ValueError(f"VOD_HTTP_READ_TIMEOUT_S must be > 0, got {read_timeout}")
     return TranscodingSettings(
         runtime=load_runtime_settings("transcoding", env),
-        schema=env_str(env, "VOD_TRANSCODING_SCHEMA", "transcoding"),
+        schema=env_str(env, "VOD_TRANSCODING_SCHEMA", TranscodingSettings.schema),
         object_store_dir=Path(env_str(env, "VOD_OBJECT_STORE_DIR", str(home / "objects"))),
         s3=S3Settings(
-            endpoint=env_str(env, "VOD_S3_ENDPOINT", ""),
-            access_key=env_str(env, "VOD_S3_ACCESS_KEY", ""),
-            secret_key=env_str(env, "VOD_S3_SECRET_KEY", ""),
-            bucket=env_str(env, "VOD_S3_BUCKET", "vod-media"),
-            region=env_str(env, "VOD_S3_REGION", "us-east-1"),
+            endpoint=env_str(env, "VOD_S3_ENDPOINT", S3Settings.endpoint),
+            access_key=env_str(env, "VOD_S3_ACCESS_KEY", S3Settings.access_key),
+            secret_key=env_str(env, "VOD_S3_SECRET_KEY", S3Settings.secret_key),
+            bucket=env_str(env, "VOD_S3_BUCKET", S3Settings.bucket),
+            region=env_str(env, "VOD_S3_REGION", S3Settings.region),
             secure=env_str(env, "VOD_S3_SECURE", "false").lower() in ("1", "true", "yes"),
-            part_size=env_int(env, "VOD_S3_PART_SIZE", 8 * 1024 * 1024),
+            part_size=env_int(env, "VOD_S3_PART_SIZE", S3Settings.part_size),
         ),
-        origin_address=_host_port(env_str(env, "VOD_ORIGIN_ADDRESS", ports.http_address("origin"))),
+        origin_address=_host_port(
+            env_str(env, "VOD_ORIGIN_ADDRESS", TranscodingSettings.origin_address)
+        ),
         upload_http_address=_host_port(
-            env_str(env, "VOD_UPLOAD_HTTP_ADDRESS", ports.http_address("upload"))
+            env_str(env, "VOD_UPLOAD_HTTP_ADDRESS", TranscodingSettings.upload_http_address)
         ),
-        origin_public_url=env_str(env, "VOD_ORIGIN_PUBLIC_URL", ""),
+        origin_public_url=env_str(
+            env, "VOD_ORIGIN_PUBLIC_URL", TranscodingSettings.origin_public_url
+        ),
         http_read_timeout_s=read_timeout,
         scratch_dir=Path(env_str(env, "VOD_TRANSCODE_SCRATCH_DIR", str(home / "scratch"))),
-        upload_ttl_s=env_float(env, "VOD_UPLOAD_TTL_S", 7 * 24 * 3600),
-        ack_wait_s=env_float(env, "VOD_TRANSCODE_ACK_WAIT_S", 30.0),
-        max_attempts=env_int(env, "VOD_TRANSCODE_MAX_ATTEMPTS", 3),
-        retry_backoff_s=env_float(env, "VOD_TRANSCODE_RETRY_BACKOFF_S", 5.0),
-        encode_parallelism=env_int(env, "VOD_TRANSCODE_PARALLELISM", 0),
-        chunk_seconds=env_float(env, "VOD_TRANSCODE_CHUNK_SECONDS", 0.0),
-        vmaf_subsample=env_int(env, "VOD_TRANSCODE_VMAF_SUBSAMPLE", 5),
-        x264_preset=env_str(env, "VOD_TRANSCODE_X264_PRESET", "veryfast"),
-        ffmpeg=env_str(env, "VOD_FFMPEG", ""),
-        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", ""),
-        licensing_address=env_str(env, "VOD_LICENSING_ADDRESS", ports.grpc_address("licensing")),
-        packager_secret=env_str(env, "VOD_PACKAGER_SECRET", ""),
+        upload_ttl_s=env_float(env, "VOD_UPLOAD_TTL_S", TranscodingSettings.upload_ttl_s),
+        ack_wait_s=env_float(env, "VOD_TRANSCODE_ACK_WAIT_S", TranscodingSettings.ack_wait_s),
+        max_attempts=env_int(env, "VOD_TRANSCODE_MAX_ATTEMPTS", TranscodingSettings.max_attempts),
+        retry_backoff_s=env_float(
+            env, "VOD_TRANSCODE_RETRY_BACKOFF_S", TranscodingSettings.retry_backoff_s
+        ),
+        encode_parallelism=env_int(
+            env, "VOD_TRANSCODE_PARALLELISM", TranscodingSettings.encode_parallelism
+        ),
+        chunk_seconds=env_float(
+            env, "VOD_TRANSCODE_CHUNK_SECONDS", TranscodingSettings.chunk_seconds
+        ),
+        vmaf_subsample=env_int(
+            env, "VOD_TRANSCODE_VMAF_SUBSAMPLE", TranscodingSettings.vmaf_subsample
+        ),
+        x264_preset=env_str(env, "VOD_TRANSCODE_X264_PRESET", TranscodingSettings.x264_preset),
+        ffmpeg=env_str(env, "VOD_FFMPEG", TranscodingSettings.ffmpeg),
+        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", TranscodingSettings.catalog_address),
+        licensing_address=env_str(
+            env, "VOD_LICENSING_ADDRESS", TranscodingSettings.licensing_address
+        ),
+        packager_secret=env_str(env, "VOD_PACKAGER_SECRET", TranscodingSettings.packager_secret),
     )

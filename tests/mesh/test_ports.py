@@ -67,3 +67,27 @@ def test_every_listener_has_one_port() -> None:
     assert len(taken) == len(set(taken))
     assert {e.name for e in SERVICES} == set(ports.SERVICE_OFFSETS)
     assert {x.name for e in SERVICES for x in e.http} == set(ports.HTTP_OFFSETS)
+
+
+# Settings whose value without the environment is derived, not the field's default: data folders
+# under VOD_HOME, the one-region edge list, and what a secret or the launcher supplies.
+_DERIVED = {"data_dir", "object_store_dir", "scratch_dir", "model_dir", "edges", "runtime"}
+
+
+@pytest.mark.parametrize("entry", SERVICES, ids=[e.name for e in SERVICES])
+def test_defaults_are_written_once(entry: ServiceEntry, tmp_path: Path) -> None:
+    """With nothing in the environment, every setting is its settings class's default: the
+    loader takes its fallbacks from the class, so the two cannot drift apart."""
+    launcher = LocalMesh(load_local_settings({}, home=str(tmp_path)))
+    env = launcher.service_env(entry, base={})
+    loaded = _load(entry, {k: env[k] for k in entry.secrets})
+    secrets_fed = {name.removeprefix("VOD_").lower() for name in entry.secrets}
+    drifted = {
+        f.name: (getattr(loaded, f.name), f.default)
+        for f in dataclasses.fields(loaded)
+        if f.default is not dataclasses.MISSING
+        and f.name not in _DERIVED
+        and not any(f.name.startswith(s.split("_")[0]) and "secret" in f.name for s in secrets_fed)
+        and getattr(loaded, f.name) != f.default
+    }
+    assert drifted == {}
