@@ -27,9 +27,9 @@ from vod.search.v1 import search_pb2_grpc
 
 from gateway.home.breaker import CircuitBreaker
 from gateway.home.metrics import HomeMetrics
-from gateway.home.title_cache import TitleCache
 from services.runtime.clients import idempotent_methods
 from services.runtime.logs import get_logger
+from services.runtime.title_cache import TitleCache
 
 __all__ = [
     "BATCH_LIMIT",

@@ -30,16 +30,16 @@ from gateway.home.deps import (
 )
 from gateway.home.domain import HomeDomain, Sources, Timing
 from gateway.home.experiments import CHANGED_SUBJECT, HomeExperiments
-from gateway.home.follow import follow_subjects
 from gateway.home.metrics import HomeMetrics
 from gateway.home.servicer import GatewayServicer
-from gateway.home.title_cache import REMOVED_SUBJECT, UPDATED_SUBJECT, TitleCache
 from gateway.reflection import add_to_server as add_public_reflection
 from gateway.web import start_from_env as start_web_from_env
 from services.runtime import lifecycle
+from services.runtime.follow import follow_subjects
 from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
 from services.runtime.server import Registration, ServerHandle, build_server
+from services.runtime.title_cache import REMOVED_SUBJECT, UPDATED_SUBJECT, TitleCache
 
 __all__ = [
     "SERVICE_NAME",
@@ -287,7 +287,9 @@ async def _follow_events(
         if experiments is not None:
             experiments.invalidate()
 
-    close = await follow_subjects(settings.runtime.nats_url, handlers, on_reconnect=on_reconnect)
+    close = await follow_subjects(
+        settings.runtime.nats_url, handlers, on_reconnect=on_reconnect, name="gateway"
+    )
     if close is None:
         return  # no events: experiments fall back to their TTL, titles are not cached
     stack.push_async_callback(close)

@@ -1,9 +1,10 @@
-"""The home feed's view of the event stream: one plain NATS connection whose subscriptions keep
-the gateway's caches (experiment assignments, catalog titles) coherent with their owners.
+"""Following events to keep caches coherent: one plain NATS connection whose subscriptions drop
+what their owners changed (the gateway's experiment assignments and titles, the catalog's own
+read cache across replicas).
 
-Plain NATS, not a durable JetStream consumer: a gateway that was not connected starts with
-empty caches, so it needs no replay, and every gateway instance sees every event. A reconnect
-may have missed events, so it calls `on_reconnect` (the caches drop everything)."""
+Plain NATS, not a durable JetStream consumer: a process that was not connected starts with
+empty caches, so it needs no replay, and every instance sees every event. A reconnect may have
+missed events, so it calls `on_reconnect` (the caches drop everything)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from services.runtime.logs import get_logger
 
 __all__ = ["Closer", "follow_subjects"]
 
-_log = get_logger("gateway.follow")
+_log = get_logger("follow")
 
 Closer = Callable[[], Awaitable[None]]
 Handler = Callable[[bytes], None]
@@ -28,6 +29,7 @@ async def follow_subjects(
     handlers: Mapping[str, Handler],
     *,
     on_reconnect: Callable[[], None],
+    name: str,
     connect_timeout_s: float = 5.0,
 ) -> Closer | None:
     """Subscribe `handlers` (subject -> function of the payload) on `nats_url`; returns the
@@ -55,7 +57,7 @@ async def follow_subjects(
         nc = await asyncio.wait_for(
             nats.connect(
                 nats_url,
-                name="gateway-home",
+                name=f"{name}-follow",
                 connect_timeout=2,
                 max_reconnect_attempts=-1,  # once connected, never give up
                 reconnected_cb=reconnected,

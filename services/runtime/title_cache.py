@@ -1,13 +1,14 @@
-"""Catalog titles kept by the home feed between requests, coherent with the catalog's events.
+"""Catalog titles kept between requests, coherent with the catalog's events.
 
-Every home response needs title data and artwork for up to a hundred tiles, asked of the
-catalog (BatchGetTitles) after the rows are known: a serial step on every request. Titles are
-read far more often than written, so the gateway keeps them, keyed by name, and drops a title
-when the catalog says it changed (`vod.catalog.title_updated`, `vod.catalog.title_removed`, on
-NATS; see gateway/home/follow.py). A fetch that was in flight while any title was dropped is not
-stored (a generation counter), so an update is never overwritten by an older answer. The TTL
-bounds staleness if an event is missed; a NATS reconnect drops everything. Without NATS the
-cache is off: titles would otherwise be served stale for up to the TTL after a write.
+Titles are read far more often than written. The home feed needs title data for up to a hundred
+tiles on every request, and the catalog answers GetTitle/BatchGetTitles from the same kind of cache
+in front of PostgreSQL. Both keep titles keyed by name and drop a title when the catalog says it
+changed (`vod.catalog.title_updated`, `vod.catalog.title_removed`, on NATS; see
+`services.runtime.follow`); the catalog also drops what it writes itself, on commit. A fetch that
+was in flight while any title was dropped is not stored (a generation counter), so an update is
+never overwritten by an older answer. The TTL bounds staleness if an event is missed; a NATS
+reconnect drops everything. Without NATS the cache is off: titles would otherwise be served stale
+for up to the TTL after a write.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from services.runtime.logs import get_logger
 
 __all__ = ["UPDATED_SUBJECT", "REMOVED_SUBJECT", "TitleCache"]
 
-_log = get_logger("gateway.title_cache")
+_log = get_logger("title_cache")
 
 UPDATED_SUBJECT = subject_of(ev.TitleUpdated)
 REMOVED_SUBJECT = subject_of(ev.TitleRemoved)
@@ -38,9 +39,10 @@ class TitleCache:
     ttl_s: float
     size: int
     lookups: Counter
-    """gateway_title_cache_lookups_total{result=hit|miss}"""
+    """<prefix>_title_cache_lookups_total{result=hit|miss}"""
     invalidations: Counter
-    """gateway_title_cache_invalidations_total{reason=updated|removed|reconnect|undecodable}"""
+    """<prefix>_title_cache_invalidations_total{reason=updated|removed|written|reconnect|
+    undecodable}"""
     clock: Callable[[], float] = time.monotonic
     generation: int = 0
     """Bumped by every drop; `put_many` stores only under the generation its fetch began in."""
