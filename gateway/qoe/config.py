@@ -25,6 +25,12 @@ class QoeSettings:
     playback_address: str = ports.grpc_address("playback")
     """PlaybackService: `GetSession` says whose a session is and what it plays."""
     playback_deadline_s: float = 1.0
+    catalog_address: str = ports.grpc_address("catalog")
+    """CatalogService: a title's media asset, for the report's ladder ("" = no ladder)."""
+    transcoding_address: str = ports.grpc_address("transcoding")
+    """TranscodingService: the asset's renditions and VMAF, and the encode queue's depth ("" =
+    neither)."""
+    media_deadline_s: float = 2.0
     session_cache_size: int = 50_000
     """Sessions whose owner and attribution are kept (they never change once started)."""
     overview_window_s: int = 15 * 60
@@ -42,7 +48,9 @@ class QoeSettings:
 def load_settings(env: Mapping[str, str] | None = None) -> QoeSettings:
     """The runtime variables (`VOD_QOE_GRPC_ADDRESS`,
     `VOD_QOE_METRICS_ADDRESS`: defaults in `services.runtime.ports`, `VOD_DATABASE_URL`, `VOD_NATS_URL`, ...) and
-    `VOD_QOE_SCHEMA` (qoe), `VOD_PLAYBACK_ADDRESS`, `VOD_QOE_PLAYBACK_DEADLINE_S` (1.0),
+    `VOD_QOE_SCHEMA` (qoe), `VOD_PLAYBACK_ADDRESS`, `VOD_CATALOG_ADDRESS` and
+    `VOD_TRANSCODING_ADDRESS` (the ladder and queue; empty turns them off),
+    `VOD_QOE_MEDIA_DEADLINE_S` (2.0), `VOD_QOE_PLAYBACK_DEADLINE_S` (1.0),
     `VOD_QOE_SESSION_CACHE_SIZE` (50000), `VOD_QOE_MIN_REPORT_PLAYS` (20),
     `VOD_QOE_RETENTION_S` (91 days)."""
     env = os.environ if env is None else env
@@ -50,6 +58,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> QoeSettings:
         runtime=load_runtime_settings("qoe", env),
         schema=env_str(env, "VOD_QOE_SCHEMA", QoeSettings.schema),
         playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", QoeSettings.playback_address),
+        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", QoeSettings.catalog_address),
+        transcoding_address=env_str(
+            env, "VOD_TRANSCODING_ADDRESS", QoeSettings.transcoding_address
+        ),
+        media_deadline_s=env_float(env, "VOD_QOE_MEDIA_DEADLINE_S", QoeSettings.media_deadline_s),
         playback_deadline_s=env_float(
             env, "VOD_QOE_PLAYBACK_DEADLINE_S", QoeSettings.playback_deadline_s
         ),

@@ -1,6 +1,7 @@
 """The QoE logic, no grpc: accept a caller's batch (ownership, attribution, idempotency,
 publication through the outbox), fold published batches into the aggregates, and read the
-aggregates back as the operations overview and a title's ladder report."""
+aggregates back as the operations overview and a title's ladder report: what viewers saw on each
+rung joined with what was encoded (the rung's VMAF), and which rung to add or drop."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.message import Message
 from vod.events.v1 import qoe_events_pb2 as qev
 from vod.gateway.v1 import qoe_pb2 as pb
+from vod.transcoding.v1 import transcoding_pb2 as tpb
 
 from gateway.qoe.aggregation import Key, Summary, fold_batch, summarize
+from gateway.qoe.ladders import EncodedMedia, NoEncodedMedia
 from gateway.qoe.metrics import QoeMetrics
 from gateway.qoe.repository import PostgresQoeRepository
 from gateway.qoe.sessions import SessionDirectory
@@ -26,6 +29,11 @@ __all__ = ["DURABLE", "QoeDomain"]
 DURABLE = "qoe-aggregator"
 _HEIGHT = re.compile(r"(\d{3,4})p")
 _UUID_NS = uuid.UUID("6c3f7c1e-0f4e-4d55-9a63-8f1b0d2b7a11")
+SAME_QUALITY_VMAF = 1.0
+"""Adjacent rungs closer than this in VMAF look the same: the upper one spends bits for nothing."""
+VISIBLE_DROP_VMAF = 6.0
+"""A switch down across a larger VMAF gap is a drop viewers see (about one just-noticeable
+difference and a half)."""
 
 
 def _check_events(events: Sequence[pb.QoeEvent]) -> None:
@@ -59,8 +67,10 @@ class QoeDomain:
         overview_window_s: int = 900,
         report_window_s: int = 7 * 24 * 3600,
         min_report_plays: int = 20,
+        media: EncodedMedia | None = None,
     ) -> None:
         self._repo = repository
+        self._media = media or NoEncodedMedia()
         self._sessions = sessions
         self._metrics = metrics
         self._overview_window_s = overview_window_s
@@ -151,7 +161,9 @@ class QoeDomain:
             raise InvalidArgument.for_field("window_seconds", "must be 0 or at least 10")
         now = datetime.now(UTC)
         rows = await self._repo.rows(now - timedelta(seconds=window))
-        response = pb.GetOperationsOverviewResponse(window_seconds=window, encode_queue_depth=-1)
+        response = pb.GetOperationsOverviewResponse(
+            window_seconds=window, encode_queue_depth=await self._media.queue_depth()
+        )
         response.compute_time.FromDatetime(now)
         total = summarize(rows, None).get(Key("", "", "", ""), Summary())
         response.total.CopyFrom(total.aggregate(Key("", "", "", "")))
@@ -193,6 +205,7 @@ class QoeDomain:
                     upswitches_to=c.upswitches,
                 )
             )
+        _join_ladder(rungs, await self._media.ladder(request.title))
         rungs.sort(key=lambda r: (-r.height, -r.bitrate_bps, r.rendition))
         return pb.GetTitleQoeReportResponse(
             title=request.title,
@@ -211,29 +224,49 @@ class QoeDomain:
                 )
             ]
         played = sum(r.seconds_played for r in rungs)
-        out = []
-        for rung in rungs:
-            if played and rung.seconds_played / played < 0.01 and len(rungs) > 2:
+        out: list[pb.LadderRecommendation] = []
+        dropped: set[str] = set()
+
+        def drop(rung: pb.RungQoe, reason: str) -> None:
+            if rung.rendition not in dropped:
+                dropped.add(rung.rendition)
                 out.append(
                     pb.LadderRecommendation(
-                        advice=pb.LADDER_ADVICE_DROP_RUNG,
-                        rendition=rung.rendition,
-                        reason="under 1% of the time played is on this rung",
+                        advice=pb.LADDER_ADVICE_DROP_RUNG, rendition=rung.rendition, reason=reason
                     )
                 )
+
+        for rung in rungs:
+            if played and rung.seconds_played / played < 0.01 and len(rungs) > 2:
+                drop(rung, "under 1% of the time played is on this rung")
         for upper, lower in zip(rungs, rungs[1:], strict=False):
+            measured = upper.vmaf > 0 and lower.vmaf > 0
+            if (
+                measured
+                and upper.vmaf - lower.vmaf < SAME_QUALITY_VMAF
+                and upper.bitrate_bps > lower.bitrate_bps
+            ):
+                drop(
+                    upper,
+                    f"VMAF {upper.vmaf:.1f} is within {SAME_QUALITY_VMAF:.0f} point of "
+                    f"{lower.rendition}'s {lower.vmaf:.1f} at "
+                    f"{upper.bitrate_bps / max(lower.bitrate_bps, 1):.1f}x its bitrate",
+                )
             if (
                 upper.downswitches_from >= 5
                 and lower.bitrate_bps
                 and upper.bitrate_bps > 2 * lower.bitrate_bps
+                and (not measured or upper.vmaf - lower.vmaf >= VISIBLE_DROP_VMAF)
             ):
+                gap = f" (VMAF {upper.vmaf:.1f} -> {lower.vmaf:.1f})" if measured else ""
                 out.append(
                     pb.LadderRecommendation(
                         advice=pb.LADDER_ADVICE_ADD_RUNG,
                         rendition=upper.rendition,
                         suggested_bitrate_bps=(upper.bitrate_bps + lower.bitrate_bps) // 2,
                         suggested_height=(upper.height + lower.height) // 2 // 2 * 2,
-                        reason="viewers switching down from this rung fall over half its bitrate",
+                        reason="viewers switching down from this rung fall over half its bitrate"
+                        + gap,
                     )
                 )
         return out or [
@@ -241,6 +274,35 @@ class QoeDomain:
                 advice=pb.LADDER_ADVICE_KEEP, reason="the ladder fits what viewers see"
             )
         ]
+
+
+def _join_ladder(rungs: list[pb.RungQoe], ladder: Sequence[tpb.Rendition] | None) -> None:
+    """Give each rung viewers played its encoded VMAF (players name rungs by height; of several
+    encodings of one height, the one whose bitrate is nearest what the player saw), and add the
+    ladder's rungs nobody played, with their encoded bitrate and VMAF."""
+    if not ladder:
+        return
+    left = list(ladder)
+    for rung in rungs:
+        same_height = [r for r in left if r.height == rung.height]
+        if not same_height:
+            continue
+        chosen = min(same_height, key=lambda r: abs(r.bitrate_bps - rung.bitrate_bps))
+        left.remove(chosen)
+        rung.vmaf = chosen.vmaf
+        if not rung.bitrate_bps:
+            rung.bitrate_bps = chosen.bitrate_bps
+    heights = [r.height for r in left]
+    for rendition in left:
+        label = f"{rendition.height}p" if heights.count(rendition.height) == 1 else rendition.id
+        rungs.append(
+            pb.RungQoe(
+                rendition=label,
+                height=rendition.height,
+                bitrate_bps=rendition.bitrate_bps,
+                vmaf=rendition.vmaf,
+            )
+        )
 
 
 def decode(subject: str, payload: bytes) -> Message | None:

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from vod.catalog.v1 import catalog_pb2
 from vod.gateway.v1 import qoe_pb2, qoe_pb2_grpc
 from vod.playback.v1 import playback_pb2
+from vod.transcoding.v1 import transcoding_pb2
 
 from gateway.qoe.config import QoeSettings, load_settings
 from gateway.qoe.domain import QoeDomain
+from gateway.qoe.ladders import EncodedMedia, GrpcEncodedMedia, NoEncodedMedia
 from gateway.qoe.metrics import QoeMetrics
 from gateway.qoe.repository import PostgresQoeRepository
 from gateway.qoe.servicer import QoeServicer
@@ -62,6 +65,7 @@ async def started(
             services=[playback_pb2.DESCRIPTOR.services_by_name["PlaybackService"]],
         )
         stack.push_async_callback(channel.close)
+        media = _encoded_media(stack, settings)
         rpc_metrics = RpcMetrics.create()
         metrics = QoeMetrics.create(rpc_metrics.registry)
         domain = QoeDomain(
@@ -75,6 +79,7 @@ async def started(
             overview_window_s=settings.overview_window_s,
             report_window_s=settings.report_window_s,
             min_report_plays=settings.min_report_plays,
+            media=media,
         )
         if bus is not None:
             domain.start_consumer(bus)
@@ -93,6 +98,24 @@ async def started(
         )
         _log.info("qoe.ready", port=handle.port, events=bus is not None)
         yield QoeRuntime(handle, domain, repository, metrics)
+
+
+def _encoded_media(stack: AsyncExitStack, settings: QoeSettings) -> EncodedMedia:
+    """Catalog and transcoding channels for the report's ladder and the queue depth."""
+    if not (settings.catalog_address and settings.transcoding_address):
+        return NoEncodedMedia()
+    channels = []
+    for address, service in (
+        (settings.catalog_address, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]),
+        (
+            settings.transcoding_address,
+            transcoding_pb2.DESCRIPTOR.services_by_name["TranscodingService"],
+        ),
+    ):
+        channel = open_channel(address, timeout_s=settings.media_deadline_s, services=[service])
+        stack.push_async_callback(channel.close)
+        channels.append(channel)
+    return GrpcEncodedMedia(*channels, deadline_s=settings.media_deadline_s)
 
 
 async def _prune_forever(repository: PostgresQoeRepository, settings: QoeSettings) -> None:

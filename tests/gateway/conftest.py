@@ -152,6 +152,8 @@ class GatewayMesh:
     catalog_stub: catalog_pb2_grpc.CatalogServiceStub
     nats_url: str = ""
     """The NATS the catalog publishes its events on."""
+    transcoding_address: str = ""
+    """The real transcoding service MOVIE was encoded by."""
 
     def proxies(self) -> dict[str, FaultProxy]:
         return {
@@ -248,6 +250,7 @@ async def gw_mesh(
                             ),
                             catalog_stub=catalog,
                             nats_url=nats_server.url,
+                            transcoding_address=f"127.0.0.1:{tcr.port}",
                         )
                         await _watch(mesh, playback_pb2_grpc.PlaybackServiceStub(pb_channel))
                         yield mesh

@@ -65,6 +65,8 @@ async def qoe(
                 drain_grace_s=0.2,
             ),
             playback_address=gw_mesh.playback.target,  # the real playback, not its FaultProxy
+            catalog_address="",  # no ladder, no queue: the report from playback alone
+            transcoding_address="",
             min_report_plays=2,
         )
         async with (
@@ -463,3 +465,129 @@ async def test_vod_qoe_report_prints_the_rungs_and_the_advice(
     cells = [c.strip() for c in row.strip("│ ").split("│")]
     assert cells == ["720p", "720", "3.00 Mb/s", "10 s", "0", "0", "0", "—"]
     assert lines[-1].startswith("INSUFFICIENT DATA")
+
+
+def test_the_ladder_join_and_its_advice() -> None:
+    """Rungs joined with an encoded ladder by height, and advice read off both: a rung whose
+    VMAF is within a point of the one below costs bits for nothing (drop), a rung nobody plays is
+    dropped, and frequent switches across a visible VMAF gap ask for a rung in between."""
+    from vod.transcoding.v1 import transcoding_pb2 as tpb
+
+    from gateway.qoe.domain import QoeDomain, _join_ladder
+
+    ladder = [
+        tpb.Rendition(id="1080p-h264", height=1080, bitrate_bps=5_000_000, vmaf=95.0),
+        tpb.Rendition(id="720p-h264", height=720, bitrate_bps=3_000_000, vmaf=94.5),
+        tpb.Rendition(id="480p-h264", height=480, bitrate_bps=1_000_000, vmaf=80.0),
+        tpb.Rendition(id="360p-h264", height=360, bitrate_bps=600_000, vmaf=70.0),
+    ]
+    rungs = [
+        pb.RungQoe(rendition="1080p", height=1080, bitrate_bps=4_800_000, seconds_played=100),
+        pb.RungQoe(
+            rendition="720p",
+            height=720,
+            bitrate_bps=2_900_000,
+            seconds_played=200,
+            downswitches_from=6,
+        ),
+        pb.RungQoe(rendition="480p", height=480, bitrate_bps=0, seconds_played=50),
+    ]
+    _join_ladder(rungs, ladder)
+    assert [(r.rendition, r.vmaf, r.bitrate_bps, r.seconds_played) for r in rungs] == [
+        ("1080p", 95.0, 4_800_000, 100.0),
+        ("720p", 94.5, 2_900_000, 200.0),
+        ("480p", 80.0, 1_000_000, 50.0),  # the player did not say: the encoded bitrate
+        ("360p", 70.0, 600_000, 0.0),  # in the ladder, never played
+    ]
+    domain = QoeDomain(None, None, None, min_report_plays=1)  # type: ignore[arg-type]
+    advice = domain._advice(10, rungs)
+    assert [(a.advice, a.rendition) for a in advice] == [
+        (pb.LADDER_ADVICE_DROP_RUNG, "360p"),
+        (pb.LADDER_ADVICE_DROP_RUNG, "1080p"),
+        (pb.LADDER_ADVICE_ADD_RUNG, "720p"),
+    ]
+    add = advice[2]
+    assert (add.suggested_bitrate_bps, add.suggested_height) == (1_950_000, 600)
+    assert "VMAF 94.5 -> 80.0" in add.reason
+
+    # Without a VMAF gap viewers would see, switching down asks for nothing.
+    flat = [pb.RungQoe() for _ in rungs]
+    for copy, rung in zip(flat, rungs[:3], strict=False):
+        copy.CopyFrom(rung)
+    flat[2].vmaf = 92.0
+    assert [a.advice for a in domain._advice(10, flat[:3])] == [pb.LADDER_ADVICE_DROP_RUNG]
+
+
+async def test_the_report_carries_the_encoded_ladder_and_the_queue_depth(
+    gw_mesh: GatewayMesh, postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from vod.catalog.v1 import catalog_pb2 as cpb
+    from vod.transcoding.v1 import transcoding_pb2 as tpb
+    from vod.transcoding.v1 import transcoding_pb2_grpc
+
+    async with grpc.aio.insecure_channel(gw_mesh.transcoding_address) as tc_channel:
+        title = await gw_mesh.catalog_stub.GetTitle(cpb.GetTitleRequest(name=MOVIE))
+        media = await transcoding_pb2_grpc.TranscodingServiceStub(tc_channel).GetMediaAsset(
+            tpb.GetMediaAssetRequest(name=title.title.media.asset)
+        )
+    ladder = list(media.media_asset.renditions)
+    assert ladder and all(r.vmaf > 0 for r in ladder)  # the real encode measured each rung
+    played = ladder[0]
+
+    database = postgres.create_database(f"qoe_{secrets.token_hex(6)}")
+    root = tmp_path_factory.mktemp("qoe-ladder-nats")
+    with EmbeddedNats(root / "js", free_port(), monitor_port=free_port()) as nats_server:
+        settings = QoeSettings(
+            runtime=RuntimeSettings(
+                service="qoe",
+                grpc_address="127.0.0.1:0",
+                metrics_address=f"127.0.0.1:{free_port()}",
+                database_url=database,
+                nats_url=nats_server.url,
+                drain_grace_s=0.2,
+            ),
+            playback_address=gw_mesh.playback.target,
+            catalog_address=gw_mesh.catalog_address,
+            transcoding_address=gw_mesh.transcoding_address,
+            min_report_plays=1,
+        )
+        async with (
+            started(settings, serve_metrics=False) as run,
+            grpc.aio.insecure_channel(f"127.0.0.1:{run.port}") as channel,
+        ):
+            qoe = Qoe(run, qoe_pb2_grpc.QoeServiceStub(channel), nats_server.url)
+            session, meta = await new_session(gw_mesh, "US")
+            rendition = f"{played.height}p"
+            await qoe.stub.RecordQoeEvents(
+                batch(
+                    session,
+                    "b1",
+                    ev(
+                        K.QOE_EVENT_KIND_FIRST_FRAME,
+                        offset_ms=300,
+                        value_ms=300,
+                        rendition=rendition,
+                    ),
+                    ev(K.QOE_EVENT_KIND_PLAYING, offset_ms=12_300, value_ms=12_000),
+                ),
+                metadata=meta,
+            )
+
+            async def applied() -> bool:
+                return qoe.batches("applied") == 1
+
+            await wait_for(applied, timeout=30)
+            report = await qoe.stub.GetTitleQoeReport(
+                pb.GetTitleQoeReportRequest(title=MOVIE), metadata=ADMIN
+            )
+            overview = await qoe.stub.GetOperationsOverview(
+                pb.GetOperationsOverviewRequest(), metadata=ADMIN
+            )
+    by_height = {r.height: r for r in report.rungs}
+    assert set(by_height) == {r.height for r in ladder}
+    for rendition_ in ladder:
+        assert by_height[rendition_.height].vmaf == rendition_.vmaf
+    assert by_height[played.height].seconds_played == 12.0
+    assert all(by_height[r.height].seconds_played == 0 for r in ladder[1:])
+    # The fixture's only job has finished: nothing queued or running.
+    assert overview.encode_queue_depth == 0
