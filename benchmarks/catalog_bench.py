@@ -1,6 +1,7 @@
-"""Catalog GetTitle throughput and latency: through Envoy, directly against the service, and
-against a bare grpc.aio echo server returning a response of the same size — all on this machine
-in the same run, so the ratios can be read off. Prints numbers; asserts nothing.
+"""Catalog GetTitle throughput and latency: through Envoy, directly against the service (with its
+read cache, and a second catalog process with the cache off), and against a bare grpc.aio echo
+server returning a response of the same size — all on this machine in the same run, so the
+ratios can be read off. Prints numbers; asserts nothing.
 
     scripts/bench catalog [--seconds 5] [--concurrency 32]
 """
@@ -74,12 +75,17 @@ class Result:
 
 
 async def load(
-    label: str, target: str, names: list[str], seconds: float, concurrency: int
+    label: str,
+    target: str,
+    names: list[str],
+    seconds: float,
+    concurrency: int,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> Result:
     async with grpc.aio.insecure_channel(target) as channel:
         stub = catalog_pb2_grpc.CatalogServiceStub(channel)
         for name in names[:20]:  # warm up connections and caches
-            await stub.GetTitle(pb.GetTitleRequest(name=name), timeout=5)
+            await stub.GetTitle(pb.GetTitleRequest(name=name), timeout=5, metadata=metadata)
         latencies: list[float] = []
         stop_at = time.perf_counter() + seconds
 
@@ -87,7 +93,9 @@ async def load(
             i = offset
             while time.perf_counter() < stop_at:
                 began = time.perf_counter()
-                await stub.GetTitle(pb.GetTitleRequest(name=names[i % len(names)]), timeout=5)
+                await stub.GetTitle(
+                    pb.GetTitleRequest(name=names[i % len(names)]), timeout=5, metadata=metadata
+                )
                 latencies.append((time.perf_counter() - began) * 1000)
                 i += concurrency
 
@@ -127,11 +135,14 @@ def main() -> None:
     mesh = LocalMesh(settings, say=lambda s: print(f"  {s}", file=sys.stderr))
     echo_port = free_port()
     echo = None
+    uncached: subprocess.Popen[bytes] | None = None
     try:
         print("starting the mesh (postgres, nats, catalog, envoy)…", file=sys.stderr)
         mesh.start()
-        names = asyncio.run(_seed(settings.gateway_grpc))
-        sample = asyncio.run(_get(settings.gateway_grpc, names[0]))
+        service = mesh.grpc_address(mesh.services[0].entry)
+        names = asyncio.run(_seed(service))  # writes are for admins at the front door
+        viewer = mesh.admin_metadata()  # GetTitle is for signed-in viewers at the front door
+        sample = asyncio.run(_get(service, names[0]))
         echo = subprocess.Popen(
             [
                 sys.executable,
@@ -148,16 +159,30 @@ def main() -> None:
         echo.stdin.write(sample.SerializeToString())
         echo.stdin.close()
         echo.stdout.readline()
-        service = mesh.grpc_address(mesh.services[0].entry)
+        uncached_port = free_port()
+        uncached = _uncached_catalog(mesh, uncached_port, home)
         runs = [
             ("bare grpc.aio echo (same payload)", f"127.0.0.1:{echo_port}"),
+            ("catalog direct, read cache off", f"127.0.0.1:{uncached_port}"),
             ("catalog direct", service),
             ("catalog through envoy", settings.gateway_grpc),
         ]
+        tokens = {settings.gateway_grpc: viewer}
         results = []
         for label, target in runs:
             print(f"measuring {label} for {args.seconds:.0f}s…", file=sys.stderr)
-            results.append(asyncio.run(load(label, target, names, args.seconds, args.concurrency)))
+            results.append(
+                asyncio.run(
+                    load(
+                        label,
+                        target,
+                        names,
+                        args.seconds,
+                        args.concurrency,
+                        tokens.get(target, ()),
+                    )
+                )
+            )
         print(
             f"\nGetTitle, {args.concurrency} concurrent callers, {args.seconds:.0f}s each, "
             f"{len(names)} titles, response {sample.ByteSize()} bytes"
@@ -168,7 +193,11 @@ def main() -> None:
             "client and servers on the same host"
         )
         print_table(results, results[0])
-        direct, envoy = results[1], results[2]
+        uncached_run, direct, envoy = results[1], results[2], results[3]
+        print(
+            f"read cache: {direct.qps / uncached_run.qps:.2f}x the QPS of the same service "
+            f"without it (p50 {uncached_run.pct(50):.2f} -> {direct.pct(50):.2f} ms)"
+        )
         print(
             f"\nenvoy hop adds {envoy.pct(50) - direct.pct(50):.2f} ms at p50; "
             f"catalog reaches {direct.qps / results[0].qps:.0%} of the bare server's QPS "
@@ -177,7 +206,46 @@ def main() -> None:
     finally:
         if echo is not None:
             echo.terminate()
+        if uncached is not None:
+            uncached.terminate()
+            uncached.wait(10)
         mesh.stop()
+
+
+def _uncached_catalog(mesh: LocalMesh, port: int, home: Path) -> subprocess.Popen[bytes]:
+    """A second catalog process on the mesh's database with its read cache off (the baseline of
+    the cache's gain, measured in the same run)."""
+    entry = mesh.services[0].entry
+    env = {
+        **mesh.service_env(entry),
+        "VOD_CATALOG_GRPC_ADDRESS": f"127.0.0.1:{port}",
+        "VOD_CATALOG_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        "VOD_CATALOG_CACHE_TTL_S": "0",
+    }
+    log = (home / "catalog-uncached.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", entry.module], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    asyncio.run(_wait_serving(f"127.0.0.1:{port}"))
+    return process
+
+
+async def _wait_serving(target: str, timeout_s: float = 60.0) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout_s
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the uncached catalog on {target} did not start")
+            await asyncio.sleep(0.2)
 
 
 async def _seed(target: str) -> list[str]:

@@ -160,6 +160,10 @@ _INTEGER_TYPES = {
 }
 
 
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+"""C0 control characters other than tab, line feed and carriage return."""
+
+
 def _check_string(
     rules: validation_pb2.FieldRules, pattern: re.Pattern[str] | None, value: str, path: str
 ) -> list[FieldViolation]:
@@ -173,7 +177,7 @@ def _check_string(
         return [FieldViolation(path, f"must be at most {rules.max_len} characters, got {length}")]
     if rules.HasField("min_len") and length < rules.min_len:
         return [FieldViolation(path, f"must be at least {rules.min_len} characters, got {length}")]
-    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+    if _CONTROL_CHARACTER.search(value):
         return [FieldViolation(path, "must not contain control characters")]
     if pattern is not None and not pattern.fullmatch(value):
         hint = rules.pattern_hint or f"a value matching {rules.pattern}"
