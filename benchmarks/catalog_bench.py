@@ -32,6 +32,7 @@ from mesh.embedded import free_port, free_port_block  # noqa: E402
 from mesh.launcher import LocalMesh  # noqa: E402
 from mesh.local import load_local_settings  # noqa: E402
 from services.catalog.demo import demo_titles  # noqa: E402
+from services.runtime.clients import wait_serving  # noqa: E402
 
 ECHO_SERVER = r"""
 import asyncio, sys
@@ -226,26 +227,8 @@ def _uncached_catalog(mesh: LocalMesh, port: int, home: Path) -> subprocess.Pope
     process = subprocess.Popen(
         [sys.executable, "-m", entry.module], env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    asyncio.run(_wait_serving(f"127.0.0.1:{port}"))
+    asyncio.run(wait_serving(f"127.0.0.1:{port}", alive=lambda: process.poll() is None))
     return process
-
-
-async def _wait_serving(target: str, timeout_s: float = 60.0) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    deadline = time.monotonic() + timeout_s
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the uncached catalog on {target} did not start")
-            await asyncio.sleep(0.2)
 
 
 async def _seed(target: str) -> list[str]:

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
 
 import grpc  # noqa: E402
-from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+from grpc_health.v1 import health_pb2_grpc  # noqa: E402
 from vod.catalog.v1 import catalog_pb2 as cpb  # noqa: E402
 from vod.catalog.v1 import catalog_pb2_grpc  # noqa: E402
 from vod.gateway.v1 import gateway_pb2 as gpb  # noqa: E402
@@ -46,6 +46,7 @@ from vod.search.v1 import search_pb2_grpc  # noqa: E402
 from vod.transcoding.v1 import transcoding_pb2_grpc  # noqa: E402
 
 from mesh.embedded import EmbeddedNats, EmbeddedPostgres, free_port  # noqa: E402
+from services.runtime.clients import wait_serving as runtime_wait_serving  # noqa: E402
 
 GENRES = ("Dramas", "Comedies", "Thrillers", "Documentaries", "Kids' TV")
 RATINGS = (cpb.MATURITY_RATING_PG, cpb.MATURITY_RATING_PG_13, cpb.MATURITY_RATING_TV_14)
@@ -101,19 +102,7 @@ async def paced(
 
 
 async def wait_serving(address: str, timeout_s: float = 60.0) -> None:
-    end = time.monotonic() + timeout_s
-    async with grpc.aio.insecure_channel(address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            if time.monotonic() > end:
-                raise RuntimeError(f"{address} did not start")
-            await asyncio.sleep(0.05)
+    await runtime_wait_serving(address, timeout_s=timeout_s)
 
 
 @asynccontextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import grpc
@@ -17,7 +17,7 @@ from opentelemetry import trace
 
 from services.runtime import tracing
 
-__all__ = ["idempotent_methods", "open_channel"]
+__all__ = ["idempotent_methods", "open_channel", "wait_serving"]
 
 
 def idempotent_methods(service: _descriptor.ServiceDescriptor) -> list[str]:
@@ -229,3 +229,32 @@ def open_channel(
             ),
         ],
     )
+
+
+async def wait_serving(
+    target: str,
+    *,
+    timeout_s: float = 60.0,
+    alive: Callable[[], bool] = lambda: True,
+    what: str = "",
+) -> None:
+    """Wait until the gRPC server at `target` reports SERVING on its health service. Raises
+    RuntimeError after `timeout_s`, or as soon as `alive()` says the process serving it died."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    async with grpc.aio.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if not alive():
+                raise RuntimeError(f"{what or target} exited before serving")
+            try:
+                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            if loop.time() > end:
+                raise RuntimeError(f"{what or target} did not start within {timeout_s:.0f} s")
+            await asyncio.sleep(0.05)

@@ -19,10 +19,10 @@ from typing import Any
 
 import grpc
 import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from mesh.embedded import free_port
+from services.runtime.clients import wait_serving
 
 _HOP_HEADERS = {"user-agent", "grpc-accept-encoding", "grpc-timeout", "te", "content-type"}
 
@@ -145,21 +145,15 @@ class SearchProcess:
         await self.wait_serving()
 
     async def wait_serving(self, timeout_s: float = 60.0) -> None:
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout_s
-        async with grpc.aio.insecure_channel(self.address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while True:
-                assert self.process is not None and self.process.poll() is None, self.log
-                try:
-                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.aio.AioRpcError:
-                    pass
-                if loop.time() > end:
-                    raise AssertionError(f"search did not start; see {self.log}")
-                await asyncio.sleep(0.05)
+        try:
+            await wait_serving(
+                self.address,
+                timeout_s=timeout_s,
+                alive=lambda: self.process is not None and self.process.poll() is None,
+                what="search",
+            )
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}; see {self.log}") from None
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.process is not None
