@@ -10,6 +10,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import nats
@@ -48,6 +49,25 @@ class Qoe:
         return self.metric("vod_qoe_batches_total", outcome=outcome)
 
 
+def qoe_settings(
+    gw_mesh: GatewayMesh, database: str, nats_url: str, **overrides: Any
+) -> QoeSettings:
+    """QoE on a free port over `database` and `nats_url`, asking the real playback (not its
+    FaultProxy) whose sessions are."""
+    return QoeSettings(
+        runtime=RuntimeSettings(
+            service="qoe",
+            grpc_address="127.0.0.1:0",
+            metrics_address=f"127.0.0.1:{free_port()}",
+            database_url=database,
+            nats_url=nats_url,
+            drain_grace_s=0.2,
+        ),
+        playback_address=gw_mesh.playback.target,
+        **overrides,
+    )
+
+
 @pytest.fixture
 async def qoe(
     gw_mesh: GatewayMesh, postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
@@ -55,16 +75,10 @@ async def qoe(
     database = postgres.create_database(f"qoe_{secrets.token_hex(6)}")
     root = tmp_path_factory.mktemp("qoe-nats")
     with EmbeddedNats(root / "js", free_port(), monitor_port=free_port()) as nats_server:
-        settings = QoeSettings(
-            runtime=RuntimeSettings(
-                service="qoe",
-                grpc_address="127.0.0.1:0",
-                metrics_address=f"127.0.0.1:{free_port()}",
-                database_url=database,
-                nats_url=nats_server.url,
-                drain_grace_s=0.2,
-            ),
-            playback_address=gw_mesh.playback.target,  # the real playback, not its FaultProxy
+        settings = qoe_settings(
+            gw_mesh,
+            database,
+            nats_server.url,
             catalog_address="",  # no ladder, no queue: the report from playback alone
             transcoding_address="",
             min_report_plays=2,
@@ -537,16 +551,10 @@ async def test_the_report_carries_the_encoded_ladder_and_the_queue_depth(
     database = postgres.create_database(f"qoe_{secrets.token_hex(6)}")
     root = tmp_path_factory.mktemp("qoe-ladder-nats")
     with EmbeddedNats(root / "js", free_port(), monitor_port=free_port()) as nats_server:
-        settings = QoeSettings(
-            runtime=RuntimeSettings(
-                service="qoe",
-                grpc_address="127.0.0.1:0",
-                metrics_address=f"127.0.0.1:{free_port()}",
-                database_url=database,
-                nats_url=nats_server.url,
-                drain_grace_s=0.2,
-            ),
-            playback_address=gw_mesh.playback.target,
+        settings = qoe_settings(
+            gw_mesh,
+            database,
+            nats_server.url,
             catalog_address=gw_mesh.catalog_address,
             transcoding_address=gw_mesh.transcoding_address,
             min_report_plays=1,
