@@ -227,6 +227,14 @@ async def main() -> None:
             fixed = result if label == "chunked-parallel" else None
             if fixed:
                 fixed_result = fixed
+        stages = fixed_result.timings
+        after = sum(stages.get(k, 0.0) for k in ("vmaf", "thumbnails", "package"))
+        print(
+            "pipeline stages (chunked-parallel run): "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in stages.items())
+            + f"; VMAF + thumbnails + packaging = {after / max(stages['encode'], 1e-3):.0%} "
+            "of the encode"
+        )
         print(
             f"encode stage: chunked-parallel {timings['chunked-parallel']:.1f}s, one-pass "
             f"{timings['one-pass']:.1f}s, speedup {timings['one-pass'] / timings['chunked-parallel']:.2f}x"
@@ -253,7 +261,9 @@ async def main() -> None:
             )
         print(
             f"per-title ladder total bitrate saved vs fixed: {1 - total_pt / total_fixed:.0%} "
-            f"(target VMAF 93; analysis took {per_title.timings.get('analyze', 0):.1f}s)"
+            f"(target VMAF 93; analysis took {per_title.timings.get('analyze', 0):.1f}s, "
+            f"{per_title.timings.get('analyze', 0) / max(per_title.timings['encode'], 1e-3):.0%} "
+            "of its encode)"
         )
 
 

@@ -9,12 +9,14 @@ no encoder running.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -337,3 +339,73 @@ async def vmaf(
     if code != 0 or match is None:
         raise FfmpegError(["vmaf"], code, text[-2000:])
     return float(match.group(1))
+
+
+async def vmaf_many(
+    ffmpeg: str,
+    reference: str,
+    distorted: Sequence[tuple[str, int, int]],
+    *,
+    subsample: int = 5,
+    threads: int = 0,
+    work: Path,
+    windows: Sequence[tuple[float, float]] = (),
+) -> list[float]:
+    """Mean VMAF of each (path, width, height) in `distorted` against `reference`, in one ffmpeg
+    process per window: the reference is decoded once and split to every size, where `vmaf` per
+    rendition would decode it once per rendition. Every `subsample`-th frame is scored (libvmaf's
+    n_subsample; frames are not dropped before it, since VMAF's motion feature reads the frame
+    before). Without `windows`, the same scores as `vmaf` for each rendition on its own
+    (tests/transcoding check it). `windows` ((start, length) in seconds, equal lengths) scores
+    only those stretches, every input seeked to the same instant so the frames stay paired, and
+    averages them: decoding is most of the cost, so a long title is measured on samples."""
+    if not distorted:
+        return []
+    work.mkdir(parents=True, exist_ok=True)
+    spans: Sequence[tuple[float, float] | None] = list(windows) or [None]
+    per_window = [
+        await _vmaf_window(ffmpeg, reference, distorted, subsample, threads, work / f"w{k}", span)
+        for k, span in enumerate(spans)
+    ]
+    return [sum(scores) / len(scores) for scores in zip(*per_window, strict=True)]
+
+
+async def _vmaf_window(
+    ffmpeg: str,
+    reference: str,
+    distorted: Sequence[tuple[str, int, int]],
+    subsample: int,
+    threads: int,
+    work: Path,
+    span: tuple[float, float] | None,
+) -> list[float]:
+    work.mkdir(parents=True, exist_ok=True)
+    count = len(distorted)
+    threads = max(1, threads or os.cpu_count() or 1)
+    logs = [work / f"vmaf-{i}.json" for i in range(count)]
+    seek = [] if span is None else ["-ss", f"{span[0]:.3f}", "-t", f"{span[1]:.3f}"]
+    parts = [f"[0:v]setpts=PTS-STARTPTS,split={count}" + "".join(f"[ref{i}]" for i in range(count))]
+    for i, (_, width, height) in enumerate(distorted):
+        parts.append(f"[ref{i}]scale={width}:{height}:flags=bicubic[r{i}]")
+        parts.append(f"[{i + 1}:v]setpts=PTS-STARTPTS,scale={width}:{height}:flags=bicubic[d{i}]")
+        parts.append(
+            f"[d{i}][r{i}]libvmaf=n_subsample={max(1, subsample)}:n_threads={threads}"
+            f":log_fmt=json:log_path={logs[i]}[v{i}]"
+        )
+    args = [ffmpeg, "-hide_banner", "-nostdin", *seek, "-i", reference]
+    for path, _, _ in distorted:
+        args += [*seek, "-i", path]
+    args += ["-filter_complex", ";".join(parts)]
+    for i in range(count):
+        args += ["-map", f"[v{i}]", "-f", "null", "-"]
+    code, text = await _capture(args)
+    if code != 0:
+        raise FfmpegError(["vmaf"], code, text[-2000:])
+    scores = []
+    for log in logs:
+        try:
+            pooled = json.loads(log.read_text())["pooled_metrics"]["vmaf"]["mean"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise FfmpegError(["vmaf"], code, f"no VMAF in {log.name}: {exc}") from exc
+        scores.append(float(pooled))
+    return scores
