@@ -29,9 +29,18 @@ Printed: sessions held concurrently (the maximum, and when the first left), p50/
 (exact, from every sample), heartbeat p99 during the ramp and after it, errors by step and code,
 segment bytes (checked against each response's Content-Length) and the set-up time apart.
 
-Playback answers a heartbeat after the batched UPDATE that carries it (VOD_PLAYBACK_FLUSH_S,
-0.2 s by default), so heartbeat latency is about that window plus the write; --flush-s sets it
-for the run's mesh.
+Playback answers a heartbeat of a session it knows live before the batched UPDATE that
+carries it (write-behind, VOD_PLAYBACK_WRITE_BEHIND, on by default; see PlaybackSettings); with
+--write-behind off it answers after that UPDATE (VOD_PLAYBACK_FLUSH_S, 0.2 s by default, the
+latency floor then); --flush-s sets the window for the run's mesh.
+
+Same-run baseline (unless --no-baseline): a bare grpc.aio PlaybackService in its own process
+answers Heartbeat with a canned HeartbeatResponse; every viewer sends it a heartbeat-shaped RPC
+(the same session name, position and state, and the identity headers the front door forwards)
+right after each of its heartbeats, from the same client process on one shared channel. Printed
+next to the heartbeat row: its p50/p99 and the ratio heartbeat / baseline. The baseline is direct
+gRPC; the heartbeat goes through Envoy (JSON transcoding, JWT) to playback, so the ratio is the
+cost of the whole path over an RPC that does nothing, on this machine at this load.
 
 With --experiment the run is an A/B test of the home page's row order
 (benchmarks/viewers_experiment.py): each viewer is its own account and profile, reacts to the
@@ -40,7 +49,8 @@ top) and only the viewers who decide to play start a session; the read-out is pr
 true effect, and the exposure records are checked one for one against the home responses.
 
     scripts/bench viewers [--viewers 20] [--duration 20] [--heartbeat-s 5] [--ramp-s S]
-                          [--flush-s 0.2] [--signups 4] [--experiment [--base P --lift L]]
+                          [--flush-s 0.2] [--write-behind on|off] [--no-baseline]
+                          [--signups 4] [--experiment [--base P --lift L]]
 """
 
 from __future__ import annotations
@@ -52,6 +62,7 @@ import math
 import os
 import platform
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -120,6 +131,9 @@ class Report:
     sessions: list[SessionLog] = field(default_factory=list)
     homes: list[HomeSeen] = field(default_factory=list)
     """With a viewer model: what each viewer's home showed on top and whether it played."""
+    baseline: list[float] = field(default_factory=list)
+    """Milliseconds per heartbeat-shaped RPC to the bare grpc.aio server."""
+    baseline_errors: Counter[str] = field(default_factory=Counter)
     segment_bytes: int = 0
     segment_content_length: int = 0
     active: int = 0
@@ -139,6 +153,26 @@ class Report:
 
 
 # -- the viewers ---------------------------------------------------------------------------------
+
+
+def error_reason(raw: bytes) -> str:
+    """The google.rpc.Status reason (and precondition type) of an error body, when it has one:
+    "SESSION_ENDED/SESSION_EXPIRED"; "" otherwise (Envoy's own 504s are plain text)."""
+    import json
+
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    reason, kinds = "", []
+    for detail in doc.get("details") or []:
+        if not isinstance(detail, dict):
+            continue
+        reason = reason or str(detail.get("reason", ""))
+        kinds += [str(v.get("type", "")) for v in detail.get("violations") or [] if "type" in v]
+    return "/".join([reason, *kinds]) if reason else ""
 
 
 @dataclass
@@ -175,6 +209,7 @@ class Run:
         self.qoe_available = True
         self.fetch_segments = True
         self.model: ViewerModel | None = None
+        self.bare: BareHeartbeats | None = None
 
     async def call(
         self,
@@ -192,7 +227,7 @@ class Run:
         try:
             async with self.http.request(method, url, json=json, headers=headers) as resp:
                 body = await resp.json(content_type=None) if resp.status in ok else None
-                await resp.read()
+                raw = await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             self.report.error(step, type(exc).__name__)
@@ -203,7 +238,7 @@ class Run:
                 self.report.unavailable[step] += 1
                 self.qoe_available = False
                 raise Failed(step)
-            self.report.error(step, status)
+            self.report.error(step, f"{status} {error_reason(raw)}".rstrip())
             raise Failed(step)
         if record:
             self.report.samples[step].append(ms)
@@ -353,6 +388,8 @@ class Run:
                     token=token,
                 )
                 log.beats += 1
+            if self.bare is not None:
+                await self.bare.beat(log.name, f"{played % self.duration_s:.3f}s")
             if self.qoe_available:
                 with contextlib.suppress(Failed):
                     await self.call(
@@ -449,6 +486,82 @@ class Run:
             next_seg = next_seg + seg_s if fetches >= 2 else time.perf_counter()
 
 
+# -- the same-run baseline -----------------------------------------------------------------------
+
+BARE_SERVER = r"""
+import asyncio, sys
+from datetime import UTC, datetime, timedelta
+import grpc
+from vod.playback.v1 import playback_pb2 as pb, playback_pb2_grpc
+
+class Bare(playback_pb2_grpc.PlaybackServiceServicer):
+    async def Heartbeat(self, request, context):
+        reply = pb.HeartbeatResponse()
+        reply.expire_time.FromDatetime(datetime.now(UTC) + timedelta(seconds=30))
+        reply.heartbeat_interval.FromSeconds(10)
+        return reply
+
+async def main():
+    server = grpc.aio.server()
+    playback_pb2_grpc.add_PlaybackServiceServicer_to_server(Bare(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(port, flush=True)
+    await server.wait_for_termination()
+
+asyncio.run(main())
+"""
+
+
+@contextlib.contextmanager
+def bare_server():
+    """A bare grpc.aio PlaybackService (Heartbeat only) in its own process; yields its target."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen' / 'python'}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BARE_SERVER], stdout=subprocess.PIPE, env=env, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().strip() or 0)
+        if not port:
+            raise RuntimeError("the bare heartbeat server did not start")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class BareHeartbeats:
+    """The baseline's client: heartbeat-shaped RPCs on one channel (as one aiohttp session
+    carries the viewers' HTTP), each with a 15 s deadline like the viewers' requests."""
+
+    def __init__(self, target: str, report: Report) -> None:
+        import grpc
+        from vod.playback.v1 import playback_pb2, playback_pb2_grpc
+
+        self._grpc = grpc
+        self._pb = playback_pb2
+        self.channel = grpc.aio.insecure_channel(target)
+        self.stub = playback_pb2_grpc.PlaybackServiceStub(self.channel)
+        self.report = report
+
+    async def beat(self, session: str, position: str) -> None:
+        request = self._pb.HeartbeatRequest(session=session, state=self._pb.PLAYER_STATE_PLAYING)
+        request.position.FromJsonString(position)
+        metadata = (("x-vod-user", "users/bench"), ("x-vod-profile", "users/bench/profiles/p"))
+        began = time.perf_counter()
+        try:
+            await self.stub.Heartbeat(request, metadata=metadata, timeout=15)
+        except self._grpc.aio.AioRpcError as exc:
+            self.report.baseline_errors[exc.code().name] += 1
+            return
+        self.report.baseline.append((time.perf_counter() - began) * 1000)
+
+
 async def run_viewers(
     gateway_url: str,
     accounts: Sequence[Account],
@@ -463,6 +576,7 @@ async def run_viewers(
     per_account: int = PER_ACCOUNT,
     segments: bool = True,
     model: ViewerModel | None = None,
+    baseline: str = "",
 ) -> Report:
     """The load itself: `viewers` viewers over `accounts` (viewer i on account i // per_account),
     started evenly over `ramp_s`, all stopped at `duration_s` after the start; returns the
@@ -477,6 +591,8 @@ async def run_viewers(
         run.duration_s = max(1.0, title_duration_s)
         run.fetch_segments = segments
         run.model = model
+        if baseline:
+            run.bare = BareHeartbeats(baseline, report)
         run.began = report.began = time.perf_counter()
         run.deadline = run.began + duration_s
 
@@ -492,6 +608,8 @@ async def run_viewers(
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        if run.bare is not None:
+            await run.bare.channel.close()
         report.elapsed_s = time.perf_counter() - run.began
         plateau = run.began + duration_s - ramp_s  # the first planned stop
         report.held_at_plateau = sum(x.started_at < plateau <= x.stop_at for x in report.sessions)
@@ -578,6 +696,19 @@ def print_report(r: Report) -> None:
         )
     ramp = [ms for t, ms in r.beat_times if t <= r.ramp_s]
     steady = [ms for t, ms in r.beat_times if t > r.ramp_s]
+    beats_ms = r.samples["heartbeat"]
+    if r.baseline and beats_ms:
+        b50, b99 = percentile(r.baseline, 50), percentile(r.baseline, 99)
+        print(
+            f"{'baseline':<11}{len(r.baseline):>8}{b50:>10.2f}{b99:>10.2f}{max(r.baseline):>10.2f}"
+            "  (bare grpc.aio Heartbeat, same viewers and schedule, direct gRPC)"
+        )
+        print(
+            f"heartbeat / baseline: p50 x{percentile(beats_ms, 50) / b50:.1f}, "
+            f"p99 x{percentile(beats_ms, 99) / b99:.1f}"
+        )
+    if r.baseline_errors:
+        print(f"baseline errors: {dict(r.baseline_errors)}")
     if ramp or steady:
         print(
             f"heartbeat p99 during the ramp {percentile(ramp, 99):.2f} ms ({len(ramp)}), after it "
@@ -638,9 +769,11 @@ def run(args: argparse.Namespace) -> None:
     print(machine_line())
     print(
         "playback's heartbeat batching window (VOD_PLAYBACK_FLUSH_S): "
-        f"{os.environ.get('VOD_PLAYBACK_FLUSH_S', '0.2 (default)')} s"
+        f"{os.environ.get('VOD_PLAYBACK_FLUSH_S', '0.2 (default)')} s; write-behind "
+        f"(VOD_PLAYBACK_WRITE_BEHIND): {os.environ.get('VOD_PLAYBACK_WRITE_BEHIND', '1 (default)')}"
     )
-    with scratch_dir("vod-viewers-bench-") as home:
+    with scratch_dir("vod-viewers-bench-") as home, contextlib.ExitStack() as stack:
+        baseline = "" if args.no_baseline else stack.enter_context(bare_server())
         setup: dict[str, float] = {}
         mesh = LocalMesh(mesh_settings(home, args.log_level))
         try:
@@ -702,6 +835,7 @@ def run(args: argparse.Namespace) -> None:
                     segments=not args.no_segments,
                     per_account=per_account,
                     model=model,
+                    baseline=baseline,
                 )
             )
             print_report(report)
@@ -749,12 +883,25 @@ def main() -> None:
         help="playback's heartbeat write-batching window (VOD_PLAYBACK_FLUSH_S; default 0.2): "
         "a heartbeat is answered after its batch's UPDATE, so this bounds its latency from below",
     )
+    parser.add_argument(
+        "--write-behind",
+        choices=["on", "off"],
+        help="playback answers heartbeats before their batched write (on, the default) or after "
+        "it (off) (VOD_PLAYBACK_WRITE_BEHIND)",
+    )
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="no same-run bare grpc.aio heartbeat baseline",
+    )
     args = parser.parse_args()
     if not 1 <= args.viewers <= 5000 or not 1 <= args.duration <= 3600 or args.heartbeat_s <= 0:
         parser.error("--viewers 1..5000, --duration 1..3600 s, --heartbeat-s > 0")
     if args.heartbeat_s >= 10:
         say("note: playback's lease is 3 x its heartbeat interval (10 s by default)")
     args.ramp_s = args.duration / 3 if args.ramp_s is None else min(args.ramp_s, args.duration)
+    if args.write_behind is not None:
+        os.environ["VOD_PLAYBACK_WRITE_BEHIND"] = "1" if args.write_behind == "on" else "0"
     if args.flush_s is not None:
         os.environ["VOD_PLAYBACK_FLUSH_S"] = f"{args.flush_s:g}"
     from services.runtime.logs import configure_logging

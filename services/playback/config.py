@@ -53,6 +53,21 @@ class PlaybackSettings:
     """Lifetime of a session token and of the signed edge URLs in its manifests."""
     flush_interval_s: float = 0.2
     """How long heartbeat writes are gathered before one batched UPDATE."""
+    write_behind: bool = True
+    """`VOD_PLAYBACK_WRITE_BEHIND` (default on; "0" turns it off). On: a heartbeat of a session
+    this replica knows live, with more than `write_behind_margin_s` of its stored lease left, is
+    answered at once and written by the next flush (at most `flush_interval_s` later); otherwise
+    the answer waits for the flush, as every heartbeat did before. The lease and the stream
+    limit stay decided by the database: a heartbeat answered early never revives a session (its
+    stored lease outlives the flush by the margin), and a stop, a replacing start or a flush that
+    found the session ended here refuses its later heartbeats at once. What may be lost: the
+    heartbeats answered but not yet written when the process dies without draining (SIGKILL,
+    a crash): at most `flush_interval_s` of them, each session's resume point then being its
+    previous heartbeat's; a drain (SIGTERM, `close`) writes them. A stop made through another
+    replica is learnt by this one's next flush of the session: heartbeats answered before that
+    flush (within `flush_interval_s` of the first one after the stop) are answered as live, the
+    later ones are refused. Starts, stops, resume-point reads and GetSession first wait for the
+    user's gathered heartbeats (read your writes; they hurry the flush)."""
     flush_max_batch: int = 2000
     sweep_interval_s: float = 0.0
     """How often expired sessions are swept; 0 = half a heartbeat interval, at most 1 s."""
@@ -64,6 +79,12 @@ class PlaybackSettings:
     @property
     def lease_s(self) -> float:
         return self.heartbeat_s * 3
+
+    @property
+    def write_behind_margin_s(self) -> float:
+        """The stored lease a session must have left for a heartbeat answered before its write:
+        one heartbeat interval, far more than a flush takes."""
+        return self.heartbeat_s
 
     @property
     def sweep_every_s(self) -> float:
@@ -103,6 +124,17 @@ def parse_edges(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _env_flag(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = env.get(key, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "on", "yes"):
+        return True
+    if raw in ("0", "false", "off", "no"):
+        return False
+    raise ValueError(f"{key} must be 1 or 0, got {raw!r}")
+
+
 def _host_port(value: str) -> str:
     return value if ":" in value else f"127.0.0.1:{value}"
 
@@ -120,29 +152,36 @@ def load_settings(env: Mapping[str, str] | None = None) -> PlaybackSettings:
         playback_secret=secret.encode(),
         edge_secret=edge_secret,
         edges=parse_edges(env_str(env, "VOD_EDGE_URLS", "US=" + ports.edge_url())),
-        schema=env_str(env, "VOD_PLAYBACK_SCHEMA", "playback"),
+        schema=env_str(env, "VOD_PLAYBACK_SCHEMA", PlaybackSettings.schema),
         http_address=_host_port(
-            env_str(env, "VOD_PLAYBACK_HTTP_ADDRESS", ports.http_address("play"))
+            env_str(env, "VOD_PLAYBACK_HTTP_ADDRESS", PlaybackSettings.http_address)
         ),
-        public_url=env_str(env, "VOD_PLAYBACK_PUBLIC_URL", ports.front_url()),
-        license_public_url=env_str(env, "VOD_LICENSE_PUBLIC_URL", ""),
+        public_url=env_str(env, "VOD_PLAYBACK_PUBLIC_URL", PlaybackSettings.public_url),
+        license_public_url=env_str(
+            env, "VOD_LICENSE_PUBLIC_URL", PlaybackSettings.license_public_url
+        ),
         drm_signal=parse_drm_signal(env_str(env, "VOD_DRM_SIGNAL", "")),
         origin_url=env_str(
             env,
             "VOD_ORIGIN_URL",
             "http://" + env_str(env, "VOD_ORIGIN_ADDRESS", ports.http_address("origin")),
         ).rstrip("/"),
-        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", ports.grpc_address("catalog")),
+        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", PlaybackSettings.catalog_address),
         transcoding_address=env_str(
-            env, "VOD_TRANSCODING_ADDRESS", ports.grpc_address("transcoding")
+            env, "VOD_TRANSCODING_ADDRESS", PlaybackSettings.transcoding_address
         ),
-        accounts_address=env_str(env, "VOD_ACCOUNTS_ADDRESS", ports.grpc_address("accounts")),
-        heartbeat_s=env_float(env, "VOD_PLAYBACK_HEARTBEAT_S", 10.0),
-        token_ttl_s=env_float(env, "VOD_PLAYBACK_TOKEN_TTL_S", 4 * 3600),
-        flush_interval_s=env_float(env, "VOD_PLAYBACK_FLUSH_S", 0.2),
-        flush_max_batch=env_int(env, "VOD_PLAYBACK_FLUSH_MAX_BATCH", 2000),
-        sweep_interval_s=env_float(env, "VOD_PLAYBACK_SWEEP_S", 0.0),
-        plans_ttl_s=env_float(env, "VOD_PLAYBACK_PLANS_TTL_S", 300.0),
-        default_region=env_str(env, "VOD_PLAYBACK_DEFAULT_REGION", ""),
-        prewarm_parallelism=env_int(env, "VOD_PLAYBACK_PREWARM_PARALLELISM", 8),
+        accounts_address=env_str(env, "VOD_ACCOUNTS_ADDRESS", PlaybackSettings.accounts_address),
+        heartbeat_s=env_float(env, "VOD_PLAYBACK_HEARTBEAT_S", PlaybackSettings.heartbeat_s),
+        token_ttl_s=env_float(env, "VOD_PLAYBACK_TOKEN_TTL_S", PlaybackSettings.token_ttl_s),
+        flush_interval_s=env_float(env, "VOD_PLAYBACK_FLUSH_S", PlaybackSettings.flush_interval_s),
+        flush_max_batch=env_int(
+            env, "VOD_PLAYBACK_FLUSH_MAX_BATCH", PlaybackSettings.flush_max_batch
+        ),
+        write_behind=_env_flag(env, "VOD_PLAYBACK_WRITE_BEHIND", True),
+        sweep_interval_s=env_float(env, "VOD_PLAYBACK_SWEEP_S", PlaybackSettings.sweep_interval_s),
+        plans_ttl_s=env_float(env, "VOD_PLAYBACK_PLANS_TTL_S", PlaybackSettings.plans_ttl_s),
+        default_region=env_str(env, "VOD_PLAYBACK_DEFAULT_REGION", PlaybackSettings.default_region),
+        prewarm_parallelism=env_int(
+            env, "VOD_PLAYBACK_PREWARM_PARALLELISM", PlaybackSettings.prewarm_parallelism
+        ),
     )

@@ -180,14 +180,18 @@ class HeartbeatWrite:
     user: str
     position_s: float
     playing: bool
+    expire: datetime
+    """The lease the heartbeat was answered with (its arrival + the lease): what is stored."""
 
 
 @dataclass(frozen=True)
 class StartOutcome:
-    """The started session, or None with the live sessions that hold every slot."""
+    """The started session, or None with the live sessions that hold every slot; `replaced`:
+    the ids of the same device's sessions of the same title it stopped (either way)."""
 
     session: SessionRecord | None
     in_use: tuple[SessionRecord, ...] = ()
+    replaced: tuple[str, ...] = ()
 
 
 StartedEvent = Callable[[SessionRecord], Message]
@@ -211,10 +215,9 @@ class PlaybackRepository(Protocol):
         of the saved resume point, when given) only below `max_streams`."""
         ...
 
-    async def apply_heartbeats(
-        self, writes: Sequence[HeartbeatWrite], now: datetime, expire_time: datetime
-    ) -> set[str]:
-        """One batched write; returns the ids of the sessions that were live and updated."""
+    async def apply_heartbeats(self, writes: Sequence[HeartbeatWrite], now: datetime) -> set[str]:
+        """One batched write of the sessions live at `now`, each lease extended to its write's
+        `expire` (never shortened); returns the ids of the sessions updated."""
         ...
 
     async def stop_session(
@@ -290,12 +293,32 @@ def _device_label(device_type: int) -> str:
 class _Pending:
     write: HeartbeatWrite
     waiters: list[asyncio.Future[datetime | None]] = field(default_factory=list)
+    acked: bool = False
+    """Some caller was already answered (write-behind): a failed flush keeps the write."""
+    failures: int = 0
+
+
+@dataclass
+class _Batch:
+    pending: dict[str, _Pending] = field(default_factory=dict)
+    users: set[str] = field(default_factory=set)
+    done: asyncio.Future[None] | None = None
+    """Resolved once this batch's flush ended (written or failed); made on first `settle`."""
 
 
 class HeartbeatBatcher:
     """Gathers heartbeats for `interval_s` (or until `max_batch` sessions) and writes them with
-    one statement. Each caller awaits the flush that carries its heartbeat, so its answer (the
-    new expiry, or None when the session was no longer live) reflects what was written."""
+    one statement. A write comes in one of two ways:
+
+    * `submit`: the caller awaits the flush that carries it, so its answer (the new expiry, or
+      None when the session was no longer live) reflects what was written;
+    * `enqueue` (write-behind): the caller was answered already; the write joins the same
+      batches, and a failed flush keeps it for the next one (up to `MAX_FAILURES` flushes).
+
+    `settle(user)` waits until every write of `user` gathered so far has been flushed (and
+    hurries that flush), so a reader of what heartbeats write sees its own heartbeats."""
+
+    MAX_FAILURES = 5
 
     def __init__(
         self,
@@ -307,7 +330,8 @@ class HeartbeatBatcher:
         self._apply = apply
         self._interval_s = interval_s
         self._max_batch = max_batch
-        self._pending: dict[str, _Pending] = {}
+        self._batch = _Batch()
+        self._inflight: _Batch | None = None
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -317,29 +341,60 @@ class HeartbeatBatcher:
         self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
+        """Stop taking writes and flush what is gathered (the drain of a SIGTERM)."""
         self._closing = True
         self._wake.set()
         self._full.set()
         if self._task is not None:
             await self._task
-        if self._pending:
-            await self._flush()
+        while self._batch.pending:
+            await self._flush(final=True)
+
+    def _refuse_if_closing(self) -> None:
+        if self._closing:
+            raise Unavailable("playback is shutting down", reason="SHUTTING_DOWN")
+
+    def _add(self, write: HeartbeatWrite) -> _Pending:
+        batch = self._batch
+        pending = batch.pending.get(write.session)
+        if pending is None:
+            pending = batch.pending[write.session] = _Pending(write)
+            batch.users.add(write.user)
+        else:  # the newest heartbeat of a session in one batch wins; all callers get its result
+            pending.write = write
+        self._wake.set()
+        if len(batch.pending) >= self._max_batch:
+            self._full.set()
+        return pending
 
     def submit(self, write: HeartbeatWrite) -> asyncio.Future[datetime | None]:
         future: asyncio.Future[datetime | None] = asyncio.get_running_loop().create_future()
-        if self._closing:
-            future.set_exception(Unavailable("playback is shutting down", reason="SHUTTING_DOWN"))
+        try:
+            self._refuse_if_closing()
+        except Unavailable as exc:
+            future.set_exception(exc)
             return future
-        pending = self._pending.get(write.session)
-        if pending is None:
-            self._pending[write.session] = _Pending(write, [future])
-        else:  # the newest heartbeat of a session in one batch wins; all callers get its result
-            pending.write = write
-            pending.waiters.append(future)
-        self._wake.set()
-        if len(self._pending) >= self._max_batch:
-            self._full.set()
+        self._add(write).waiters.append(future)
         return future
+
+    def enqueue(self, write: HeartbeatWrite) -> None:
+        """Write-behind: gather `write` for the next flush; nobody awaits it."""
+        self._refuse_if_closing()
+        self._add(write).acked = True
+
+    async def settle(self, user: str) -> None:
+        waits: list[asyncio.Future[None]] = []
+        loop = asyncio.get_running_loop()
+        for batch in (self._inflight, self._batch):
+            if batch is not None and user in batch.users:
+                if batch.done is None:
+                    batch.done = loop.create_future()
+                waits.append(batch.done)
+        if not waits:
+            return
+        if user in self._batch.users:
+            self._full.set()  # a reader waits: flush now rather than at the end of the window
+        await asyncio.gather(*(asyncio.shield(w) for w in waits))
 
     async def _run(self) -> None:
         while not self._closing:
@@ -352,23 +407,48 @@ class HeartbeatBatcher:
                 pass
             await self._flush()
 
-    async def _flush(self) -> None:
-        batch, self._pending = self._pending, {}
+    async def _flush(self, *, final: bool = False) -> None:
+        batch, self._batch = self._batch, _Batch()
+        self._inflight = batch
         self._wake.clear()
         self._full.clear()
-        if not batch:
-            return
         try:
-            applied = await self._apply([p.write for p in batch.values()])
+            if batch.pending:
+                await self._write(batch, final=final)
+        finally:
+            self._inflight = None
+            if batch.done is not None and not batch.done.done():
+                batch.done.set_result(None)
+
+    async def _write(self, batch: _Batch, *, final: bool) -> None:
+        try:
+            applied = await self._apply([p.write for p in batch.pending.values()])
         except Exception as exc:
-            _log.warning("heartbeat.flush_failed", error=str(exc), sessions=len(batch))
+            _log.warning("heartbeat.flush_failed", error=str(exc), sessions=len(batch.pending))
             error = Unavailable("heartbeats could not be saved; retry", reason="STORAGE_BUSY")
-            for pending in batch.values():
+            kept = dropped = 0
+            for session_id, pending in batch.pending.items():
                 for waiter in pending.waiters:
                     if not waiter.done():
                         waiter.set_exception(error)
+                pending.waiters.clear()
+                pending.failures += 1
+                if not pending.acked or session_id in self._batch.pending:
+                    continue  # nobody was promised it, or a newer write supersedes it
+                if pending.failures >= self.MAX_FAILURES:
+                    dropped += 1
+                    continue
+                self._batch.pending[session_id] = pending
+                self._batch.users.add(pending.write.user)
+                kept += 1
+            if dropped:
+                _log.error("heartbeat.writes_dropped", sessions=dropped)
+            if kept:
+                self._wake.set()
+                if final:  # the drain retries at once: give the database a moment
+                    await asyncio.sleep(0.1)
             return
-        for session_id, pending in batch.items():
+        for session_id, pending in batch.pending.items():
             result = applied.get(session_id)
             for waiter in pending.waiters:
                 if not waiter.done():
@@ -408,6 +488,23 @@ def _decode_cursor(codec: PageTokens, profile: str, token: str) -> tuple[datetim
 
 
 @dataclass
+class _Known:
+    """What this replica knows of a session for its heartbeats. The owner, duration, device
+    and title never change; `stored_expire` is a lower bound of the lease the database holds
+    (other replicas only extend it; ending it happens here or is learnt from a flush)."""
+
+    user: str
+    duration_s: float
+    device_id: str
+    title: str
+    stored_expire: datetime | None
+    ended: bool = False
+    """Stopped, replaced or expired, as seen here: its heartbeats are refused."""
+    holds: int = 0
+    """Stops or starts under way that may end it: its heartbeats wait for their writes."""
+
+
+@dataclass
 class _Plan:
     name: str
     max_streams: int
@@ -439,10 +536,11 @@ class PlaybackDomain:
         self.clock = clock
         self._plans: tuple[float, dict[str, _Plan]] | None = None
         self._plans_lock = asyncio.Lock()
-        # Immutable facts of sessions (owner, duration) for heartbeats; never stale because
-        # they never change. Liveness is checked by the batched write itself.
-        self._facts: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._facts_max = 200_000
+        # What heartbeats need of a session, kept in memory (see `_Known`).
+        self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._known_max = 200_000
+        self._by_device: dict[tuple[str, str, str], set[str]] = {}
+        """(user, device id, title) -> known sessions: the ones a start may replace."""
         self.batcher = HeartbeatBatcher(
             self._apply_heartbeats,
             interval_s=settings.flush_interval_s,
@@ -552,13 +650,26 @@ class PlaybackDomain:
             new = replace(new, start_position_s=start, position_s=start)
         else:
             resume_from = _resume_position
-        outcome = await self.repository.start_session(
-            new,
-            max_streams=plan.max_streams,
-            resume_from=resume_from,
-            started=started_event,
-            stopped=stopped_event,
-        )
+        # The same device's session of the same title may be replaced: its heartbeats wait for
+        # their writes meanwhile; and the user's gathered heartbeats land first (resume point).
+        held = self._replaceable(user, new.device_id, new.title)
+        for known in held:
+            known.holds += 1
+        try:
+            await self.batcher.settle(user)
+            outcome = await self.repository.start_session(
+                new,
+                max_streams=plan.max_streams,
+                resume_from=resume_from,
+                started=started_event,
+                stopped=stopped_event,
+            )
+            for session_id in outcome.replaced:
+                if (replaced := self._known.get(session_id)) is not None:
+                    replaced.ended = True
+        finally:
+            for known in held:
+                known.holds -= 1
         if outcome.session is None:
             raise StreamLimitReached(
                 f"the plan allows {plan.max_streams} concurrent stream(s) and all are in use; "
@@ -679,6 +790,9 @@ class PlaybackDomain:
         mesh keeps INTERNAL methods off the front door). Its state is as of now (a lease that ran
         out reads EXPIRED before the sweeper writes it); no token nor URLs carrying it."""
         session_id = _session_id(name, "name")
+        known = self._known.get(session_id)
+        if known is not None:  # the lease as answered to its heartbeats
+            await self.batcher.settle(known.user)
         session = await self.repository.get_session(session_id)
         if session is None:
             raise _session_not_found(name)
@@ -693,49 +807,105 @@ class PlaybackDomain:
 
     # -- Heartbeat ----------------------------------------------------------------------------
 
-    def _remember(self, session: SessionRecord) -> None:
-        self._facts[session.id] = (session.user, session.duration_s)
-        self._facts.move_to_end(session.id)
-        while len(self._facts) > self._facts_max:
-            self._facts.popitem(last=False)
+    def _replaceable(self, user: str, device_id: str, title: str) -> list[_Known]:
+        ids = self._by_device.get((user, device_id, title))
+        if not ids:
+            return []
+        out: list[_Known] = []
+        for session_id in list(ids):
+            known = self._known.get(session_id)
+            if known is None or known.ended:
+                ids.discard(session_id)
+            else:
+                out.append(known)
+        if not ids:
+            del self._by_device[(user, device_id, title)]
+        return out
 
-    async def _session_facts(self, session_id: str) -> tuple[str, float] | None:
-        facts = self._facts.get(session_id)
-        if facts is not None:
-            return facts
+    def _remember(self, session: SessionRecord) -> _Known:
+        known = _Known(
+            user=session.user,
+            duration_s=session.duration_s,
+            device_id=session.device_id,
+            title=session.title,
+            stored_expire=session.expire_time,
+            ended=session.state != pb.SESSION_STATE_ACTIVE,
+        )
+        self._known[session.id] = known
+        self._by_device.setdefault((known.user, known.device_id, known.title), set()).add(
+            session.id
+        )
+        while len(self._known) > self._known_max:
+            old_id, old = self._known.popitem(last=False)
+            slot = (old.user, old.device_id, old.title)
+            if (ids := self._by_device.get(slot)) is not None:
+                ids.discard(old_id)
+                if not ids:
+                    del self._by_device[slot]
+        return known
+
+    async def _session_known(self, session_id: str) -> _Known | None:
+        known = self._known.get(session_id)
+        if known is not None:
+            self._known.move_to_end(session_id)
+            return known
         session = await self.repository.get_session(session_id)
         if session is None:
             return None
-        self._remember(session)
-        return session.user, session.duration_s
+        return self._known.get(session_id) or self._remember(session)
 
     async def heartbeat(
         self, caller: Caller, name: str, position: duration_pb2.Duration, state: int
     ) -> pb.HeartbeatResponse:
+        """Extends the lease and records the position. Write-behind: when this replica knows the
+        session live with more than `write_behind_margin_s` of its stored lease left (nothing
+        ended it here, no start that may replace it is under way), the answer does not wait
+        for the batched write; otherwise (and with `write_behind` off) it awaits the flush and
+        reflects what was written. See docs in `PlaybackSettings.write_behind`."""
         caller.require_user()
         session_id = _session_id(name)
-        facts = await self._session_facts(session_id)
-        if facts is None:
+        known = await self._session_known(session_id)
+        if known is None:
             raise _session_not_found(name)
-        owner, duration_s = facts
-        if not caller.owns_user(owner):
+        if not caller.owns_user(known.user):
             raise PermissionDenied(f"{name} is not a session of the signed-in user", "NOT_OWNER")
         position_s = _seconds(position)
-        _check_position(position_s, duration_s, "position")
-        playing = state in (pb.PLAYER_STATE_UNSPECIFIED, pb.PLAYER_STATE_PLAYING)
-        expire = await self.batcher.submit(HeartbeatWrite(session_id, owner, position_s, playing))
-        if expire is None:
+        _check_position(position_s, known.duration_s, "position")
+        if known.ended:
             raise await self._ended(name, session_id)
+        playing = state in (pb.PLAYER_STATE_UNSPECIFIED, pb.PLAYER_STATE_PLAYING)
+        now = self.clock()
+        expire = now + timedelta(seconds=self.settings.lease_s)
+        write = HeartbeatWrite(session_id, known.user, position_s, playing, expire)
+        stored = known.stored_expire
+        if (
+            self.settings.write_behind
+            and not known.holds
+            and stored is not None
+            and (stored - now).total_seconds() > self.settings.write_behind_margin_s
+        ):
+            self.batcher.enqueue(write)
+        else:
+            written = await self.batcher.submit(write)
+            if written is None:
+                raise await self._ended(name, session_id)
+            expire = written
         response = pb.HeartbeatResponse()
         response.expire_time.FromDatetime(expire)
         response.heartbeat_interval.CopyFrom(_duration(self.settings.heartbeat_s))
         return response
 
     async def _apply_heartbeats(self, writes: list[HeartbeatWrite]) -> dict[str, datetime]:
-        now = self.clock()
-        expire = now + timedelta(seconds=self.settings.lease_s)
-        applied = await self.repository.apply_heartbeats(writes, now, expire)
-        return {session_id: expire for session_id in applied}
+        applied = await self.repository.apply_heartbeats(writes, self.clock())
+        for write in writes:
+            known = self._known.get(write.session)
+            if known is None:
+                continue
+            if write.session not in applied:
+                known.ended = True  # not live when written: sessions never come back
+            elif known.stored_expire is None or known.stored_expire < write.expire:
+                known.stored_expire = write.expire
+        return {w.session: w.expire for w in writes if w.session in applied}
 
     async def _ended(self, name: str, session_id: str) -> FailedPrecondition | NotFound:
         session = await self.repository.get_session(session_id)
@@ -765,9 +935,21 @@ class PlaybackDomain:
         if position is not None:
             position_s = _seconds(position)
             _check_position(position_s, session.duration_s, "position")
-        ended = await self.repository.stop_session(
-            session_id, position_s, self.clock(), stopped_event
-        )
+        # Its heartbeats wait for their writes while it stops; the gathered ones land first
+        # (a stop without a position ends at the last heartbeat's).
+        known = self._known.get(session_id)
+        if known is not None:
+            known.holds += 1
+        try:
+            await self.batcher.settle(session.user)
+            ended = await self.repository.stop_session(
+                session_id, position_s, self.clock(), stopped_event
+            )
+            if known is not None and ended is not None and ended.state != pb.SESSION_STATE_ACTIVE:
+                known.ended = True
+        finally:
+            if known is not None:
+                known.holds -= 1
         if ended is None:
             raise _session_not_found(name)
         return resume_message(
@@ -794,6 +976,7 @@ class PlaybackDomain:
 
     async def resume_point(self, caller: Caller, profile: str, title: str) -> pb.ResumePoint:
         caller.check_owns_profile(profile)
+        await self.batcher.settle(_user_of(profile))  # read your own heartbeats
         found = await self.repository.get_resume_point(profile, title)
         if found is None:
             return pb.ResumePoint(profile=profile, title=title)
@@ -814,6 +997,7 @@ class PlaybackDomain:
                     resource_name=profile,
                 )
         limit = page_size or 20
+        await self.batcher.settle(_user_of(profile))  # read your own heartbeats
         rows = await self.repository.list_continue_watching(profile, after, limit + 1)
         response = pb.ListContinueWatchingResponse(
             resume_points=[resume_message(r) for r in rows[:limit]]

@@ -3,8 +3,9 @@
 * The stream limit is checked and a session inserted in one transaction serialised per user by
   `pg_advisory_xact_lock`, so a burst of starts past the limit yields exactly the free slots.
 * Heartbeats arrive in batches and are written with one statement: an UPDATE joined with
-  `unnest` of the batch's arrays that only touches live sessions of the right owner, chained
-  (CTE) with the upsert of the resume points it moves.
+  `unnest` of the batch's arrays that only touches live sessions of the right owner (live at
+  the flush), extending each lease to the one its heartbeat was answered with, chained (CTE)
+  with the upsert of the resume points it moves.
 * Every state change is written with its event (transactional outbox).
 """
 
@@ -54,8 +55,9 @@ _HEARTBEATS = sa.text(
 WITH v AS (
     SELECT * FROM unnest(
         CAST(:ids AS text[]), CAST(:users AS text[]),
-        CAST(:positions AS float8[]), CAST(:playing AS boolean[])
-    ) AS v(id, user_id, position_s, playing)
+        CAST(:positions AS float8[]), CAST(:playing AS boolean[]),
+        CAST(:expires AS timestamptz[])
+    ) AS v(id, user_id, position_s, playing, expire_time)
 ),
 upd AS (
     UPDATE sessions AS s SET
@@ -66,7 +68,7 @@ upd AS (
         position_s = v.position_s,
         playing = v.playing,
         heartbeat_time = CAST(:now AS timestamptz),
-        expire_time = CAST(:expire AS timestamptz)
+        expire_time = GREATEST(s.expire_time, v.expire_time)
     FROM v
     WHERE s.id = v.id AND s.user_id = v.user_id AND s.state = {_ACTIVE}
       AND s.expire_time > CAST(:now AS timestamptz)
@@ -206,8 +208,9 @@ class PostgresPlaybackRepository:
             for old in replaced:
                 await self._end(conn, old, None, now, pb.SESSION_STATE_STOPPED, stopped)
             in_use = [x for x in live if x not in replaced]
-            if len(in_use) >= max_streams:
-                return StartOutcome(None, tuple(in_use))
+            gone = tuple(x.id for x in replaced)
+            if len(in_use) >= max_streams:  # the replaced sessions stay stopped (commit)
+                return StartOutcome(None, tuple(in_use), gone)
             if resume_from is not None:
                 saved = (
                     await conn.execute(
@@ -249,21 +252,19 @@ class PostgresPlaybackRepository:
             )
             await enqueue(conn, started(new))
         self._on_commit()
-        return StartOutcome(new)
+        return StartOutcome(new, replaced=gone)
 
     # -- heartbeats ------------------------------------------------------------------------------
 
-    async def apply_heartbeats(
-        self, writes: Sequence[HeartbeatWrite], now: datetime, expire_time: datetime
-    ) -> set[str]:
+    async def apply_heartbeats(self, writes: Sequence[HeartbeatWrite], now: datetime) -> set[str]:
         ordered = sorted(writes, key=lambda w: w.session)
         params = {
             "ids": [w.session for w in ordered],
             "users": [w.user for w in ordered],
             "positions": [w.position_s for w in ordered],
             "playing": [w.playing for w in ordered],
+            "expires": [w.expire for w in ordered],
             "now": now,
-            "expire": expire_time,
         }
         for attempt in range(4):
             try:
