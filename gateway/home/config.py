@@ -74,6 +74,9 @@ class HomeSettings:
     changes; this bounds staleness if one is missed). 0 turns the cache off; it is also off
     without NATS (no events)."""
     title_cache_size: int = 50_000
+    shared_rows_ttl_s: float = 5.0
+    """How long trending and new releases (the same for every viewer of a region) are kept and
+    shared between requests; concurrent requests share one call. 0 = every home asks search."""
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
@@ -141,6 +144,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
         ),
         title_cache_ttl_s=env_float(
             env, "VOD_GATEWAY_TITLE_CACHE_TTL_S", HomeSettings.title_cache_ttl_s
+        ),
+        shared_rows_ttl_s=env_float(
+            env, "VOD_GATEWAY_SHARED_ROWS_TTL_S", HomeSettings.shared_rows_ttl_s
         ),
         title_cache_size=env_int(
             env, "VOD_GATEWAY_TITLE_CACHE_SIZE", HomeSettings.title_cache_size

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -215,9 +216,25 @@ class RecommendationsSource:
 
 
 class SearchSource:
-    def __init__(self, channel: grpc.aio.Channel, dependency: Dependency) -> None:
+    """Trending and new releases: the same for every viewer of a region (the gateway applies
+    each profile's maturity limit afterwards), so with `shared_ttl_s` > 0 an answer is kept that
+    long and shared, and concurrent requests for the same row wait for one call instead of
+    making their own. A failure is not kept: the next request asks again."""
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        dependency: Dependency,
+        *,
+        shared_ttl_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._stub = search_pb2_grpc.SearchServiceStub(channel)
         self.dependency = dependency
+        self._ttl_s = shared_ttl_s
+        self._clock = clock
+        self._kept: dict[tuple[str, str, int], tuple[float, list[spb.TitleSummary]]] = {}
+        self._pending: dict[tuple[str, str, int], asyncio.Future[list[spb.TitleSummary]]] = {}
 
     async def trending(
         self, region: str, page_size: int, metadata: Metadata, timeout_s: float
@@ -226,8 +243,11 @@ class SearchSource:
             request = spb.TrendingRequest(region_code=region, page_size=page_size)
             return await self._stub.Trending(request, timeout=timeout, metadata=metadata)
 
-        response = await self.dependency.call("Trending", invoke, timeout_s)
-        return [t.summary for t in response.titles]
+        async def fetch() -> list[spb.TitleSummary]:
+            response = await self.dependency.call("Trending", invoke, timeout_s)
+            return [t.summary for t in response.titles]
+
+        return await self._shared(("Trending", region, page_size), fetch, timeout_s)
 
     async def new_releases(
         self, region: str, page_size: int, metadata: Metadata, timeout_s: float
@@ -236,8 +256,40 @@ class SearchSource:
             request = spb.NewReleasesRequest(region_code=region, page_size=page_size)
             return await self._stub.NewReleases(request, timeout=timeout, metadata=metadata)
 
-        response = await self.dependency.call("NewReleases", invoke, timeout_s)
-        return [r.summary for r in response.releases]
+        async def fetch() -> list[spb.TitleSummary]:
+            response = await self.dependency.call("NewReleases", invoke, timeout_s)
+            return [r.summary for r in response.releases]
+
+        return await self._shared(("NewReleases", region, page_size), fetch, timeout_s)
+
+    async def _shared(
+        self,
+        key: tuple[str, str, int],
+        fetch: Callable[[], Awaitable[list[spb.TitleSummary]]],
+        timeout_s: float,
+    ) -> list[spb.TitleSummary]:
+        if self._ttl_s <= 0:
+            return await fetch()
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] > self._clock():
+            return kept[1]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(fetch())
+            self._pending[key] = pending
+
+            def settle(done: asyncio.Future[list[spb.TitleSummary]]) -> None:
+                self._pending.pop(key, None)
+                if not done.cancelled() and done.exception() is None:
+                    self._kept[key] = (self._clock() + self._ttl_s, done.result())
+
+            pending.add_done_callback(settle)
+        # A waiter that gives up (its own deadline, its client gone) leaves the call running for
+        # the others.
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending), timeout_s)
+        except TimeoutError:
+            raise SourceFailure(DEADLINE_EXCEEDED, grpc.StatusCode.DEADLINE_EXCEEDED) from None
 
 
 class ExperimentsSource:

@@ -165,7 +165,9 @@ def open_sources(
                 "search",
                 settings.search_address,
                 search_pb2.DESCRIPTOR.services_by_name["SearchService"],
-            )  # type: ignore[arg-type]
+            ),  # type: ignore[arg-type]
+            shared_ttl_s=settings.shared_rows_ttl_s,
+            clock=clock,
         ),
         catalog=CatalogSource(
             *dependency(

@@ -310,6 +310,7 @@ def gateway_settings(mesh: GatewayMesh, **overrides: object) -> HomeSettings:
         catalog_address=mesh.catalog.address,
         breaker=BreakerSettings(failure_threshold=2, reset_timeout_s=30.0),
         reconnect_backoff_max_s=0.1,
+        shared_rows_ttl_s=0.0,  # every home asks search (test_home.py covers sharing)
         **TEST_TIMING,  # type: ignore[arg-type]
     )
     return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -385,3 +385,38 @@ async def test_a_dead_dependency_opens_its_circuit_and_is_probed_when_back(
                 await mesh.proxies()[dependency].start()
     await recover(mesh, gateway, dependency)
     assert await reached(mesh, dependency) > seen
+
+
+async def test_trending_and_new_releases_are_shared_between_homes(gw_mesh: GatewayMesh) -> None:
+    """The rows that are the same for every viewer of a region are asked of search once per
+    `shared_rows_ttl_s` (concurrent homes share the one call), and again after it."""
+    from gateway.home.server import running as gateway_running
+    from tests.gateway.conftest import FakeClock, gateway_settings
+
+    clock = FakeClock()
+    settings = gateway_settings(gw_mesh, shared_rows_ttl_s=5.0)
+    async with (
+        gateway_running(settings, serve_metrics=False, clock=clock) as run,
+        grpc.aio.insecure_channel(f"127.0.0.1:{run.port}") as channel,
+    ):
+        from vod.gateway.v1 import gateway_pb2_grpc
+
+        gateway = Gateway(run, gateway_pb2_grpc.GatewayServiceStub(channel), clock, settings)
+
+        def search_calls(method: str) -> float:
+            return gateway.metric(
+                "gateway_dependency_calls_total", dependency="search", method=method, result="ok"
+            )
+
+        replies = await asyncio.gather(*(home(gateway, gw_mesh.viewer) for _ in range(4)))
+        replies.append(await home(gateway, gw_mesh.viewer))
+        assert (search_calls("Trending"), search_calls("NewReleases")) == (1, 1)
+        expected_new = await new_releases(gw_mesh)
+        for reply in replies:
+            got = rows(reply)
+            assert titles(got[TRENDING]) == [MOVIE] and titles(got[NEW]) == expected_new
+
+        clock.advance(5.0)  # kept no longer: the next home asks again
+        again = await home(gateway, gw_mesh.viewer)
+        assert (search_calls("Trending"), search_calls("NewReleases")) == (2, 2)
+        assert titles(rows(again)[NEW]) == expected_new
