@@ -2,11 +2,13 @@
 
     .venv/bin/python -m benchmarks.recs_bench [--users 800] [--calls 3000]
 
-Trains the hybrid LightFM model on synthetic users over the real catalog
-(../shared/datasets/netflix_titles.csv), then measures GetRecommendations-equivalent calls:
-in-process (the `Engine` a request handler calls) against a popularity recommender run in the
-same process, and over gRPC against the production server (embedded PostgreSQL) with the
-TRENDING_NOW row as the popularity baseline. Prints numbers; asserts nothing.
+Trains the hybrid LightFM model (with the EASE item-item weights the artifact carries) on
+synthetic users over the real catalog (../shared/datasets/netflix_titles.csv), then measures
+GetRecommendations-equivalent calls: in-process (the `Engine` a request handler calls) against a
+popularity recommender run in the same process, and over gRPC against the production server
+(embedded PostgreSQL) with the TRENDING_NOW row as the popularity baseline. Top picks are
+measured twice in the same run: with the served blend (LightFM + EASE) and with the same artifact
+stripped of EASE. Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
@@ -92,8 +94,8 @@ def main() -> None:
     train_s = time.perf_counter() - started
     size = len(artifact.to_bytes())
     print(
-        f"training (hybrid WARP, {params.components} dims, {params.epochs} epochs, 2 threads): "
-        f"{train_s:.2f} s"
+        f"training (hybrid WARP, {params.components} dims, {params.epochs} epochs, 2 threads, "
+        f"+ EASE λ={params.ease_lambda:g} top-{params.ease_neighbors}): {train_s:.2f} s"
     )
     print(
         f"model size: {size / 1e6:.2f} MB compressed artifact; "
@@ -161,6 +163,22 @@ def main() -> None:
     base = bench(lambda n: popularity.recommend("US", seen[profiles[n % 200]], 20, now), args.calls)
     print(f"  {'popularity baseline':<22} {_stats(*base)}")
     print(f"  top picks: {_ratio(results['top picks'][0], base[0])}")
+    engine.swap_model(
+        replace(
+            loaded,
+            ease_neighbors=np.zeros((0, 0), dtype=np.int32),
+            ease_weights=np.zeros((0, 0), dtype=np.float32),
+        )
+    )
+    plain = bench(
+        lambda n: engine.recommend(
+            RowQuery(profiles[n % 200], pb.ROW_KIND_TOP_PICKS, "US", limit=21, now=now),
+            engine.profile(profiles[n % 200]),
+        ),
+        args.calls,
+    )
+    print(f"  {'top picks, no EASE':<22} {_stats(*plain)}")
+    engine.swap_model(loaded)
 
     asyncio.run(_grpc_bench(data.items, loaded, by_user, profiles, counts, args.calls))
 

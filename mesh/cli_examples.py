@@ -40,7 +40,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "search": ('vod search "strnger thngs"', 'vod search drama --genre "Dramas" --region GB'),
     "suggest": ('vod suggest "the cr"',),
     "recs train": ("vod recs train              # train the LightFM model now",),
-    "recs evaluate": ("vod recs evaluate --synthetic", "vod recs evaluate --movielens"),
+    "recs evaluate": (
+        "vod recs evaluate --synthetic",
+        "vod recs evaluate --movielens var/datasets/ml-100k/ratings.csv",
+    ),
     "recs for": ("vod recs for users/ada/profiles/main",),
     "qoe report": ("vod qoe report titles/my-film --window-seconds 3600",),
 }

@@ -1,8 +1,9 @@
 """`vod recs ...`: train a model, evaluate offline, and print a profile's rows.
 
 vod recs train [--epochs N]                   train on the interaction log, store a version
-vod recs evaluate --synthetic [--users N]     hybrid vs collaborative vs popularity table
-vod recs evaluate --movielens PATH            the same on a MovieLens ratings file
+vod recs evaluate --synthetic [--users N]     popularity, LightFM (CF, hybrid), EASE, blend table
+vod recs evaluate --movielens PATH            the same on real ratings (per-user time split;
+                                              scripts/movielens-data installs MovieLens 100K)
 vod recs for PROFILE [--region US]            a profile's rows with reasons, from the mesh
 """
 
@@ -42,13 +43,14 @@ def register(subparsers: Any) -> None:
     source.add_argument(
         "--synthetic",
         action="store_true",
-        help="synthetic users with hidden genre tastes over the real catalog (default)",
+        help="simulated users with latent tastes over the real catalog (default)",
     )
     source.add_argument(
         "--movielens",
         type=Path,
         metavar="PATH",
-        help="MovieLens ratings: userId,movieId,rating,timestamp CSV or u.data",
+        help="MovieLens ratings: userId,movieId,rating,timestamp CSV or u.data "
+        "(scripts/movielens-data installs var/datasets/ml-100k/ratings.csv)",
     )
     evaluate.add_argument(
         "--catalog",
@@ -63,6 +65,19 @@ def register(subparsers: Any) -> None:
     evaluate.add_argument("--epochs", type=int, default=30)
     evaluate.add_argument("--components", type=int, default=32)
     evaluate.add_argument("--seed", type=int, default=11)
+    evaluate.add_argument(
+        "--new-share",
+        type=float,
+        default=None,
+        help="share of titles held out as new for the cold-start column "
+        "(default 0.05 synthetic, 0 for --movielens: the plain per-user time split)",
+    )
+    evaluate.add_argument(
+        "--feature-correlation",
+        type=float,
+        default=0.3,
+        help="synthetic: how far content features align with the latent tastes (0..1)",
+    )
     evaluate.set_defaults(func=cmd_evaluate)
 
     show = sub.add_parser("for", help="print a profile's rows with reasons from the running mesh")
@@ -130,6 +145,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     params = TrainParams(
         epochs=args.epochs, components=args.components, threads=os.cpu_count() or 1
     )
+    if args.new_share is not None and not 0.0 <= args.new_share < 1.0:
+        print("--new-share must be in [0, 1)", file=sys.stderr)
+        return 2
     if args.movielens:
         if not args.movielens.exists():
             print(f"{args.movielens} does not exist", file=sys.stderr)
@@ -147,9 +165,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             )
             return 2
         data = synthetic_dataset(
-            args.catalog, users=args.users, items_limit=args.items, seed=args.seed
+            args.catalog,
+            users=args.users,
+            items_limit=args.items,
+            feature_correlation=args.feature_correlation,
+            seed=args.seed,
         )
-    print(format_table(data, evaluate(data, params=params)))
+    new_share = args.new_share if args.new_share is not None else (0.0 if args.movielens else 0.05)
+    try:
+        results = evaluate(data, params=params, new_share=new_share)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(format_table(data, results))
     return 0
 
 

@@ -1,6 +1,13 @@
 """The hybrid LightFM model: training (pure, CPU-bound: call it from a worker thread or process,
 never from a request handler) and the versioned artifact the serving process loads.
 
+Besides LightFM, training fits EASE (Steck 2019, `ease.py`) on the same positives over the most
+interacted titles and keeps each title's strongest `ease_neighbors` item-item weights: serving
+scores a profile by its recent history through them and blends that with LightFM (weights from
+the offline evaluation's validation split on MovieLens 100K: λ 800, half-life 10 titles, LightFM
+weight 1.5; keeping 128 neighbours per title costs 0.0016 of EASE's precision@10 there, 0.1298 ->
+0.1281; `ease_lambda=0` turns EASE off).
+
 Items are represented by an identity feature plus their content features (genres, people,
 countries, era, type, maturity), rows normalised to sum 1, so a title nobody has watched yet
 still gets an embedding from its features (`ModelArtifact.embed`). With `use_features=False` the
@@ -20,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from services.recommendations.ease import fit_ease
 from services.recommendations.features import ItemInfo, item_features
 
 __all__ = ["ModelArtifact", "TrainParams", "train"]
@@ -38,6 +46,11 @@ class TrainParams:
     weight_cap: float = 5.0
     seed: int = 7
     threads: int = 1
+    ease_lambda: float = 800.0  # 0: no EASE in the artifact
+    ease_neighbors: int = 128  # item-item weights kept per title
+    ease_max_items: int = 3000  # EASE covers at most this many of the most interacted titles
+    ease_half_life: float = 10.0  # serving: recency half-life of the history EASE reads (titles)
+    blend_hybrid: float = 1.5  # serving: LightFM's weight against EASE's (standardised scores)
 
 
 @dataclass
@@ -56,6 +69,15 @@ class ModelArtifact:
     feature_vectors: np.ndarray  # (features, k)
     feature_bias: np.ndarray  # (features,)
     stats: dict[str, float | int | str] = field(default_factory=dict)
+    # EASE: for each item its strongest neighbours (item positions, -1 = none) and their weights
+    ease_neighbors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int32))
+    ease_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    ease_half_life: float = 10.0
+    blend_hybrid: float = 1.5
+
+    @property
+    def has_ease(self) -> bool:
+        return bool(self.ease_neighbors.size)
 
     @property
     def dim(self) -> int:
@@ -88,6 +110,8 @@ class ModelArtifact:
             "user_ids": self.user_ids,
             "feature_names": self.feature_names,
             "stats": self.stats,
+            "ease_half_life": self.ease_half_life,
+            "blend_hybrid": self.blend_hybrid,
         }
         np.savez_compressed(
             buffer,
@@ -97,6 +121,8 @@ class ModelArtifact:
             user_vectors=self.user_vectors,
             feature_vectors=self.feature_vectors,
             feature_bias=self.feature_bias,
+            ease_neighbors=self.ease_neighbors,
+            ease_weights=self.ease_weights,
         )
         return buffer.getvalue()
 
@@ -116,6 +142,18 @@ class ModelArtifact:
                 feature_vectors=arrays["feature_vectors"],
                 feature_bias=arrays["feature_bias"],
                 stats=meta["stats"],
+                ease_neighbors=(
+                    arrays["ease_neighbors"]
+                    if "ease_neighbors" in arrays.files
+                    else np.zeros((0, 0), dtype=np.int32)
+                ),
+                ease_weights=(
+                    arrays["ease_weights"]
+                    if "ease_weights" in arrays.files
+                    else np.zeros((0, 0), dtype=np.float32)
+                ),
+                ease_half_life=float(meta.get("ease_half_life", 10.0)),
+                blend_hybrid=float(meta.get("blend_hybrid", 1.5)),
             )
 
 
@@ -144,6 +182,42 @@ def _item_matrix(per_item: list[list[str]], vocabulary: list[str]) -> sp.csr_mat
     return sp.csr_matrix(
         (np.array(vals, dtype=np.float32), (rows, cols)), shape=(n, n + len(vocabulary))
     )
+
+
+def ease_neighbors(
+    users: np.ndarray, items: np.ndarray, shape: tuple[int, int], params: TrainParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """EASE over the `ease_max_items` most interacted items, reduced to each item's
+    `ease_neighbors` largest positive weights: (items × k) neighbour positions (-1 = none) and
+    weights, row j being what having watched item j adds to each neighbour's score."""
+    n = shape[1]
+    k = max(1, params.ease_neighbors)
+    neighbors = np.full((n, k), -1, dtype=np.int32)
+    weights = np.zeros((n, k), dtype=np.float32)
+    counts = np.bincount(items, minlength=n)
+    active = np.flatnonzero(counts)
+    if active.size < 2:
+        return neighbors, weights
+    active = active[np.argsort(-counts[active], kind="stable")][: params.ease_max_items]
+    column = np.full(n, -1, dtype=np.int64)
+    column[active] = np.arange(active.size)
+    keep = column[items] >= 0
+    x = sp.csr_matrix(
+        (np.ones(int(keep.sum()), dtype=np.float64), (users[keep], column[items[keep]])),
+        shape=(shape[0], active.size),
+    )
+    x.sum_duplicates()
+    x.data[:] = 1.0
+    b = fit_ease(x, params.ease_lambda).weights
+    take = min(k, active.size - 1)
+    top = np.argpartition(-b, take - 1, axis=1)[:, :take]
+    values = np.take_along_axis(b, top, axis=1)
+    order = np.argsort(-values, axis=1, kind="stable")
+    top, values = np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
+    positive = values > 0
+    neighbors[active, :take] = np.where(positive, active[top], -1)
+    weights[active, :take] = np.where(positive, values, 0.0)
+    return neighbors, weights
 
 
 def train(
@@ -196,6 +270,11 @@ def train(
         num_threads=params.threads,
     )
     item_bias, item_vectors = model.get_item_representations(features)
+    if params.ease_lambda > 0:
+        neighbors, ease_w = ease_neighbors(users, cols, shape, params)
+    else:
+        neighbors = np.zeros((0, 0), dtype=np.int32)
+        ease_w = np.zeros((0, 0), dtype=np.float32)
     user_ids = [""] * len(user_index)
     for profile, u in user_index.items():
         user_ids[u] = profile
@@ -227,4 +306,8 @@ def train(
             "train_seconds": round(time.perf_counter() - started, 3),
             "params": json.dumps(asdict(params)),
         },
+        ease_neighbors=neighbors,
+        ease_weights=ease_w,
+        ease_half_life=params.ease_half_life,
+        blend_hybrid=params.blend_hybrid,
     )

@@ -3,9 +3,11 @@
 No I/O and no grpc here. `Engine` holds the catalog items, the current model (swapped atomically
 by replacing one reference), regional popularity and per-profile state. A row is computed per
 call: candidates filtered by region availability and maturity, scored by a blend of the personal
-model, real-time similarity to what was just watched, trending and onboarding genres (the blend
-moves toward the personal model as evidence grows), diversified with maximal marginal relevance,
-with a long-tail slot per ten, and each item explained.
+model (LightFM's user vector or a fold-in of the history, blended with EASE item-item scores of
+the recent history when the artifact carries them), real-time similarity to what was just
+watched, trending and onboarding genres (the blend moves toward the personal model as evidence
+grows), diversified with maximal marginal relevance, with a long-tail slot per ten, and each item
+explained.
 """
 
 from __future__ import annotations
@@ -128,6 +130,9 @@ class _Index:
             self.users = {}
         self.vectors = vectors
         self.bias = bias
+        self.ease: tuple[np.ndarray, np.ndarray] | None = None
+        if artifact is not None and artifact.has_ease:
+            self.ease = self._ease_arrays(artifact, n)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.unit = vectors / np.where(norms > 0, norms, 1.0)
         self.genre_masks: dict[str, np.ndarray] = {}
@@ -147,6 +152,22 @@ class _Index:
                     array[self.pos[name]] = count
         self._available: dict[str, tuple[float, np.ndarray]] = {}
         self._added: dict[str, np.ndarray] = {}
+
+    def _ease_arrays(self, artifact: ModelArtifact, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """EASE's kept item-item weights in this index's item order: for each title (row) its
+        neighbours' positions (n = none) and weights."""
+        neighbors = artifact.ease_neighbors.astype(np.int64)
+        if neighbors.shape[0] != len(artifact.item_ids):
+            return None
+        here = np.full(len(artifact.item_ids) + 1, n, dtype=np.int64)  # [-1] maps "none" to n
+        for j, name in enumerate(artifact.item_ids):
+            here[j] = self.pos.get(name, n)
+        cols = np.full((n + 1, neighbors.shape[1]), n, dtype=np.int64)
+        vals = np.zeros((n + 1, neighbors.shape[1]), dtype=np.float32)
+        rows = here[: len(artifact.item_ids)]
+        cols[rows] = here[neighbors]
+        vals[rows] = np.where(here[neighbors] < n, artifact.ease_weights, 0.0)
+        return cols[:n], vals[:n]
 
     def available(self, region: str, now: float) -> np.ndarray:
         cached = self._available.get(region)
@@ -428,19 +449,37 @@ class Engine:
         self, index: _Index, profile: str, state: ProfileState
     ) -> tuple[np.ndarray | None, int]:
         """The personal model's scores (trained user vector, or folded in from the profile's
-        positive titles when the model has not seen it) and the evidence count."""
+        positive titles when the model has not seen it, blended with EASE's scores of the recent
+        history when the model has EASE weights) and the evidence count."""
         positives = [t for t in state.positives() if t in index.pos]
         evidence = len(positives)
         artifact = index.artifact
         if artifact is not None and profile in index.users:
             user = artifact.user_vectors[index.users[profile]]
-            return index.vectors @ user + index.bias, max(evidence, 5)
-        if not positives:
+            base = index.vectors @ user + index.bias
+            evidence = max(evidence, 5)
+        elif positives:
+            rows = [index.pos[t] for t in positives[:50]]
+            weights = np.array(
+                [max(state.weights[t], 0.1) for t in positives[:50]], dtype=np.float32
+            )
+            user = (index.unit[rows] * weights[:, None]).sum(axis=0) / weights.sum()
+            base = index.unit @ user
+        else:
             return None, 0
+        if index.ease is None or artifact is None or not positives:
+            return base, evidence
         rows = [index.pos[t] for t in positives[:50]]
-        weights = np.array([max(state.weights[t], 0.1) for t in positives[:50]], dtype=np.float32)
-        user = (index.unit[rows] * weights[:, None]).sum(axis=0) / weights.sum()
-        return index.unit @ user, evidence
+        decay = np.power(0.5, np.arange(len(rows), dtype=np.float32) / artifact.ease_half_life)
+        cols, vals = index.ease
+        n = len(index.names)
+        ease = np.bincount(
+            cols[rows].ravel(), weights=(vals[rows] * decay[:, None]).ravel(), minlength=n + 1
+        )[:n]
+        everything = np.ones(len(ease), dtype=bool)
+        if not ease.any():
+            return base, evidence
+        return _z(ease, everything) + artifact.blend_hybrid * _z(base, everything), evidence
 
     def _session(
         self, index: _Index, state: ProfileState, now: float
