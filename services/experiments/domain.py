@@ -27,6 +27,7 @@ from services.experiments.repository import (
 )
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.runtime.logs import get_logger
+from services.runtime.tasks import cancel_and_wait
 
 __all__ = ["ExperimentsDomain", "Policy"]
 
@@ -149,11 +150,7 @@ class ExperimentsDomain:
 
     async def stop(self) -> None:
         if self._refresher is not None:
-            self._refresher.cancel()
-            try:
-                await self._refresher
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait([self._refresher])
 
     # -- admin ----------------------------------------------------------------------------------
 

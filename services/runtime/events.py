@@ -36,6 +36,7 @@ from vod.common.v1 import event_pb2
 
 from services.runtime import tracing
 from services.runtime.logs import get_logger
+from services.runtime.tasks import cancel_and_wait
 
 __all__ = [
     "DEAD_LETTERS",
@@ -400,13 +401,7 @@ class EventBus:
                         await msg.nak(delay=1.0)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._tasks)
         for sub in self._subscriptions:  # a pull subscription left open stalls the drain below
             try:
                 await asyncio.wait_for(sub.unsubscribe(), timeout=self._timeout_s)

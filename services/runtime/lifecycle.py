@@ -10,7 +10,6 @@ drain on SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
@@ -25,6 +24,7 @@ from services.runtime.logs import configure_logging, get_logger
 from services.runtime.metrics import start_metrics_server
 from services.runtime.outbox import OutboxRelay
 from services.runtime.server import ServerHandle, drain_on_signal, start
+from services.runtime.tasks import cancel_and_wait
 
 __all__ = ["background", "open_database", "open_events", "run_service", "serve"]
 
@@ -91,7 +91,7 @@ def background(
     stack: AsyncExitStack, name: str, coro: Coroutine[Any, Any, None]
 ) -> asyncio.Task[None]:
     """Run `coro` as a named task for as long as the stack is open: a crash is logged with the
-    task's name (and the task ends), and on exit the task is cancelled and awaited."""
+    task's name (and the task ends), and on exit the task is cancelled until it has ended."""
 
     async def supervised() -> None:
         try:
@@ -104,12 +104,7 @@ def background(
 
     task = asyncio.create_task(supervised(), name=name)
 
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-
-    stack.push_async_callback(stop)
+    stack.push_async_callback(cancel_and_wait, [task])
     return task
 
 

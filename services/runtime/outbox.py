@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.runtime.events import EventBus, subject_of
 from services.runtime.logs import get_logger
+from services.runtime.tasks import cancel_and_wait
 
 __all__ = [
     "DEFAULT_RETENTION_S",
@@ -125,11 +126,7 @@ class OutboxRelay:
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout=timeout_s)
         except TimeoutError:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait([self._task])
 
     async def drain_once(self) -> int:
         """Publish what is pending now; returns how many rows were published."""
