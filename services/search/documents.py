@@ -127,6 +127,19 @@ class TitleDoc:
     def title_key(self) -> str:
         return index_text(self.display_name)
 
+    def facet_values(self, facet: str) -> set[str]:
+        """The values this document counts under `facet` (see `engine.FACETS`), as an engine
+        indexes them for counting."""
+        if facet == "genre":
+            return set(self.genres)
+        if facet == "country":
+            return set(self.countries)
+        if facet == "release_year":
+            return {str(self.release_year)}
+        one = {"type": self.type, "rating": self.maturity_rating, "decade": self.decade}
+        value = one.get(facet, "")
+        return {value} if value else set()
+
     def person_keys(self) -> list[str]:
         return sorted({" ".join(p.split()).casefold() for p in self.people})
 

@@ -202,16 +202,26 @@ class SearchDomain:
             snapshot=snapshot,
         )
         await self.indexer.ensure_fresh()
-        result = await self.run(self.run.engine.search, query)
+        # One trip to the engine's worker threads: the engine calls, then the page's highlights
+        # and the response, Python work that would otherwise hold up the event loop.
+        return await self.run(self._search_page, request, region, query, offset)
+
+    def _search_page(
+        self, request: pb.SearchRequest, region: str, query: EngineQuery, offset: int
+    ) -> pb.SearchResponse:
+        """The response to a checked Search request (blocking: runs in a worker thread)."""
+        engine = self.run.engine
+        terms = query.words
+        result = engine.search(query)
         # Nothing has every word: accept titles matching all but one word, then all but two, …
         # (ranked by how well they match), so a stray "2" or "and" does not empty the page.
         needed = len(terms)
         while result.total == 0 and needed > 1:
             needed -= 1
             query = EngineQuery(**{**query.__dict__, "require_all": False, "min_words": needed})
-            result = await self.run(self.run.engine.search, query)
+            result = engine.search(query)
         # "did you mean": chosen from the index (words found together), not from the hits
-        corrected = await self.run(self.run.engine.correct, terms, query.filters) if terms else ()
+        corrected = engine.correct(terms, query.filters) if terms else ()
         return self._search_response(request, region, query, result, offset, corrected)
 
     def _search_response(
@@ -295,13 +305,15 @@ class SearchDomain:
         if not terms:
             return pb.SuggestResponse()
         await self.indexer.ensure_fresh()
+        return await self.run(self._suggestions, terms, region, limit)
+
+    def _suggestions(self, terms: tuple[str, ...], region: str, limit: int) -> pb.SuggestResponse:
+        """Titles and people whose names match the typed words (blocking: runs in a worker
+        thread, like `_search_page`)."""
         base = EngineQuery(words=terms, filters=Filters(region=region), limit=max(30, limit * 4))
-        titles = await self.run(
-            self.run.engine.search, EngineQuery(**{**base.__dict__, "fields": ("title",)})
-        )
-        people = await self.run(
-            self.run.engine.search,
-            EngineQuery(**{**base.__dict__, "fields": ("cast", "directors")}),
+        titles = self.run.engine.search(EngineQuery(**{**base.__dict__, "fields": ("title",)}))
+        people = self.run.engine.search(
+            EngineQuery(**{**base.__dict__, "fields": ("cast", "directors")})
         )
         spec = MatchSpec(terms)
         typed = " ".join(terms)

@@ -18,6 +18,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -70,7 +72,10 @@ FEEDBACK_WEIGHTS = {
 
 
 class EngineRunner:
-    """Runs the blocking engine calls in worker threads, off the event loop."""
+    """Runs the blocking engine calls in worker threads, off the event loop: the one way the
+    service calls its engine (a call may be a whole use case that calls the engine several
+    times, so it pays for one trip to a thread). The caller's context (request id, trace)
+    goes along."""
 
     def __init__(self, engine: SearchEngine, workers: int = 4) -> None:
         self.engine = engine
@@ -78,7 +83,10 @@ class EngineRunner:
 
     async def __call__(self, fn: Callable[..., T], *args: Any) -> T:
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+            context = contextvars.copy_context()
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, functools.partial(context.run, fn, *args)
+            )
         except (ConnectionError, OSError) as exc:
             _log.warning("engine.unavailable", engine=self.engine.name, error=str(exc))
             raise Unavailable(

@@ -16,10 +16,10 @@ import os
 import shutil
 import threading
 import zlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import tantivy
 
@@ -60,7 +60,14 @@ _JOINED_WEIGHT = FIELD_WEIGHTS["title"] * 0.9
 # Queries of up to this many words also try each pair of adjacent words written together
 # ("mind hunter" → "mindhunter").
 _MAX_WORDS_TO_JOIN = 6
-_FIELD_MAX_TYPOS = {"directors": 1, "genres": 1, "synopsis": 1}
+# entries remembered per snapshot (term lookups, corrections)
+_MEMO_SIZE = 8192
+# values returned per facet (the most frequent)
+_FACET_SIZE = 200
+# Two typos are looked for in titles and cast only: elsewhere noise, and costly to look for
+# (title words written together included: a run-together title with two typos still meets the
+# whole-title match, see `_title_clauses`).
+_FIELD_MAX_TYPOS = {"directors": 1, "genres": 1, "synopsis": 1, "title_joined": 1}
 # rank_boost (see `_rank_boost`) per title word fewer than _SHORT_TITLE_WORDS, and per unit of
 # log1p(popularity) (capped at 6 units)
 _SHORT_TITLE_WORDS = 12
@@ -214,6 +221,9 @@ class TantivyEngine:
         self._index = _open(self.data_dir / f"index-{generation}", self.schema)
         self._writer: Any = self._index.writer(heap_size=heap_size)
         self._snapshots: OrderedDict[int, Any] = OrderedDict()
+        self._memo_lock = threading.Lock()
+        self._memo: dict[Any, Any] = {}
+        self._memo_snapshot = -1
         self._refresh()
         self._drop_stale_generations()
 
@@ -357,25 +367,99 @@ class TantivyEngine:
 
     def search(self, query: EngineQuery) -> EngineResult:
         snapshot, searcher = self._searcher(query.snapshot)
-        # words of the index: two typos away from one is rarely what was meant, and costly
+        # Words the index holds as typed (in a searched field). They are matched as typed (and
+        # as the typed prefix) only: the fuzzy alternatives, the joined readings of two known
+        # words and the whole title with typos are what costs, and they only matter when the
+        # typed words do not find anything together; then the query is run again with them.
         known = frozenset(
-            w for w in query.words if any(searcher.doc_freq(f, w) for f in query.fields)
+            w for w in query.words if self._knows(snapshot, searcher, query.fields, w)
         )
-        text = self._text_query(query, known)
+        text = self._text_query(query, known, strict=True)
         filters = self._filter_clauses(query.filters)
-        full = self._combine(text, filters, query)
+        full = self._combine(text, filters, query, known=known, strict=True)
         ranked, total = self._ranked(searcher, full, query)
-        hits = [(self._load(searcher, address), float(score)) for score, address in ranked]
+        if total == 0 and known and query.fuzzy:
+            text = self._text_query(query, known, strict=False)
+            full = self._combine(text, filters, query, known=known, strict=False)
+            ranked, total = self._ranked(searcher, full, query)
+        page = ranked[query.offset : query.offset + max(1, query.limit)]
+        hits = [(self._doc(snapshot, searcher, address), float(score)) for score, address in page]
         facets = {}
-        for facet in query.facets:
-            facet_query = self._combine(
-                text, self._filter_clauses(query.filters.without(facet)), query, scored=False
-            )
-            facets[facet] = self._facet(searcher, facet_query, facet)
+        if query.facets:
+            # every match is in hand when there are few: count those (the documents of a page
+            # are loaded anyway) rather than run the text query again to aggregate
+            matches = [address for _, address in ranked] if total <= len(ranked) else None
+            facets = self._facets(snapshot, searcher, text, query, total, matches)
         return EngineResult(hits=hits, total=total, facets=facets, snapshot=snapshot)
 
+    def _facets(
+        self,
+        snapshot: int,
+        searcher: Any,
+        text: Any | None,
+        query: EngineQuery,
+        total: int,
+        matches: list[Any] | None,
+    ) -> dict[str, list[tuple[str, int]]]:
+        """Counts of each requested facet over the matches, each ignoring its own filter
+        (disjunctive facets). Facets whose filters end up the same share one aggregation
+        pass; those of the search's own filters are counted over `matches` (the addresses of
+        every match) when given."""
+        groups: dict[Filters, list[str]] = {}
+        for facet in query.facets:
+            groups.setdefault(query.filters.without(facet), []).append(facet)
+        out: dict[str, list[tuple[str, int]]] = {}
+        for filters, names in groups.items():
+            if filters == query.filters and matches is not None:
+                docs = [self._doc(snapshot, searcher, address) for address in matches[:total]]
+                for name in names:
+                    counts = Counter(v for doc in docs for v in doc.facet_values(name))
+                    values = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                    out[name] = values[:_FACET_SIZE]
+                continue
+            facet_query = self._combine(text, self._filter_clauses(filters), query, scored=False)
+            spec = {
+                name: {"terms": {"field": _FACET_FIELDS[name], "size": _FACET_SIZE}}
+                for name in names
+            }
+            found = searcher.aggregate(facet_query, spec)
+            for name in names:
+                buckets = found.get(name, {}).get("buckets", [])
+                values = [(_facet_key(b["key"]), int(b["doc_count"])) for b in buckets]
+                out[name] = sorted(values, key=lambda kv: (-kv[1], kv[0]))
+        return {facet: out[facet] for facet in query.facets}
+
+    def _knows(self, snapshot: int, searcher: Any, fields: Sequence[str], word: str) -> bool:
+        """Whether a document of the snapshot holds `word` as typed in one of `fields`."""
+        key = ("knows", tuple(fields), word)
+        found = self._memo_get(snapshot, key)
+        if found is None:
+            found = any(searcher.doc_freq(f, word) for f in fields)
+            self._memo_put(snapshot, key, found)
+        return bool(found)
+
+    def _memo_get(self, snapshot: int, key: Any) -> Any:
+        with self._memo_lock:
+            if self._memo_snapshot != snapshot:
+                return None
+            return self._memo.get(key)
+
+    def _memo_put(self, snapshot: int, key: Any, value: Any) -> None:
+        """Remember what one snapshot answered (term lookups, corrections): a snapshot never
+        changes, and a write makes a new one, which starts afresh."""
+        with self._memo_lock:
+            if self._memo_snapshot != snapshot:
+                if snapshot < self._memo_snapshot:
+                    return  # an older snapshot (a later page): not worth evicting the current
+                self._memo_snapshot = snapshot
+                self._memo.clear()
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[key] = value
+
     def _ranked(self, searcher: Any, full: Any, query: EngineQuery) -> tuple[list[Any], int]:
-        """The page of (key, address), ordered the same way every time for one snapshot.
+        """(key, address) up to the end of the page (at least 64 of them when there are),
+        ordered the same way every time for one snapshot, and how many match.
 
         Tantivy breaks ties between equal keys arbitrarily (segments are searched in
         parallel), so this fetches past the page until the tie group at its end is complete,
@@ -397,12 +481,22 @@ class TantivyEngine:
                 break
             fetch *= 4
         hits.sort(key=lambda h: (-h[0], h[1].segment_ord, h[1].doc))
-        return hits[query.offset : end], int(result.count or 0)
+        return hits, int(result.count or 0)
 
     # -- query building ----------------------------------------------------------------------
 
     def _load(self, searcher: Any, address: Any) -> TitleDoc:
         return TitleDoc.from_json(searcher.doc(address).get_first("doc"))
+
+    def _doc(self, snapshot: int, searcher: Any, address: Any) -> TitleDoc:
+        """The document at `address` of the snapshot (remembered: decoding costs more than
+        the search of a common word)."""
+        key = ("doc", address.segment_ord, address.doc)
+        doc = self._memo_get(snapshot, key)
+        if doc is None:
+            doc = self._load(searcher, address)
+            self._memo_put(snapshot, key, doc)
+        return cast(TitleDoc, doc)
 
     def _word_clause(
         self, word: str, fields: Sequence[str], *, fuzzy: bool, prefix: bool, max_typos: int = 2
@@ -417,8 +511,7 @@ class TantivyEngine:
         for field, weight in targets:
             term = Q.term_query(self.schema, field, word)
             alternatives.append(Q.const_score_query(term, weight * CLOSENESS[0, False]))
-            # Levels: the typed prefix (last word), then 1 and 2 typos. Two typos are looked
-            # for in titles and cast only (elsewhere noise, and costly to look for).
+            # Levels: the typed prefix (last word), then 1 and 2 typos (see _FIELD_MAX_TYPOS).
             top = min(budget, _FIELD_MAX_TYPOS.get(field, 2))
             for distance in range(0 if prefix else 1, top + 1):
                 # a prefix with two typos matches too much (and costs the most to look for)
@@ -435,11 +528,16 @@ class TantivyEngine:
                 alternatives.append(Q.const_score_query(fuzzy_query, score))
         return Q.disjunction_max_query(alternatives)
 
-    def _text_query(self, query: EngineQuery, known: frozenset[str] = frozenset()) -> Any | None:
+    def _text_query(
+        self, query: EngineQuery, known: frozenset[str] = frozenset(), *, strict: bool = False
+    ) -> Any | None:
+        """Every word matched (or `min_words` of them), each earning its best match. `known`
+        words are words of the index: one typo at most, none when `strict`."""
         if not query.words:
             return None
         words = query.words
         last = len(words) - 1
+        known_typos = 0 if strict else 1
 
         def clause(word: str, prefix: bool) -> Any:
             return self._word_clause(
@@ -447,7 +545,7 @@ class TantivyEngine:
                 query.fields,
                 fuzzy=query.fuzzy,
                 prefix=prefix and query.prefix_last,
-                max_typos=1 if word in known else 2,
+                max_typos=known_typos if word in known else 2,
             )
 
         clauses = [clause(word, index == last) for index, word in enumerate(words)]
@@ -464,26 +562,28 @@ class TantivyEngine:
         readings = [(_SHOULD, every)]
         for pair in range(last):
             joined = (words[pair] + words[pair + 1])[:MAX_WORD_LEN]
+            both_known = words[pair] in known and words[pair + 1] in known
             in_title = self._word_clause(
                 joined,
                 ("title",),
                 fuzzy=query.fuzzy,
                 prefix=query.prefix_last and pair + 1 == last,
-                max_typos=1,
+                max_typos=known_typos if both_known else 1,
             )
             parts = [*clauses[:pair], in_title, *clauses[pair + 2 :]]
             readings.append((_SHOULD, Q.boolean_query([(_MUST, c) for c in parts])))
         return Q.boolean_query(readings)
 
-    def _title_clauses(self, query: EngineQuery) -> list[Any]:
+    def _title_clauses(self, query: EngineQuery, *, typos: bool = True) -> list[Any]:
         """Score of the title as a whole: typed whole or its beginning typed (spaces aside,
-        typos allowed). (Shorter titles first is a tie-break: see `_rank_boost`.)"""
+        typos allowed unless not `typos`). (Shorter titles first is a tie-break: see
+        `_rank_boost`.)"""
         if "title" not in query.fields:
             return []
         compact = "".join(query.words)[: MAX_WORD_LEN * 2]
         # no more typos in the whole than its words tolerate ("jakie chan": 1, not 2)
         budget = min(typo_budget(compact), 2, sum(map(typo_budget, query.words)))
-        budget = budget if query.fuzzy else 0
+        budget = budget if query.fuzzy and typos else 0
         out = [
             Q.const_score_query(
                 Q.term_query(self.schema, "title_compact", compact), WHOLE_TITLE_BOOST
@@ -513,7 +613,15 @@ class TantivyEngine:
         words = tuple(words)
         if not words:
             return words
-        _, searcher = self._searcher()
+        snapshot, searcher = self._searcher()
+        key = ("correct", words, filters)
+        found = self._memo_get(snapshot, key)
+        if found is None:
+            found = self._correct(searcher, words, filters)
+            self._memo_put(snapshot, key, found)
+        return cast(tuple[str, ...], found)
+
+    def _correct(self, searcher: Any, words: tuple[str, ...], filters: Filters) -> tuple[str, ...]:
         fields = tuple(FIELD_WEIGHTS)
         region = self._filter_clauses(filters)
         last = len(words) - 1
@@ -648,16 +756,25 @@ class TantivyEngine:
         return out
 
     def _combine(
-        self, text: Any | None, filters: list[Any], query: EngineQuery, *, scored: bool = True
+        self,
+        text: Any | None,
+        filters: list[Any],
+        query: EngineQuery,
+        *,
+        scored: bool = True,
+        known: frozenset[str] = frozenset(),
+        strict: bool = False,
     ) -> Any:
         """The text query within the filters, plus the boosts when the order matters (facet
-        counts only need what matches)."""
+        counts only need what matches). The whole title is looked for with typos unless
+        `strict` and every word is a word of the index (`known`)."""
         clauses = [(_MUST, text if text is not None else Q.all_query())]
         clauses += [(_MUST, f) for f in filters]
         if text is not None and scored:
             exact = Q.term_query(self.schema, "title_key", " ".join(query.words))
             clauses.append((_SHOULD, Q.const_score_query(exact, EXACT_TITLE_BOOST)))
-            clauses += [(_SHOULD, q) for q in self._title_clauses(query)]
+            typos = not strict or not known.issuperset(query.words)
+            clauses += [(_SHOULD, q) for q in self._title_clauses(query, typos=typos)]
             for genre, boost in query.genre_boosts:
                 clauses.append(
                     (
@@ -666,13 +783,6 @@ class TantivyEngine:
                     )
                 )
         return Q.boolean_query(clauses)
-
-    def _facet(self, searcher: Any, query: Any, facet: str) -> list[tuple[str, int]]:
-        field = _FACET_FIELDS[facet]
-        found = searcher.aggregate(query, {"f": {"terms": {"field": field, "size": 200}}})
-        buckets = found.get("f", {}).get("buckets", [])
-        values = [(_facet_key(b["key"]), int(b["doc_count"])) for b in buckets]
-        return sorted(values, key=lambda kv: (-kv[1], kv[0]))
 
 
 def _facet_key(key: Any) -> str:

@@ -7,6 +7,7 @@ User text is only ever split into words here; it is never handed to an engine's 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -80,6 +81,10 @@ def osa_distance(a: str, b: str, limit: int) -> int:
         return limit + 1
     if a == b:
         return 0
+    # One edit changes the set of letters by two at most (a substitution drops one and adds
+    # one; a transposition none): most words are told apart here, before the table below.
+    if len(set(a).symmetric_difference(b)) > 2 * limit:
+        return limit + 1
     prev2: list[int] = []
     prev = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
@@ -111,6 +116,12 @@ class MatchSpec:
     def match_length(self, token: str) -> int | None:
         """How many leading characters of `token` the query matches (all of it, or the typed
         prefix for the last word), or None."""
+        lengths = _lengths(self)
+        if token not in lengths:
+            lengths[token] = self._match_length(token)
+        return lengths[token]
+
+    def _match_length(self, token: str) -> int | None:
         for index, word in enumerate(self.words):
             budget = typo_budget(word)
             if token == word:
@@ -124,13 +135,37 @@ class MatchSpec:
         return None
 
 
+@functools.lru_cache(maxsize=256)
+def _lengths(spec: MatchSpec) -> dict[str, int | None]:
+    """What `spec.match_length` answered, by word: the same words recur in every snippet of a
+    page and in the next searches of the same query."""
+    return {}
+
+
 def find_matches(text: str, spec: MatchSpec) -> list[tuple[int, int]]:
     """(start, length) in code points of every word of `text` the query matches."""
+    lengths = _lengths(spec)
+    if text.isascii():
+        # ASCII folds to lower case, letter for letter: look at each distinct word once, and
+        # walk the text only when one of them matches
+        folded = text.lower()
+        distinct = set(_WORD.findall(folded))
+        for token in distinct.difference(lengths):
+            lengths[token] = spec._match_length(token)
+        if all(lengths[token] is None for token in distinct):
+            return []
+        return [
+            (match.start(), length)
+            for match in _WORD.finditer(folded)
+            if (length := lengths[match.group()]) is not None
+        ]
     found = []
     for match in _WORD.finditer(text):
         original = match.group()
         token = "".join(words(original))
-        length = spec.match_length(token) if token else None
+        if token not in lengths:
+            lengths[token] = spec._match_length(token) if token else None
+        length = lengths[token]
         if length is None:
             continue
         if length < len(token) and len(token) == len(original):
