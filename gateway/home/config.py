@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.runtime import ports
 from services.runtime.config import (
     RuntimeSettings,
-    env_float,
-    env_int,
-    env_str,
+    from_env,
     load_runtime_settings,
+    setting,
 )
 
 __all__ = ["BreakerSettings", "ExperimentsSettings", "HomeSettings", "load_settings"]
@@ -20,26 +19,26 @@ __all__ = ["BreakerSettings", "ExperimentsSettings", "HomeSettings", "load_setti
 
 @dataclass(frozen=True)
 class BreakerSettings:
-    failure_threshold: int = 5
+    failure_threshold: int = setting("VOD_GATEWAY_BREAKER_FAILURES", 5)
     """Consecutive failures (errors or missed deadlines) that open a dependency's circuit."""
-    reset_timeout_s: float = 5.0
+    reset_timeout_s: float = setting("VOD_GATEWAY_BREAKER_RESET_S", 5.0)
     """How long an open circuit stays open before one probe call is let through."""
 
 
 @dataclass(frozen=True)
 class ExperimentsSettings:
-    address: str = ""
+    address: str = setting("VOD_EXPERIMENTS_ADDRESS", "")
     """ExperimentsService; empty: no experiments, the home keeps its default order."""
-    deadline_s: float = 0.1
+    deadline_s: float = setting("VOD_GATEWAY_EXPERIMENTS_DEADLINE_S", 0.1)
     """Deadline of GetAssignments (made in parallel with the row calls, so it adds no latency
     while it is within the rows' deadline)."""
-    cache_ttl_s: float = 30.0
+    cache_ttl_s: float = setting("VOD_GATEWAY_ASSIGNMENTS_TTL_S", 30.0)
     """How long a profile's assignments are reused before they are asked for again."""
-    cache_size: int = 100_000
+    cache_size: int = setting("VOD_GATEWAY_ASSIGNMENTS_CACHE_SIZE", 100_000)
     """Most profiles whose assignments are kept."""
-    exposure_deadline_s: float = 2.0
+    exposure_deadline_s: float = setting("VOD_GATEWAY_EXPOSURE_DEADLINE_S", 2.0)
     """Deadline of RecordExposures, sent after the response (never delays it)."""
-    layers: tuple[str, ...] = ("home-rows", "artwork")
+    layers: tuple[str, ...] = setting("VOD_GATEWAY_EXPERIMENT_LAYERS", ("home-rows", "artwork"))
     """Layers the home applies (and records exposures for); assignments on others are left to
     their surfaces."""
 
@@ -51,30 +50,32 @@ class ExperimentsSettings:
 @dataclass(frozen=True)
 class HomeSettings:
     runtime: RuntimeSettings
-    playback_address: str = ports.grpc_address("playback")
-    recommendations_address: str = ports.grpc_address("recommendations")
-    search_address: str = ports.grpc_address("search")
-    catalog_address: str = ports.grpc_address("catalog")
-    row_deadline_s: float = 0.15
+    playback_address: str = setting("VOD_PLAYBACK_ADDRESS", ports.grpc_address("playback"))
+    recommendations_address: str = setting(
+        "VOD_RECOMMENDATIONS_ADDRESS", ports.grpc_address("recommendations")
+    )
+    search_address: str = setting("VOD_SEARCH_ADDRESS", ports.grpc_address("search"))
+    catalog_address: str = setting("VOD_CATALOG_ADDRESS", ports.grpc_address("catalog"))
+    row_deadline_s: float = setting("VOD_GATEWAY_ROW_DEADLINE_S", 0.15)
     """Deadline of each row's source call (and of a fallback call)."""
-    catalog_deadline_s: float = 0.08
+    catalog_deadline_s: float = setting("VOD_GATEWAY_CATALOG_DEADLINE_S", 0.08)
     """Deadline of the BatchGetTitles call that fills in title data and artwork."""
-    budget_s: float = 0.25
+    budget_s: float = setting("VOD_GATEWAY_BUDGET_S", 0.25)
     """The whole GetHome: row calls end early enough to leave `catalog_deadline_s` for the
     catalog, and no call outlives the budget."""
-    default_region: str = "US"
+    default_region: str = setting("VOD_GATEWAY_DEFAULT_REGION", "US")
     """Region of internal calls that neither carry a platform region nor ask for one."""
     breaker: BreakerSettings = BreakerSettings()
-    reconnect_backoff_max_s: float = 1.0
+    reconnect_backoff_max_s: float = setting("VOD_GATEWAY_RECONNECT_BACKOFF_MAX_S", 1.0)
     """Upper bound of gRPC's reconnect backoff, so a dependency that comes back is reached by
     the breaker's next probe rather than minutes later."""
     experiments: ExperimentsSettings = ExperimentsSettings()
-    title_cache_ttl_s: float = 60.0
+    title_cache_ttl_s: float = setting("VOD_GATEWAY_TITLE_CACHE_TTL_S", 60.0)
     """How long a cached catalog title is used (the catalog's events drop it at once when it
     changes; this bounds staleness if one is missed). 0 turns the cache off; it is also off
     without NATS (no events)."""
-    title_cache_size: int = 50_000
-    shared_rows_ttl_s: float = 5.0
+    title_cache_size: int = setting("VOD_GATEWAY_TITLE_CACHE_SIZE", 50_000)
+    shared_rows_ttl_s: float = setting("VOD_GATEWAY_SHARED_ROWS_TTL_S", 5.0)
     """How long trending and new releases (the same for every viewer of a region) are kept and
     shared between requests; concurrent requests share one call. 0 = every home asks search."""
 
@@ -93,65 +94,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> HomeSettings:
     only): `VOD_GATEWAY_TITLE_CACHE_TTL_S` (60, 0 = off), `VOD_GATEWAY_TITLE_CACHE_SIZE`
     (50000)."""
     env = os.environ if env is None else env
-    settings = HomeSettings(
-        runtime=load_runtime_settings("gateway", env),
-        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", HomeSettings.playback_address),
-        recommendations_address=env_str(
-            env, "VOD_RECOMMENDATIONS_ADDRESS", HomeSettings.recommendations_address
-        ),
-        search_address=env_str(env, "VOD_SEARCH_ADDRESS", HomeSettings.search_address),
-        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", HomeSettings.catalog_address),
-        row_deadline_s=env_float(env, "VOD_GATEWAY_ROW_DEADLINE_S", HomeSettings.row_deadline_s),
-        catalog_deadline_s=env_float(
-            env, "VOD_GATEWAY_CATALOG_DEADLINE_S", HomeSettings.catalog_deadline_s
-        ),
-        budget_s=env_float(env, "VOD_GATEWAY_BUDGET_S", HomeSettings.budget_s),
-        default_region=env_str(
-            env, "VOD_GATEWAY_DEFAULT_REGION", HomeSettings.default_region
-        ).upper(),
-        breaker=BreakerSettings(
-            failure_threshold=env_int(
-                env, "VOD_GATEWAY_BREAKER_FAILURES", BreakerSettings.failure_threshold
-            ),
-            reset_timeout_s=env_float(
-                env, "VOD_GATEWAY_BREAKER_RESET_S", BreakerSettings.reset_timeout_s
-            ),
-        ),
-        reconnect_backoff_max_s=env_float(
-            env, "VOD_GATEWAY_RECONNECT_BACKOFF_MAX_S", HomeSettings.reconnect_backoff_max_s
-        ),
-        experiments=ExperimentsSettings(
-            address=env_str(env, "VOD_EXPERIMENTS_ADDRESS", ExperimentsSettings.address).strip(),
-            deadline_s=env_float(
-                env, "VOD_GATEWAY_EXPERIMENTS_DEADLINE_S", ExperimentsSettings.deadline_s
-            ),
-            cache_ttl_s=env_float(
-                env, "VOD_GATEWAY_ASSIGNMENTS_TTL_S", ExperimentsSettings.cache_ttl_s
-            ),
-            cache_size=env_int(
-                env, "VOD_GATEWAY_ASSIGNMENTS_CACHE_SIZE", ExperimentsSettings.cache_size
-            ),
-            exposure_deadline_s=env_float(
-                env, "VOD_GATEWAY_EXPOSURE_DEADLINE_S", ExperimentsSettings.exposure_deadline_s
-            ),
-            layers=tuple(
-                layer.strip()
-                for layer in env_str(
-                    env, "VOD_GATEWAY_EXPERIMENT_LAYERS", "home-rows,artwork"
-                ).split(",")
-                if layer.strip()
-            ),
-        ),
-        title_cache_ttl_s=env_float(
-            env, "VOD_GATEWAY_TITLE_CACHE_TTL_S", HomeSettings.title_cache_ttl_s
-        ),
-        shared_rows_ttl_s=env_float(
-            env, "VOD_GATEWAY_SHARED_ROWS_TTL_S", HomeSettings.shared_rows_ttl_s
-        ),
-        title_cache_size=env_int(
-            env, "VOD_GATEWAY_TITLE_CACHE_SIZE", HomeSettings.title_cache_size
-        ),
-    )
+    settings = from_env(HomeSettings, env, runtime=load_runtime_settings("gateway", env))
+    settings = replace(settings, default_region=settings.default_region.upper())
     if not 0 < settings.row_deadline_s <= settings.budget_s:
         raise ValueError("VOD_GATEWAY_ROW_DEADLINE_S must be positive and within the budget")
     if not 0 < settings.catalog_deadline_s < settings.budget_s:

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from services.runtime import ports
 from services.runtime.config import (
     RuntimeSettings,
-    env_float,
-    env_int,
-    env_str,
+    from_env,
     load_runtime_settings,
+    setting,
 )
 
 __all__ = ["QoeSettings", "load_settings"]
@@ -21,25 +20,25 @@ __all__ = ["QoeSettings", "load_settings"]
 @dataclass(frozen=True)
 class QoeSettings:
     runtime: RuntimeSettings
-    schema: str = "qoe"
-    playback_address: str = ports.grpc_address("playback")
+    schema: str = setting("VOD_QOE_SCHEMA", "qoe")
+    playback_address: str = setting("VOD_PLAYBACK_ADDRESS", ports.grpc_address("playback"))
     """PlaybackService: `GetSession` says whose a session is and what it plays."""
-    playback_deadline_s: float = 1.0
-    catalog_address: str = ports.grpc_address("catalog")
+    playback_deadline_s: float = setting("VOD_QOE_PLAYBACK_DEADLINE_S", 1.0)
+    catalog_address: str = setting("VOD_CATALOG_ADDRESS", ports.grpc_address("catalog"))
     """CatalogService: a title's media asset, for the report's ladder ("" = no ladder)."""
-    transcoding_address: str = ports.grpc_address("transcoding")
+    transcoding_address: str = setting("VOD_TRANSCODING_ADDRESS", ports.grpc_address("transcoding"))
     """TranscodingService: the asset's renditions and VMAF, and the encode queue's depth ("" =
     neither)."""
-    media_deadline_s: float = 2.0
-    session_cache_size: int = 50_000
+    media_deadline_s: float = setting("VOD_QOE_MEDIA_DEADLINE_S", 2.0)
+    session_cache_size: int = setting("VOD_QOE_SESSION_CACHE_SIZE", 50_000)
     """Sessions whose owner and attribution are kept (they never change once started)."""
     overview_window_s: int = 15 * 60
     """GetOperationsOverview's window when the request leaves it 0."""
     report_window_s: int = 7 * 24 * 3600
     """GetTitleQoeReport's window when the request leaves it 0."""
-    min_report_plays: int = 20
+    min_report_plays: int = setting("VOD_QOE_MIN_REPORT_PLAYS", 20)
     """Fewer plays than this in the window: the report says INSUFFICIENT_DATA."""
-    retention_s: int = 91 * 24 * 3600
+    retention_s: int = setting("VOD_QOE_RETENTION_S", 91 * 24 * 3600)
     """Aggregates (and idempotency keys) older than this are dropped: past the longest window
     GetTitleQoeReport allows (90 days). Redeliveries come within the stream's 7 days."""
     prune_every_s: float = 3600.0
@@ -54,24 +53,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> QoeSettings:
     `VOD_QOE_SESSION_CACHE_SIZE` (50000), `VOD_QOE_MIN_REPORT_PLAYS` (20),
     `VOD_QOE_RETENTION_S` (91 days)."""
     env = os.environ if env is None else env
-    settings = QoeSettings(
-        runtime=load_runtime_settings("qoe", env),
-        schema=env_str(env, "VOD_QOE_SCHEMA", QoeSettings.schema),
-        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", QoeSettings.playback_address),
-        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", QoeSettings.catalog_address),
-        transcoding_address=env_str(
-            env, "VOD_TRANSCODING_ADDRESS", QoeSettings.transcoding_address
-        ),
-        media_deadline_s=env_float(env, "VOD_QOE_MEDIA_DEADLINE_S", QoeSettings.media_deadline_s),
-        playback_deadline_s=env_float(
-            env, "VOD_QOE_PLAYBACK_DEADLINE_S", QoeSettings.playback_deadline_s
-        ),
-        session_cache_size=env_int(
-            env, "VOD_QOE_SESSION_CACHE_SIZE", QoeSettings.session_cache_size
-        ),
-        min_report_plays=env_int(env, "VOD_QOE_MIN_REPORT_PLAYS", QoeSettings.min_report_plays),
-        retention_s=env_int(env, "VOD_QOE_RETENTION_S", QoeSettings.retention_s),
-    )
+    settings = from_env(QoeSettings, env, runtime=load_runtime_settings("qoe", env))
     if settings.retention_s < 90 * 24 * 3600:
         raise ValueError("VOD_QOE_RETENTION_S must cover the 90-day report window")
     if settings.playback_deadline_s <= 0 or settings.session_cache_size < 1:

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from services.runtime.config import (
     RuntimeSettings,
-    env_float,
-    env_int,
-    env_str,
+    from_env,
     load_runtime_settings,
+    setting,
 )
 
 __all__ = ["ExperimentsSettings", "load_settings"]
@@ -20,10 +19,10 @@ __all__ = ["ExperimentsSettings", "load_settings"]
 @dataclass(frozen=True)
 class ExperimentsSettings:
     runtime: RuntimeSettings
-    schema: str = "experiments"
-    holdout_percent: int = 5
+    schema: str = setting("VOD_EXPERIMENTS_SCHEMA", "experiments")
+    holdout_percent: int = setting("VOD_EXPERIMENTS_HOLDOUT_PERCENT", 5)
     """Share of every layer no experiment ever sees (the long-term holdout)."""
-    refresh_s: float = 2.0
+    refresh_s: float = setting("VOD_EXPERIMENTS_REFRESH_S", 2.0)
     """How often the in-memory experiments are checked against the database."""
 
 
@@ -32,14 +31,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> ExperimentsSettings:
     `VOD_NATS_URL`, ...) and `VOD_EXPERIMENTS_SCHEMA`, `VOD_EXPERIMENTS_HOLDOUT_PERCENT`,
     `VOD_EXPERIMENTS_REFRESH_S`."""
     env = os.environ if env is None else env
-    settings = ExperimentsSettings(
-        runtime=load_runtime_settings("experiments", env),
-        schema=env_str(env, "VOD_EXPERIMENTS_SCHEMA", ExperimentsSettings.schema),
-        holdout_percent=env_int(
-            env, "VOD_EXPERIMENTS_HOLDOUT_PERCENT", ExperimentsSettings.holdout_percent
-        ),
-        refresh_s=env_float(env, "VOD_EXPERIMENTS_REFRESH_S", ExperimentsSettings.refresh_s),
-    )
+    settings = from_env(ExperimentsSettings, env, runtime=load_runtime_settings("experiments", env))
     if not 0 <= settings.holdout_percent < 100:
         raise ValueError("VOD_EXPERIMENTS_HOLDOUT_PERCENT must be in 0-99")
     return settings

@@ -10,10 +10,10 @@ from services.licensing.envelope import MasterKeyRing, parse_master_keys
 from services.runtime import ports
 from services.runtime.config import (
     RuntimeSettings,
-    env_float,
-    env_int,
     env_str,
+    from_env,
     load_runtime_settings,
+    setting,
 )
 
 __all__ = ["LicensingSettings", "load_settings"]
@@ -28,12 +28,12 @@ class LicensingSettings:
     """`VOD_PLAYBACK_SECRET`: verifies session tokens (shared with playback)."""
     packager_secret: bytes = field(repr=False)
     """`VOD_PACKAGER_SECRET`: the `x-vod-packager` metadata the internal key RPCs require."""
-    schema: str = "licensing"
-    playback_address: str = ports.grpc_address("playback")
-    catalog_address: str = ports.grpc_address("catalog")
-    accounts_address: str = ports.grpc_address("accounts")
-    max_licenses_per_session: int = 32
-    cache_ttl_s: float = 5.0
+    schema: str = setting("VOD_LICENSING_SCHEMA", "licensing")
+    playback_address: str = setting("VOD_PLAYBACK_ADDRESS", ports.grpc_address("playback"))
+    catalog_address: str = setting("VOD_CATALOG_ADDRESS", ports.grpc_address("catalog"))
+    accounts_address: str = setting("VOD_ACCOUNTS_ADDRESS", ports.grpc_address("accounts"))
+    max_licenses_per_session: int = setting("VOD_LICENSING_MAX_LICENSES_PER_SESSION", 32)
+    cache_ttl_s: float = setting("VOD_LICENSING_CACHE_TTL_S", 5.0)
     """How long availability and device answers are reused (never past the session's expiry;
     the session itself is asked every time)."""
 
@@ -52,19 +52,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> LicensingSettings:
         ring = parse_master_keys(master)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    return LicensingSettings(
+    return from_env(
+        LicensingSettings,
+        env,
         runtime=load_runtime_settings("licensing", env),
         master_keys=ring,
         playback_secret=playback_secret.encode(),
         packager_secret=packager_secret.encode(),
-        schema=env_str(env, "VOD_LICENSING_SCHEMA", LicensingSettings.schema),
-        playback_address=env_str(env, "VOD_PLAYBACK_ADDRESS", LicensingSettings.playback_address),
-        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", LicensingSettings.catalog_address),
-        accounts_address=env_str(env, "VOD_ACCOUNTS_ADDRESS", LicensingSettings.accounts_address),
-        max_licenses_per_session=env_int(
-            env,
-            "VOD_LICENSING_MAX_LICENSES_PER_SESSION",
-            LicensingSettings.max_licenses_per_session,
-        ),
-        cache_ttl_s=env_float(env, "VOD_LICENSING_CACHE_TTL_S", LicensingSettings.cache_ttl_s),
     )

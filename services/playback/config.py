@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from services.runtime import drm, ports
 from services.runtime.config import (
     RuntimeSettings,
-    env_float,
-    env_int,
     env_str,
+    from_env,
     load_runtime_settings,
+    setting,
 )
 
 __all__ = ["PlaybackSettings", "load_settings", "parse_drm_signal", "parse_edges"]
@@ -27,12 +27,12 @@ class PlaybackSettings:
     """nginx secure_link secret of edge URLs (`VOD_EDGE_SECRET`); shared with the edges."""
     edges: tuple[tuple[str, str], ...] = ()
     """Region -> edge base URL (`VOD_EDGE_URLS="US=http://127.0.0.1:8081,GB=..."`)."""
-    schema: str = "playback"
+    schema: str = setting("VOD_PLAYBACK_SCHEMA", "playback")
     http_address: str = ports.http_address("play")
     """Where the per-session manifest endpoint listens (the gateway routes /play/ there)."""
-    public_url: str = ports.front_url()
+    public_url: str = setting("VOD_PLAYBACK_PUBLIC_URL", ports.front_url())
     """Base URL clients reach playback's HTTP endpoint through (the gateway)."""
-    license_public_url: str = ""
+    license_public_url: str = setting("VOD_LICENSE_PUBLIC_URL", "")
     """Base URL clients reach licensing's HTTP endpoints through (`VOD_LICENSE_PUBLIC_URL`):
     the ClearKey licence URL and the HLS key URIs. Empty = `public_url` (the same gateway)."""
     drm_signal: tuple[str, ...] = ()
@@ -44,16 +44,16 @@ class PlaybackSettings:
     serves ClearKey and HLS AES-128 keys only."""
     origin_url: str = "http://" + ports.http_address("origin")
     """The transcoding service's origin listener, where the origin manifests are fetched."""
-    catalog_address: str = ports.grpc_address("catalog")
-    transcoding_address: str = ports.grpc_address("transcoding")
-    accounts_address: str = ports.grpc_address("accounts")
-    heartbeat_s: float = 10.0
+    catalog_address: str = setting("VOD_CATALOG_ADDRESS", ports.grpc_address("catalog"))
+    transcoding_address: str = setting("VOD_TRANSCODING_ADDRESS", ports.grpc_address("transcoding"))
+    accounts_address: str = setting("VOD_ACCOUNTS_ADDRESS", ports.grpc_address("accounts"))
+    heartbeat_s: float = setting("VOD_PLAYBACK_HEARTBEAT_S", 10.0)
     """Heartbeat interval told to clients; a session's lease is three intervals."""
-    token_ttl_s: float = 4 * 3600
+    token_ttl_s: float = setting("VOD_PLAYBACK_TOKEN_TTL_S", 4 * 3600.0)
     """Lifetime of a session token and of the signed edge URLs in its manifests."""
-    flush_interval_s: float = 0.2
+    flush_interval_s: float = setting("VOD_PLAYBACK_FLUSH_S", 0.2)
     """How long heartbeat writes are gathered before one batched UPDATE."""
-    write_behind: bool = True
+    write_behind: bool = setting("VOD_PLAYBACK_WRITE_BEHIND", True)
     """`VOD_PLAYBACK_WRITE_BEHIND` (default on; "0" turns it off). On: a heartbeat of a session
     this replica knows live, with more than `write_behind_margin_s` of its stored lease left, is
     answered at once and written by the next flush (at most `flush_interval_s` later); otherwise
@@ -68,13 +68,13 @@ class PlaybackSettings:
     flush (within `flush_interval_s` of the first one after the stop) are answered as live, the
     later ones are refused. Starts, stops, resume-point reads and GetSession first wait for the
     user's gathered heartbeats (read your writes; they hurry the flush)."""
-    flush_max_batch: int = 2000
-    sweep_interval_s: float = 0.0
+    flush_max_batch: int = setting("VOD_PLAYBACK_FLUSH_MAX_BATCH", 2000)
+    sweep_interval_s: float = setting("VOD_PLAYBACK_SWEEP_S", 0.0)
     """How often expired sessions are swept; 0 = half a heartbeat interval, at most 1 s."""
-    plans_ttl_s: float = 300.0
-    default_region: str = ""
+    plans_ttl_s: float = setting("VOD_PLAYBACK_PLANS_TTL_S", 300.0)
+    default_region: str = setting("VOD_PLAYBACK_DEFAULT_REGION", "")
     """Region for internal calls that carry neither a platform region nor region_code."""
-    prewarm_parallelism: int = 8
+    prewarm_parallelism: int = setting("VOD_PLAYBACK_PREWARM_PARALLELISM", 8)
 
     @property
     def lease_s(self) -> float:
@@ -124,17 +124,6 @@ def parse_edges(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _env_flag(env: Mapping[str, str], key: str, default: bool) -> bool:
-    raw = env.get(key, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "on", "yes"):
-        return True
-    if raw in ("0", "false", "off", "no"):
-        return False
-    raise ValueError(f"{key} must be 1 or 0, got {raw!r}")
-
-
 def _host_port(value: str) -> str:
     return value if ":" in value else f"127.0.0.1:{value}"
 
@@ -147,18 +136,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> PlaybackSettings:
         raise SystemExit(
             "VOD_PLAYBACK_SECRET and VOD_EDGE_SECRET must be set (the launcher generates them)"
         )
-    return PlaybackSettings(
+    return from_env(
+        PlaybackSettings,
+        env,
         runtime=load_runtime_settings("playback", env),
         playback_secret=secret.encode(),
         edge_secret=edge_secret,
         edges=parse_edges(env_str(env, "VOD_EDGE_URLS", "US=" + ports.edge_url())),
-        schema=env_str(env, "VOD_PLAYBACK_SCHEMA", PlaybackSettings.schema),
         http_address=_host_port(
             env_str(env, "VOD_PLAYBACK_HTTP_ADDRESS", PlaybackSettings.http_address)
-        ),
-        public_url=env_str(env, "VOD_PLAYBACK_PUBLIC_URL", PlaybackSettings.public_url),
-        license_public_url=env_str(
-            env, "VOD_LICENSE_PUBLIC_URL", PlaybackSettings.license_public_url
         ),
         drm_signal=parse_drm_signal(env_str(env, "VOD_DRM_SIGNAL", "")),
         origin_url=env_str(
@@ -166,22 +152,4 @@ def load_settings(env: Mapping[str, str] | None = None) -> PlaybackSettings:
             "VOD_ORIGIN_URL",
             "http://" + env_str(env, "VOD_ORIGIN_ADDRESS", ports.http_address("origin")),
         ).rstrip("/"),
-        catalog_address=env_str(env, "VOD_CATALOG_ADDRESS", PlaybackSettings.catalog_address),
-        transcoding_address=env_str(
-            env, "VOD_TRANSCODING_ADDRESS", PlaybackSettings.transcoding_address
-        ),
-        accounts_address=env_str(env, "VOD_ACCOUNTS_ADDRESS", PlaybackSettings.accounts_address),
-        heartbeat_s=env_float(env, "VOD_PLAYBACK_HEARTBEAT_S", PlaybackSettings.heartbeat_s),
-        token_ttl_s=env_float(env, "VOD_PLAYBACK_TOKEN_TTL_S", PlaybackSettings.token_ttl_s),
-        flush_interval_s=env_float(env, "VOD_PLAYBACK_FLUSH_S", PlaybackSettings.flush_interval_s),
-        flush_max_batch=env_int(
-            env, "VOD_PLAYBACK_FLUSH_MAX_BATCH", PlaybackSettings.flush_max_batch
-        ),
-        write_behind=_env_flag(env, "VOD_PLAYBACK_WRITE_BEHIND", True),
-        sweep_interval_s=env_float(env, "VOD_PLAYBACK_SWEEP_S", PlaybackSettings.sweep_interval_s),
-        plans_ttl_s=env_float(env, "VOD_PLAYBACK_PLANS_TTL_S", PlaybackSettings.plans_ttl_s),
-        default_region=env_str(env, "VOD_PLAYBACK_DEFAULT_REGION", PlaybackSettings.default_region),
-        prewarm_parallelism=env_int(
-            env, "VOD_PLAYBACK_PREWARM_PARALLELISM", PlaybackSettings.prewarm_parallelism
-        ),
     )

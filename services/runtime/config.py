@@ -6,15 +6,22 @@ Every address, URL and secret comes from here; tests pass their own (free ports)
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
 from services.runtime import ports
 
 __all__ = [
+    "from_env",
+    "setting",
     "MIN_PAGE_TOKEN_SECRET_CHARS",
     "RuntimeSettings",
+    "env_bool",
     "env_float",
     "env_int",
     "env_str",
@@ -108,3 +115,69 @@ def load_page_token_secret(env: Mapping[str, str] | None = None) -> bytes | None
             "print(secrets.token_urlsafe(32))'`"
         )
     return raw.encode()
+
+
+S = TypeVar("S")
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def setting(variable: str, default: Any, *, secret: bool = False) -> Any:
+    """A settings field read from the environment variable `variable` by `from_env`, with its
+    default written here, once. `secret` keeps the value out of the object's repr."""
+    return dataclasses.field(default=default, metadata={"env": variable}, repr=not secret)
+
+
+def env_bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = env.get(key, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"{key} must be one of 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
+def _read(env: Mapping[str, str], variable: str, kind: Any, default: Any) -> Any:
+    if kind is str:
+        return env_str(env, variable, default)
+    if kind is bool:
+        return env_bool(env, variable, default)
+    if kind is int:
+        return env_int(env, variable, default)
+    if kind is float:
+        return env_float(env, variable, default)
+    if kind is Path:
+        raw = env.get(variable, "").strip()
+        return Path(raw) if raw else default
+    if typing.get_origin(kind) is tuple:
+        raw = env.get(variable, "")
+        items = tuple(part.strip() for part in raw.split(",") if part.strip())
+        return items or default
+    raise TypeError(f"no reader for {variable} of type {kind!r}")
+
+
+def from_env(cls: type[S], env: Mapping[str, str], **given: Any) -> S:
+    """An instance of the settings dataclass `cls`: each field declared with `setting(...)` read
+    from its variable (by the field's type: str, int, float, bool, Path, tuple[str, ...]; empty =
+    the default), each field whose type is a settings dataclass built the same way, `given`
+    fields taken as they are, and the rest left at their defaults."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if field.name in given:
+            values[field.name] = given[field.name]
+        elif "env" in field.metadata:
+            values[field.name] = _read(env, field.metadata["env"], hints[field.name], field.default)
+        elif dataclasses.is_dataclass(hints.get(field.name)) and _declares_env(hints[field.name]):
+            values[field.name] = from_env(hints[field.name], env)
+    unknown = set(given) - set(values)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
+    return cls(**values)
+
+
+def _declares_env(cls: Any) -> bool:
+    return any("env" in f.metadata for f in dataclasses.fields(cls))

@@ -10,47 +10,53 @@ from pathlib import Path
 from services.runtime import ports
 from services.runtime.config import (
     RuntimeSettings,
-    env_float,
     env_str,
+    from_env,
     load_runtime_settings,
+    setting,
 )
 
 __all__ = ["MeiliSettings", "SearchSettings", "load_settings"]
-
-
-def _list(raw: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    items = tuple(part.strip() for part in raw.split(",") if part.strip())
-    return items or default
 
 
 @dataclass(frozen=True)
 class MeiliSettings:
     """Meilisearch (used when `url` is set). Attribute names are the engine's document fields."""
 
-    url: str = ""
-    api_key: str = ""
-    index: str = "titles"
-    searchable: tuple[str, ...] = ("title", "cast", "directors", "genres", "synopsis")
-    filterable: tuple[str, ...] = (
-        "id",
-        "type",
-        "genre_key",
-        "release_year",
-        "rating",
-        "person_key",
-        "country_key",
-        "region",
-        "next_change",
+    url: str = setting("VOD_MEILI_URL", "")
+    api_key: str = setting("VOD_MEILI_API_KEY", "", secret=True)
+    index: str = setting("VOD_MEILI_INDEX", "titles")
+    searchable: tuple[str, ...] = setting(
+        "VOD_MEILI_SEARCHABLE", ("title", "cast", "directors", "genres", "synopsis")
     )
-    sortable: tuple[str, ...] = ("popularity", "release_sort", "available_since")
-    ranking_rules: tuple[str, ...] = (
-        "words",
-        "typo",
-        "proximity",
-        "attribute",
-        "sort",
-        "exactness",
-        "popularity:desc",
+    filterable: tuple[str, ...] = setting(
+        "VOD_MEILI_FILTERABLE",
+        (
+            "id",
+            "type",
+            "genre_key",
+            "release_year",
+            "rating",
+            "person_key",
+            "country_key",
+            "region",
+            "next_change",
+        ),
+    )
+    sortable: tuple[str, ...] = setting(
+        "VOD_MEILI_SORTABLE", ("popularity", "release_sort", "available_since")
+    )
+    ranking_rules: tuple[str, ...] = setting(
+        "VOD_MEILI_RANKING_RULES",
+        (
+            "words",
+            "typo",
+            "proximity",
+            "attribute",
+            "sort",
+            "exactness",
+            "popularity:desc",
+        ),
     )
     min_word_size_one_typo: int = 5
     min_word_size_two_typos: int = 9
@@ -61,17 +67,18 @@ class MeiliSettings:
         ("show", ("series",)),
         ("scifi", ("sci fi", "science fiction")),
     )
-    timeout_s: float = 5.0
+    timeout_s: float = setting("VOD_MEILI_TIMEOUT_S", 5.0)
 
 
 @dataclass(frozen=True)
 class SearchSettings:
     runtime: RuntimeSettings
     data_dir: Path = Path("var/search")
-    catalog_target: str = ports.grpc_address("catalog")
-    default_region: str = "US"
-    durable: str = "search-indexer"
-    maintenance_interval_s: float = 1.0
+    """`VOD_SEARCH_DATA_DIR` (default `$VOD_HOME/search`)."""
+    catalog_target: str = setting("VOD_CATALOG_ADDRESS", ports.grpc_address("catalog"))
+    default_region: str = setting("VOD_SEARCH_DEFAULT_REGION", "US")
+    durable: str = setting("VOD_SEARCH_DURABLE", "search-indexer")
+    maintenance_interval_s: float = setting("VOD_SEARCH_MAINTENANCE_S", 1.0)
     meili: MeiliSettings = field(default_factory=MeiliSettings)
 
 
@@ -82,25 +89,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> SearchSettings:
     `VOD_MEILI_SEARCHABLE`/`_FILTERABLE`/`_SORTABLE`/`_RANKING_RULES` (comma-separated)."""
     env = os.environ if env is None else env
     home = Path(env_str(env, "VOD_HOME", "var"))
-    base = MeiliSettings()
-    meili = MeiliSettings(
-        url=env_str(env, "VOD_MEILI_URL", MeiliSettings.url),
-        api_key=env_str(env, "VOD_MEILI_API_KEY", MeiliSettings.api_key),
-        index=env_str(env, "VOD_MEILI_INDEX", MeiliSettings.index),
-        searchable=_list(env.get("VOD_MEILI_SEARCHABLE", ""), base.searchable),
-        filterable=_list(env.get("VOD_MEILI_FILTERABLE", ""), base.filterable),
-        sortable=_list(env.get("VOD_MEILI_SORTABLE", ""), base.sortable),
-        ranking_rules=_list(env.get("VOD_MEILI_RANKING_RULES", ""), base.ranking_rules),
-        timeout_s=env_float(env, "VOD_MEILI_TIMEOUT_S", MeiliSettings.timeout_s),
-    )
-    return SearchSettings(
+    return from_env(
+        SearchSettings,
+        env,
         runtime=load_runtime_settings("search", env),
         data_dir=Path(env_str(env, "VOD_SEARCH_DATA_DIR", str(home / "search"))),
-        catalog_target=env_str(env, "VOD_CATALOG_ADDRESS", SearchSettings.catalog_target),
-        default_region=env_str(env, "VOD_SEARCH_DEFAULT_REGION", SearchSettings.default_region),
-        durable=env_str(env, "VOD_SEARCH_DURABLE", SearchSettings.durable),
-        maintenance_interval_s=env_float(
-            env, "VOD_SEARCH_MAINTENANCE_S", SearchSettings.maintenance_interval_s
-        ),
-        meili=meili,
     )
