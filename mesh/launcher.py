@@ -496,6 +496,9 @@ class LocalMesh:
         # edge of each region, and the gateway that serves per-session manifests.
         env["VOD_ORIGIN_URL"] = f"http://{self.http_address(self.export('origin'))}"
         env["VOD_EDGE_URLS"] = ",".join(f"{r}={url}" for r, url in self.edge_urls().items())
+        env["VOD_EDGE_LOGS"] = ",".join(
+            f"{spec.region}={spec.access_log_path}" for spec in self.edge_specs()
+        )
         env["VOD_PLAYBACK_PUBLIC_URL"] = s.gateway_url
         for other in SERVICES:  # every service can reach the others directly
             env[f"VOD_{other.name.upper()}_ADDRESS"] = self.grpc_address(other)

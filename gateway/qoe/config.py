@@ -30,6 +30,11 @@ class QoeSettings:
     """TranscodingService: the asset's renditions and VMAF, and the encode queue's depth ("" =
     neither)."""
     media_deadline_s: float = setting("VOD_QOE_MEDIA_DEADLINE_S", 2.0)
+    edge_logs: tuple[str, ...] = setting("VOD_EDGE_LOGS", ())
+    """`REGION=path` of each edge's JSON access log (set by `vod up`): the overview's hit ratios
+    and request counts. Empty: the overview lists no edges."""
+    edge_urls: tuple[str, ...] = setting("VOD_EDGE_URLS", ())
+    """`REGION=http://host:port` of each edge: whether it answers its health URL."""
     session_cache_size: int = setting("VOD_QOE_SESSION_CACHE_SIZE", 50_000)
     """Sessions whose owner and attribution are kept (they never change once started)."""
     overview_window_s: int = 15 * 60

@@ -16,6 +16,7 @@ from vod.gateway.v1 import qoe_pb2 as pb
 from vod.transcoding.v1 import transcoding_pb2 as tpb
 
 from gateway.qoe.aggregation import Key, Summary, fold_batch, summarize
+from gateway.qoe.edges import EdgeLogs
 from gateway.qoe.ladders import EncodedMedia, NoEncodedMedia
 from gateway.qoe.metrics import QoeMetrics
 from gateway.qoe.repository import PostgresQoeRepository
@@ -68,9 +69,11 @@ class QoeDomain:
         report_window_s: int = 7 * 24 * 3600,
         min_report_plays: int = 20,
         media: EncodedMedia | None = None,
+        edges: EdgeLogs | None = None,
     ) -> None:
         self._repo = repository
         self._media = media or NoEncodedMedia()
+        self._edges = edges
         self._sessions = sessions
         self._metrics = metrics
         self._overview_window_s = overview_window_s
@@ -165,6 +168,8 @@ class QoeDomain:
             window_seconds=window, encode_queue_depth=await self._media.queue_depth()
         )
         response.compute_time.FromDatetime(now)
+        if self._edges is not None:
+            response.edges.extend(await self._edges.statuses())
         total = summarize(rows, None).get(Key("", "", "", ""), Summary())
         response.total.CopyFrom(total.aggregate(Key("", "", "", "")))
         for group, target in (

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from vod.catalog.v1 import catalog_pb2
 from vod.gateway.v1 import qoe_pb2, qoe_pb2_grpc
 from vod.playback.v1 import playback_pb2
@@ -18,6 +19,7 @@ from vod.transcoding.v1 import transcoding_pb2
 
 from gateway.qoe.config import QoeSettings, load_settings
 from gateway.qoe.domain import QoeDomain
+from gateway.qoe.edges import EdgeLogs, parse_pairs
 from gateway.qoe.ladders import EncodedMedia, GrpcEncodedMedia, NoEncodedMedia
 from gateway.qoe.metrics import QoeMetrics
 from gateway.qoe.repository import PostgresQoeRepository
@@ -66,6 +68,7 @@ async def started(
         )
         stack.push_async_callback(channel.close)
         media = _encoded_media(stack, settings)
+        edges = await _edge_logs(stack, settings)
         rpc_metrics = RpcMetrics.create()
         metrics = QoeMetrics.create(rpc_metrics.registry)
         domain = QoeDomain(
@@ -80,6 +83,7 @@ async def started(
             report_window_s=settings.report_window_s,
             min_report_plays=settings.min_report_plays,
             media=media,
+            edges=edges,
         )
         if bus is not None:
             domain.start_consumer(bus)
@@ -116,6 +120,20 @@ def _encoded_media(stack: AsyncExitStack, settings: QoeSettings) -> EncodedMedia
         stack.push_async_callback(channel.close)
         channels.append(channel)
     return GrpcEncodedMedia(*channels, deadline_s=settings.media_deadline_s)
+
+
+async def _edge_logs(stack: AsyncExitStack, settings: QoeSettings) -> EdgeLogs | None:
+    logs = parse_pairs(settings.edge_logs, "VOD_EDGE_LOGS")
+    if not logs:
+        return None
+    http = httpx.AsyncClient()
+    stack.push_async_callback(http.aclose)
+    return EdgeLogs(
+        logs,
+        parse_pairs(settings.edge_urls, "VOD_EDGE_URLS"),
+        deadline_s=settings.media_deadline_s,
+        http=http,
+    )
 
 
 async def _prune_forever(repository: PostgresQoeRepository, settings: QoeSettings) -> None:

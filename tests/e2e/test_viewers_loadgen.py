@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import math
 
+import httpx
 import psycopg
+import pytest
 
 from benchmarks.viewers_bench import PER_ACCOUNT, create_accounts, run_viewers, sign_in
 from benchmarks.viewers_experiment import (
@@ -17,6 +19,7 @@ from benchmarks.viewers_experiment import (
     start_experiment,
     stop_experiment,
 )
+from mesh.edge_stats import edge_stats
 from mesh.launcher import LocalMesh
 from tests.e2e.media import Ingested
 from tests.e2e.test_viewer_path import ingested  # noqa: F401 (the module's READY title)
@@ -30,6 +33,7 @@ RAMP_S = 2.0
 def test_viewers_sign_in_play_heartbeat_and_stop(
     mesh: LocalMesh,
     ingested: Ingested,  # noqa: F811
+    admin_headers: dict[str, str],
 ) -> None:
     s = mesh.settings
     accounts = asyncio.run(
@@ -87,6 +91,22 @@ def test_viewers_sign_in_play_heartbeat_and_stop(
     assert counts["segment"] >= 2 * VIEWERS
     # QoE batches either all went through or the route is not deployed (counted, not errors)
     assert counts["qoe"] == 0 or report.unavailable["qoe"] == 0
+
+    # The operations overview shows each edge as its own access log tells it (counted by
+    # mesh.edge_stats here, independently) and answering its health URL.
+    overview = httpx.get(
+        f"{s.gateway_url}/v1/operations:overview", headers=admin_headers, timeout=10
+    )
+    assert overview.status_code == 200, overview.text
+    edges = {e["regionCode"]: e for e in overview.json()["edges"]}
+    assert set(edges) == set(s.regions)
+    for spec in mesh.edge_specs():
+        logged = edge_stats(spec.access_log_path)
+        edge = edges[spec.region]
+        assert edge["edge"] == f"edge-{spec.region.lower()}" and edge["reachable"] is True
+        assert int(edge.get("requests", 0)) == logged.requests
+        assert edge.get("hitRatio", 0.0) == pytest.approx(logged.hit_ratio)
+    assert int(edges[s.regions[0]]["requests"]) >= counts["segment"]
 
 
 EXPERIMENT_VIEWERS = 24
