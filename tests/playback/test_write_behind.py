@@ -92,14 +92,28 @@ async def refused(
     return list(got.preconditions)
 
 
+def new_viewer(mesh: PlaybackMesh) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A fresh user's main profile and the metadata the front door would send for it."""
+    profile = mesh.user() + "/profiles/main"
+    return profile, identity(profile)
+
+
+async def start_movie(
+    stub: playback_pb2_grpc.PlaybackServiceStub,
+    mesh: PlaybackMesh,
+    profile: str,
+    meta: tuple[tuple[str, str], ...],
+) -> pb.PlaybackSession:
+    return (
+        await stub.StartPlayback(start_request(profile, mesh.movie.title), metadata=meta)
+    ).session
+
+
 async def test_answered_before_the_write_and_written_by_the_drain(pb_mesh: PlaybackMesh) -> None:
     mesh = pb_mesh
-    profile = mesh.user() + "/profiles/main"
-    meta = identity(profile)
+    profile, meta = new_viewer(mesh)
     async with replica(mesh, flush_interval_s=HOUR) as (run, stub):
-        session = (
-            await stub.StartPlayback(start_request(profile, mesh.movie.title), metadata=meta)
-        ).session
+        session = await start_movie(stub, mesh, profile, meta)
         before = datetime.now(UTC).replace(tzinfo=None)
         beat = await stub.Heartbeat(
             pb.HeartbeatRequest(session=session.name, position=at(1.75)),
@@ -121,8 +135,7 @@ async def test_sigterm_writes_the_answered_heartbeats(pb_mesh: PlaybackMesh) -> 
     """The process as deployed (`python -m services.playback`, an hour's flush window): a
     heartbeat answered before its write is in the database once SIGTERM's drain is over."""
     mesh = pb_mesh
-    profile = mesh.user() + "/profiles/main"
-    meta = identity(profile)
+    profile, meta = new_viewer(mesh)
     session = await mesh.playback.StartPlayback(
         start_request(profile, mesh.movie.title), metadata=meta
     )
@@ -183,12 +196,9 @@ async def test_sigterm_writes_the_answered_heartbeats(pb_mesh: PlaybackMesh) -> 
 
 async def test_readers_and_stops_see_their_own_heartbeats(pb_mesh: PlaybackMesh) -> None:
     mesh = pb_mesh
-    profile = mesh.user() + "/profiles/main"
-    meta = identity(profile)
+    profile, meta = new_viewer(mesh)
     async with replica(mesh, flush_interval_s=HOUR) as (run, stub):
-        session = (
-            await stub.StartPlayback(start_request(profile, mesh.movie.title), metadata=meta)
-        ).session
+        session = await start_movie(stub, mesh, profile, meta)
         await stub.Heartbeat(
             pb.HeartbeatRequest(session=session.name, position=at(2.25)), metadata=meta
         )
@@ -259,12 +269,9 @@ async def test_a_lease_near_its_end_waits_for_the_write(pb_mesh: PlaybackMesh) -
     """Less than a heartbeat interval of stored lease left: the answer is the flush's. Past the
     stored lease: refused as expired, never revived by a write-behind answer."""
     mesh = pb_mesh
-    profile = mesh.user() + "/profiles/main"
-    meta = identity(profile)
+    profile, meta = new_viewer(mesh)
     async with replica(mesh, flush_interval_s=0.05, sweep_interval_s=HOUR) as (run, stub):
-        session = (
-            await stub.StartPlayback(start_request(profile, mesh.movie.title), metadata=meta)
-        ).session
+        session = await start_movie(stub, mesh, profile, meta)
         stored = session.expire_time.ToDatetime().replace(tzinfo=run.domain.clock().tzinfo)
         margin = timedelta(seconds=mesh.settings.write_behind_margin_s)
         real = run.domain.clock
@@ -294,12 +301,9 @@ async def test_a_stop_through_another_replica(pb_mesh: PlaybackMesh) -> None:
     """The documented window: this replica learns of a stop made elsewhere from its next flush
     of the session; a heartbeat answered before that flush is answered as live."""
     mesh = pb_mesh
-    profile = mesh.user() + "/profiles/main"
-    meta = identity(profile)
+    profile, meta = new_viewer(mesh)
     async with replica(mesh, flush_interval_s=HOUR) as (run, stub):
-        session = (
-            await stub.StartPlayback(start_request(profile, mesh.movie.title), metadata=meta)
-        ).session
+        session = await start_movie(stub, mesh, profile, meta)
         await mesh.playback.StopPlayback(
             pb.StopPlaybackRequest(session=session.name, position=at(2.0)), metadata=meta
         )
@@ -318,12 +322,9 @@ async def test_a_stop_through_another_replica(pb_mesh: PlaybackMesh) -> None:
 
 async def test_write_behind_off_answers_after_the_write(pb_mesh: PlaybackMesh) -> None:
     mesh = pb_mesh
-    profile = mesh.user() + "/profiles/main"
-    meta = identity(profile)
+    profile, meta = new_viewer(mesh)
     async with replica(mesh, write_behind=False) as (run, stub):
-        session = (
-            await stub.StartPlayback(start_request(profile, mesh.movie.title), metadata=meta)
-        ).session
+        session = await start_movie(stub, mesh, profile, meta)
         await stub.Heartbeat(
             pb.HeartbeatRequest(session=session.name, position=at(1.25)), metadata=meta
         )
