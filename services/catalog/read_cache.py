@@ -10,6 +10,9 @@ through `CachedTitleRepository` in front of PostgreSQL. Coherence:
   drops everything, and the TTL bounds what a lost event could leave behind.
 - A read that was in flight while any title was dropped does not store its answer (the cache's
   generation), so an older row never replaces a newer one.
+- Sibling processes on the same port (`VOD_CATALOG_PROCESSES`) share write counters: a write
+  bumps its title's counter before the writer is answered, and a sibling serves a cached title
+  only while the counter is unchanged, so no sibling reads back an older title after the reply.
 Without NATS the cache is off (other replicas' writes would go unseen for a TTL).
 Callers get copies: nothing they do to a returned title reaches the cache.
 """
@@ -54,6 +57,7 @@ class CachedTitleRepository:
     async def get_many(self, title_ids: Sequence[str]) -> dict[str, pb.Title]:
         cached, missing = self.cache.get_many([_name(i) for i in title_ids])
         generation = self.cache.generation
+        stamps = self.cache.stamps(missing)
         found = {
             title_id: _copy(cached[_name(title_id)])
             for title_id in title_ids
@@ -61,7 +65,7 @@ class CachedTitleRepository:
         }
         if missing:
             fetched = await self._inner.get_many([m.removeprefix("titles/") for m in missing])
-            self.cache.put_many([_copy(t) for t in fetched.values()], generation)
+            self.cache.put_many([_copy(t) for t in fetched.values()], generation, stamps)
             found.update(fetched)
         return found
 

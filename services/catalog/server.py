@@ -20,6 +20,7 @@ from services.runtime import lifecycle
 from services.runtime.follow import follow_subjects
 from services.runtime.metrics import RpcMetrics
 from services.runtime.outbox import OutboxRelay
+from services.runtime.processes import sibling_versions
 from services.runtime.server import (
     Registration,
     ServerHandle,
@@ -111,6 +112,7 @@ async def _with_read_cache(
             ["reason"],
             registry=metrics.registry,
         ),
+        siblings=sibling_versions(),
     )
     close = await follow_subjects(
         settings.runtime.nats_url,

@@ -72,6 +72,8 @@ class RuntimeSettings:
     outbound_timeout_s: float = 5.0
     outbox_retention_s: float = 3600.0
     """How long published outbox rows are kept before the relay prunes them."""
+    processes: int = 1
+    """Server processes sharing the gRPC port (`services.runtime.processes`); 1 = this one."""
 
     @property
     def metrics_host_port(self) -> tuple[str, int]:
@@ -83,7 +85,7 @@ def load_runtime_settings(service: str, env: Mapping[str, str] | None = None) ->
     """Read `VOD_<SERVICE>_GRPC_ADDRESS`, `VOD_<SERVICE>_METRICS_ADDRESS` (defaults from
     `services.runtime.ports`, the one port table), `VOD_DATABASE_URL`,
     `VOD_NATS_URL`, `VOD_LOG_LEVEL`, `VOD_DRAIN_GRACE_S`, `VOD_OUTBOUND_TIMEOUT_S`,
-    `VOD_OUTBOX_RETENTION_S`."""
+    `VOD_OUTBOX_RETENTION_S`, `VOD_<SERVICE>_PROCESSES` (1..64)."""
     env = os.environ if env is None else env
     key = service.upper()
     return RuntimeSettings(
@@ -96,7 +98,15 @@ def load_runtime_settings(service: str, env: Mapping[str, str] | None = None) ->
         drain_grace_s=env_float(env, "VOD_DRAIN_GRACE_S", 5.0),
         outbound_timeout_s=env_float(env, "VOD_OUTBOUND_TIMEOUT_S", 5.0),
         outbox_retention_s=env_float(env, "VOD_OUTBOX_RETENTION_S", 3600.0),
+        processes=_processes(env, f"VOD_{key}_PROCESSES"),
     )
+
+
+def _processes(env: Mapping[str, str], key: str) -> int:
+    value = env_int(env, key, 1)
+    if not 1 <= value <= 64:
+        raise ValueError(f"{key} must be between 1 and 64 (one per core is the usual), got {value}")
+    return value
 
 
 def load_page_token_secret(env: Mapping[str, str] | None = None) -> bytes | None:

@@ -52,11 +52,23 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[
 def migrate(url: str, schema: str, migrations_dir: Path, revision: str = "head") -> None:
     """Create the service's schema if needed and upgrade it to `revision` (blocking)."""
     sync_engine = create_engine(async_url(url))
-    with sync_engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-    sync_engine.dispose()
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir))
-    config.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
-    config.attributes["schema"] = schema
-    command.upgrade(config, revision)
+    try:
+        with sync_engine.connect() as lock:
+            # Processes of one service (replicas, supervised siblings) start together: one
+            # migrates at a time, the others then find the schema at head.
+            key = lock.execute(text("SELECT hashtext(:k)"), {"k": f"vod-migrate:{schema}"}).scalar()
+            lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            lock.commit()
+            try:
+                with sync_engine.begin() as conn:
+                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                config = Config()
+                config.set_main_option("script_location", str(migrations_dir))
+                config.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
+                config.attributes["schema"] = schema
+                command.upgrade(config, revision)
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                lock.commit()
+    finally:
+        sync_engine.dispose()

@@ -5,7 +5,8 @@ with these steps: the database (migrated first), NATS with the streams and the o
 background tasks, and the gRPC server with its metrics endpoint. Whatever is opened here is
 closed in reverse order on exit. `run_service` is every process's `main()`: settings, logging,
 `running` with the signal handlers installed before the service reports SERVING, then a graceful
-drain on SIGTERM/SIGINT."""
+drain on SIGTERM/SIGINT; with `VOD_<SERVICE>_PROCESSES` > 1 it supervises that many copies of
+itself on the same port instead (`services.runtime.processes`)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.runtime import processes
 from services.runtime.config import RuntimeSettings
 from services.runtime.db import create_service_engine, migrate
 from services.runtime.events import EventBus
@@ -80,7 +83,7 @@ async def serve(
     handle_signals: bool = False,
 ) -> None:
     """Expose metrics, start the server (SERVING), and stop it with the grace period on exit."""
-    if serve_metrics:
+    if serve_metrics and processes.child_index() is None:  # else the supervisor serves them
         host, port = runtime.metrics_host_port
         start_metrics_server(handle.metrics, host, port)
     await start(handle, handle_signals=handle_signals)
@@ -130,6 +133,11 @@ def run_service(
     the value itself when it is a `ServerHandle`)."""
     settings = load_settings()
     configure_logging(name, settings.runtime.log_level)
+    index = processes.child_index()
+    if settings.runtime.processes > 1 and index is None:
+        raise SystemExit(processes.supervise(name, settings.runtime))
+    if index is not None:
+        structlog.contextvars.bind_contextvars(process=index)
 
     def pick(value: R) -> ServerHandle:
         if handle_of is not None:

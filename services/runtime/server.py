@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from services.runtime.interceptor import RejectedHook, ServiceInterceptor
 from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
+from services.runtime.processes import child_index
 
 __all__ = ["Registration", "ServerHandle", "build_server", "drain_on_signal", "start"]
 
@@ -90,7 +91,9 @@ def build_server(
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
+            # Supervised siblings share the port (services.runtime.processes); otherwise a
+            # second process on a taken port must fail to bind, not split its traffic.
+            ("grpc.so_reuseport", 1 if child_index() is not None else 0),
         ],
     )
     for registration in registrations:

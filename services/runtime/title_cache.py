@@ -8,7 +8,10 @@ changed (`vod.catalog.title_updated`, `vod.catalog.title_removed`, on NATS; see
 was in flight while any title was dropped is not stored (a generation counter), so an update is
 never overwritten by an older answer. The TTL bounds staleness if an event is missed; a NATS
 reconnect drops everything. Without NATS the cache is off: titles would otherwise be served stale
-for up to the TTL after a write.
+for up to the TTL after a write. Supervised sibling processes (`services.runtime.processes`) also
+share write counters (`siblings`): an entry is served only while its title's counter still has the
+value it was fetched under, so a write answered by one sibling is never read back older from
+another, events or not.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from vod.events.v1 import catalog_events_pb2 as ev
 
 from services.runtime.events import subject_of
 from services.runtime.logs import get_logger
+from services.runtime.processes import SiblingVersions
 
 __all__ = ["UPDATED_SUBJECT", "REMOVED_SUBJECT", "TitleCache"]
 
@@ -44,18 +48,31 @@ class TitleCache:
     """<prefix>_title_cache_invalidations_total{reason=updated|removed|written|reconnect|
     undecodable}"""
     clock: Callable[[], float] = time.monotonic
+    siblings: SiblingVersions | None = None
+    """Write counters shared with sibling processes; None when there are none."""
     generation: int = 0
     """Bumped by every drop; `put_many` stores only under the generation its fetch began in."""
-    _entries: OrderedDict[str, tuple[float, cpb.Title]] = field(default_factory=OrderedDict)
+    _entries: OrderedDict[str, tuple[float, cpb.Title, int]] = field(default_factory=OrderedDict)
+
+    def stamps(self, names: Sequence[str]) -> dict[str, int]:
+        """The sibling write counters of `names`, taken before fetching them ({} without
+        siblings); `put_many` stores each title under its stamp."""
+        siblings = self.siblings
+        return {} if siblings is None else {n: siblings.stamp(n) for n in names}
 
     def get_many(self, names: Sequence[str]) -> tuple[dict[str, cpb.Title], list[str]]:
         """(cached titles by name, names to fetch)."""
         now = self.clock()
         found: dict[str, cpb.Title] = {}
         missing: list[str] = []
+        siblings = self.siblings
         for name in names:
             entry = self._entries.get(name)
-            if entry is not None and entry[0] > now:
+            if (
+                entry is not None
+                and entry[0] > now
+                and (siblings is None or siblings.stamp(name) == entry[2])
+            ):
                 self._entries.move_to_end(name)
                 found[name] = entry[1]
             else:
@@ -66,17 +83,25 @@ class TitleCache:
             self.lookups.labels("miss").inc(len(missing))
         return found, missing
 
-    def put_many(self, titles: Iterable[cpb.Title], generation: int) -> None:
+    def put_many(
+        self, titles: Iterable[cpb.Title], generation: int, stamps: dict[str, int] | None = None
+    ) -> None:
         if generation != self.generation:
             return  # a title changed while these were fetched: they may be older than that
         expires = self.clock() + self.ttl_s
         for title in titles:
-            self._entries[title.name] = (expires, title)
+            if self.siblings is not None and (stamps is None or title.name not in stamps):
+                continue  # no stamp from before the fetch: a sibling's write could be missed
+            self._entries[title.name] = (expires, title, (stamps or {}).get(title.name, 0))
             self._entries.move_to_end(title.name)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
     def drop(self, name: str, reason: str) -> None:
+        """Forget `name`; a "written" drop (this process committed a write of it) also tells the
+        sibling processes, before the writer is answered."""
+        if reason == "written" and self.siblings is not None:
+            self.siblings.bump(name)
         self.generation += 1
         self._entries.pop(name, None)
         self.invalidations.labels(reason).inc()

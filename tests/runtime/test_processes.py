@@ -1,0 +1,255 @@
+"""Several processes per service on one port (services/runtime/processes.py), with the catalog as
+the service: the kernel spreads connections over the children, a write answered by one child is
+never read back older from its sibling, metrics are summed over the children by the supervisor, a
+killed child is replaced, and SIGTERM drains them all."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+from google.protobuf import field_mask_pb2
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.parser import text_string_to_metric_families
+from vod.catalog.v1 import catalog_pb2 as pb
+from vod.catalog.v1 import catalog_pb2_grpc
+
+from mesh.embedded import EmbeddedNats, free_port
+from services.runtime.clients import wait_serving
+from services.runtime.processes import SiblingVersions
+from services.runtime.title_cache import TitleCache
+from tests.catalog.test_catalog_api import movie, uid
+
+ROOT = Path(__file__).resolve().parents[2]
+_OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+"""Channels of one process share connections unless told not to (gRPC's global subchannel pool)."""
+
+
+# -- the shared write counters, in one process --------------------------------------------------
+
+
+def test_a_bump_in_one_row_changes_the_stamp_every_sibling_reads(tmp_path: Path) -> None:
+    path = tmp_path / "versions.bin"
+    SiblingVersions.create(path, 2)
+    first, second = SiblingVersions(path, 2, 0), SiblingVersions(path, 2, 1)
+    before = second.stamp("titles/a")
+    first.bump("titles/a")
+    assert (first.stamp("titles/a"), second.stamp("titles/a")) == (before + 1, before + 1)
+    second.bump("titles/a")
+    assert first.stamp("titles/a") == before + 2
+    with pytest.raises(ValueError, match="outside"):
+        SiblingVersions(path, 2, 2)
+
+
+def _cache(siblings: SiblingVersions) -> TitleCache:
+    registry = CollectorRegistry()
+    return TitleCache(
+        60.0,
+        100,
+        Counter("t_lookups", "", ["result"], registry=registry),
+        Counter("t_invalidations", "", ["reason"], registry=registry),
+        siblings=siblings,
+    )
+
+
+def test_a_cached_title_is_not_served_after_a_siblings_write(tmp_path: Path) -> None:
+    path = tmp_path / "versions.bin"
+    SiblingVersions.create(path, 2)
+    reader, writer = _cache(SiblingVersions(path, 2, 0)), _cache(SiblingVersions(path, 2, 1))
+    name = "titles/x"
+    stamps = reader.stamps([name])
+    reader.put_many([pb.Title(name=name, etag="v1")], reader.generation, stamps)
+    assert list(reader.get_many([name])[0]) == [name]
+    writer.drop(name, "written")  # the sibling committed a write of it
+    assert reader.get_many([name]) == ({}, [name])
+    # A fetch that began before the write cannot be stored as current either.
+    reader.put_many([pb.Title(name=name, etag="v1")], reader.generation, stamps)
+    assert reader.get_many([name]) == ({}, [name])
+    # Without a stamp from before its fetch, a title is not stored at all.
+    reader.put_many([pb.Title(name=name, etag="v2")], reader.generation)
+    assert reader.get_many([name]) == ({}, [name])
+    reader.put_many([pb.Title(name=name, etag="v2")], reader.generation, reader.stamps([name]))
+    assert reader.get_many([name])[0][name].etag == "v2"
+    # Events and this process's own drops do not bump the shared counters.
+    stamp = reader.stamps([name])
+    reader.drop(name, "updated")
+    assert reader.stamps([name]) == stamp
+
+
+# -- a supervised catalog ----------------------------------------------------------------------
+
+
+@dataclass
+class Supervised:
+    process: subprocess.Popen[bytes]
+    address: str
+    metrics_url: str
+    port: int
+    log: Path
+
+    def children(self) -> list[int]:
+        return sorted(c.pid for c in psutil.Process(self.process.pid).children())
+
+    def peers_of(self, pid: int) -> set[int]:
+        """Client-side ports of the connections child `pid` has accepted on the service port."""
+        return {
+            c.raddr.port
+            for c in psutil.Process(pid).net_connections(kind="tcp")
+            if c.laddr and c.laddr.port == self.port and c.raddr
+        }
+
+    def handled(self, method: str) -> float:
+        text = urllib.request.urlopen(self.metrics_url, timeout=5).read().decode()
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if (
+                    sample.name == "grpc_server_handled_total"
+                    and sample.labels.get("grpc_method") == method
+                    and sample.labels.get("grpc_code") == "OK"
+                ):
+                    total += sample.value
+        return total
+
+
+@pytest.fixture
+def supervised(
+    fresh_database: str, nats_server: EmbeddedNats, tmp_path: Path
+) -> Iterator[Supervised]:
+    port, metrics_port = free_port(), free_port()
+    log = tmp_path / "catalog.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
+        "VOD_DATABASE_URL": fresh_database,
+        "VOD_NATS_URL": nats_server.url,
+        "VOD_CATALOG_GRPC_ADDRESS": f"127.0.0.1:{port}",
+        "VOD_CATALOG_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
+        "VOD_CATALOG_PROCESSES": "2",
+        "VOD_DRAIN_GRACE_S": "0.5",
+    }
+    env.pop("VOD_PROCESS_INDEX", None)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.catalog"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+    try:
+        yield Supervised(
+            process, f"127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics", port, log
+        )
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        for child in psutil.Process().children(recursive=True):
+            if child.pid != process.pid and "services.catalog" in " ".join(child.cmdline()):
+                child.kill()
+
+
+async def until(condition: Callable[[], Awaitable[bool] | bool], timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = condition()
+        if await result if asyncio.iscoroutine(result) else result:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def _channels_on_each_child(
+    stack: AsyncExitStack, service: Supervised, name: str
+) -> dict[int, catalog_pb2_grpc.CatalogServiceStub]:
+    """One channel per child: new connections are opened until each child holds one (the kernel
+    picks the child of each connection)."""
+    found: dict[int, catalog_pb2_grpc.CatalogServiceStub] = {}
+    children = service.children()
+    for _ in range(60):
+        seen = {pid: service.peers_of(pid) for pid in children}
+        channel = await stack.enter_async_context(
+            grpc.aio.insecure_channel(service.address, options=_OWN_CONNECTION)
+        )
+        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        await stub.GetTitle(pb.GetTitleRequest(name=name))
+        for pid in children:
+            if service.peers_of(pid) - seen[pid] and pid not in found:
+                found[pid] = stub
+        if len(found) == len(children):
+            return found
+    raise AssertionError(f"60 connections never reached every child of {children}")
+
+
+async def test_children_share_the_port_and_never_serve_older_than_a_siblings_write(
+    supervised: Supervised,
+) -> None:
+    await wait_serving(supervised.address, alive=lambda: supervised.process.poll() is None)
+    await until(lambda: len(supervised.children()) == 2)
+    async with AsyncExitStack() as stack:
+        channel = await stack.enter_async_context(grpc.aio.insecure_channel(supervised.address))
+        writer = catalog_pb2_grpc.CatalogServiceStub(channel)
+        title = (await writer.CreateTitle(pb.CreateTitleRequest(title=movie(f"Two {uid()}")))).title
+        on = await _channels_on_each_child(stack, supervised, title.name)
+        (first_pid, first), (second_pid, second) = sorted(on.items())
+        assert first_pid != second_pid
+        baseline = supervised.handled("GetTitle")
+
+        # Both children cache the title; then each writes it in turn and the other reads it
+        # back at once: the etag is the write's, never the cached older one.
+        calls = 0
+        for stub in (first, second, first, second):
+            await stub.GetTitle(pb.GetTitleRequest(name=title.name))
+            calls += 1
+        current = title
+        for round_ in range(20):
+            author, reader = (first, second) if round_ % 2 == 0 else (second, first)
+            current = (
+                await author.UpdateTitle(
+                    pb.UpdateTitleRequest(
+                        title=pb.Title(
+                            name=title.name, display_name=f"Round {round_}", etag=current.etag
+                        ),
+                        update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+                    )
+                )
+            ).title
+            read = (await reader.GetTitle(pb.GetTitleRequest(name=title.name))).title
+            calls += 1
+            assert (read.etag, read.display_name) == (current.etag, f"Round {round_}")
+
+        # The supervisor's /metrics is the sum over both children, exactly.
+        assert supervised.handled("GetTitle") == baseline + calls
+
+        # A killed child is replaced; its counts stay in the sum; the service keeps answering.
+        os.kill(second_pid, signal.SIGKILL)
+        await until(
+            lambda: second_pid not in supervised.children() and len(supervised.children()) == 2
+        )
+        await wait_serving(supervised.address)
+        fresh = await stack.enter_async_context(grpc.aio.insecure_channel(supervised.address))
+        again = await catalog_pb2_grpc.CatalogServiceStub(fresh).GetTitle(
+            pb.GetTitleRequest(name=title.name)
+        )
+        assert again.title.etag == current.etag
+        assert supervised.handled("GetTitle") == baseline + calls + 1
+
+    # SIGTERM drains every child and the supervisor exits 0.
+    children = supervised.children()
+    supervised.process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(supervised.process.wait, 30) == 0
+    assert not [pid for pid in children if psutil.pid_exists(pid)]
+    log = supervised.log.read_text()
+    assert '"event": "processes.child_exited"' in log and '"code": -9' in log
