@@ -1,9 +1,11 @@
 """Catalog GetTitle throughput and latency: through Envoy, directly against the service (with its
-read cache, and a second catalog process with the cache off), and against a bare grpc.aio echo
-server returning a response of the same size — all on this machine in the same run, so the
-ratios can be read off. Prints numbers; asserts nothing.
+read cache, as one process and as `--processes` processes on one port, and one process with the
+cache off), and against a bare grpc.aio echo server returning a response of the same size — all on
+this machine in the same run, so the ratios can be read off. The client spreads its callers over
+`--channels` connections (so a service running several processes gets all of them). Prints
+numbers; asserts nothing.
 
-    scripts/bench catalog [--seconds 5] [--concurrency 32]
+    scripts/bench catalog [--seconds 5] [--concurrency 32] [--channels 4] [--processes 2]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -81,16 +84,24 @@ async def load(
     names: list[str],
     seconds: float,
     concurrency: int,
+    channels: int,
     metadata: tuple[tuple[str, str], ...] = (),
 ) -> Result:
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        for name in names[:20]:  # warm up connections and caches
-            await stub.GetTitle(pb.GetTitleRequest(name=name), timeout=5, metadata=metadata)
+    async with AsyncExitStack() as stack:
+        stubs = []
+        for _ in range(channels):  # each its own connection (no shared subchannel pool)
+            channel = await stack.enter_async_context(
+                grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+            )
+            stubs.append(catalog_pb2_grpc.CatalogServiceStub(channel))
+        for stub in stubs:
+            for name in names[:20]:  # warm up connections and caches
+                await stub.GetTitle(pb.GetTitleRequest(name=name), timeout=5, metadata=metadata)
         latencies: list[float] = []
         stop_at = time.perf_counter() + seconds
 
         async def worker(offset: int) -> None:
+            stub = stubs[offset % len(stubs)]
             i = offset
             while time.perf_counter() < stop_at:
                 began = time.perf_counter()
@@ -118,7 +129,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=4)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
+    os.environ["VOD_CATALOG_PROCESSES"] = str(args.processes)  # the mesh's catalog
 
     home = Path(tempfile.mkdtemp(prefix="vod-bench-"))
     settings = replace(
@@ -136,7 +150,7 @@ def main() -> None:
     mesh = LocalMesh(settings, say=lambda s: print(f"  {s}", file=sys.stderr))
     echo_port = free_port()
     echo = None
-    uncached: subprocess.Popen[bytes] | None = None
+    extra: list[subprocess.Popen[bytes]] = []
     try:
         print("starting the mesh (postgres, nats, catalog, envoy)…", file=sys.stderr)
         mesh.start()
@@ -160,13 +174,16 @@ def main() -> None:
         echo.stdin.write(sample.SerializeToString())
         echo.stdin.close()
         echo.stdout.readline()
-        uncached_port = free_port()
-        uncached = _uncached_catalog(mesh, uncached_port, home)
+        uncached_port, single_port = free_port(), free_port()
+        extra.append(_extra_catalog(mesh, uncached_port, home, "uncached", cache_ttl_s="0"))
+        extra.append(_extra_catalog(mesh, single_port, home, "single"))
+        many = f"{args.processes} processes"
         runs = [
             ("bare grpc.aio echo (same payload)", f"127.0.0.1:{echo_port}"),
             ("catalog direct, read cache off", f"127.0.0.1:{uncached_port}"),
-            ("catalog direct", service),
-            ("catalog through envoy", settings.gateway_grpc),
+            ("catalog direct, 1 process", f"127.0.0.1:{single_port}"),
+            (f"catalog direct, {many}", service),
+            (f"catalog through envoy, {many}", settings.gateway_grpc),
         ]
         tokens = {settings.gateway_grpc: viewer}
         results = []
@@ -180,12 +197,14 @@ def main() -> None:
                         names,
                         args.seconds,
                         args.concurrency,
+                        args.channels,
                         tokens.get(target, ()),
                     )
                 )
             )
         print(
-            f"\nGetTitle, {args.concurrency} concurrent callers, {args.seconds:.0f}s each, "
+            f"\nGetTitle, {args.concurrency} concurrent callers on {args.channels} connections, "
+            f"{args.seconds:.0f}s each, "
             f"{len(names)} titles, response {sample.ByteSize()} bytes"
         )
         print(
@@ -194,36 +213,43 @@ def main() -> None:
             "client and servers on the same host"
         )
         print_table(results, results[0])
-        uncached_run, direct, envoy = results[1], results[2], results[3]
+        uncached_run, single, direct, envoy = results[1:5]
         print(
-            f"read cache: {direct.qps / uncached_run.qps:.2f}x the QPS of the same service "
-            f"without it (p50 {uncached_run.pct(50):.2f} -> {direct.pct(50):.2f} ms)"
+            f"read cache: {single.qps / uncached_run.qps:.2f}x the QPS of the same service "
+            f"without it (p50 {uncached_run.pct(50):.2f} -> {single.pct(50):.2f} ms); "
+            f"{many}: {direct.qps / single.qps:.2f}x one process"
         )
         print(
-            f"\nenvoy hop adds {envoy.pct(50) - direct.pct(50):.2f} ms at p50; "
-            f"catalog reaches {direct.qps / results[0].qps:.0%} of the bare server's QPS "
+            f"\nenvoy hop adds {envoy.pct(50) - direct.pct(50):.2f} ms at p50, "
+            f"{envoy.pct(99) - direct.pct(99):.2f} ms at p99; "
+            f"catalog reaches {direct.qps / results[0].qps:.0%} of the bare server's QPS direct, "
+            f"{envoy.qps / results[0].qps:.0%} through envoy "
             f"(median of {statistics.median([r.requests for r in results]):.0f} requests per run)"
         )
     finally:
         if echo is not None:
             echo.terminate()
-        if uncached is not None:
-            uncached.terminate()
-            uncached.wait(10)
+        for process in extra:
+            process.terminate()
+            process.wait(10)
         mesh.stop()
 
 
-def _uncached_catalog(mesh: LocalMesh, port: int, home: Path) -> subprocess.Popen[bytes]:
-    """A second catalog process on the mesh's database with its read cache off (the baseline of
-    the cache's gain, measured in the same run)."""
+def _extra_catalog(
+    mesh: LocalMesh, port: int, home: Path, label: str, cache_ttl_s: str = ""
+) -> subprocess.Popen[bytes]:
+    """Another single catalog process on the mesh's database (baselines measured in the same
+    run: one process, and one with its read cache off)."""
     entry = mesh.services[0].entry
     env = {
         **mesh.service_env(entry),
         "VOD_CATALOG_GRPC_ADDRESS": f"127.0.0.1:{port}",
         "VOD_CATALOG_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
-        "VOD_CATALOG_CACHE_TTL_S": "0",
+        "VOD_CATALOG_PROCESSES": "1",
     }
-    log = (home / "catalog-uncached.log").open("wb")
+    if cache_ttl_s:
+        env["VOD_CATALOG_CACHE_TTL_S"] = cache_ttl_s
+    log = (home / f"catalog-{label}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", entry.module], env=env, stdout=log, stderr=subprocess.STDOUT
     )

@@ -145,6 +145,8 @@ GRPC_HEALTH_SERVICE = "grpc.health.v1.Health"
 
 # gRPC statuses (read from grpc-status) plus transport failures that are safe to retry for
 # idempotent methods: the request either never reached the service or was refused by it.
+UPSTREAM_STREAMS_PER_CONNECTION = 16
+"""Concurrent streams Envoy puts on one upstream HTTP/2 connection before opening another."""
 RETRY_ON = "unavailable,resource-exhausted,reset,connect-failure,refused-stream"
 
 HTTP_FILTERS = (
@@ -649,7 +651,12 @@ def _cluster(service: ServiceSpec) -> Cluster:
             http2_protocol_options=Http2ProtocolOptions(
                 connection_keepalive=KeepaliveSettings(
                     interval=timedelta(seconds=30), timeout=timedelta(seconds=5)
-                )
+                ),
+                # Envoy opens another connection when one carries this many streams: under
+                # load a service gets several connections, which the kernel spreads over its
+                # processes when it runs more than one on its port (VOD_<SERVICE>_PROCESSES);
+                # with the default (2^31) everything would ride one connection per Envoy worker.
+                max_concurrent_streams=UPSTREAM_STREAMS_PER_CONNECTION,
             )
         )
     )

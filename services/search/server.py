@@ -152,7 +152,13 @@ async def running(
 
 
 def main() -> None:
-    lifecycle.run_service("search", load_settings, running)
+    lifecycle.run_service(
+        "search",
+        load_settings,
+        running,
+        single_process="its index lives in the process, fed by one durable catalog consumer "
+        "that copies would split between them",
+    )
 
 
 if __name__ == "__main__":

@@ -305,7 +305,9 @@ def test_clusters_are_http2_with_grpc_health_checks(two_service_spec: MeshSpec) 
         options = cluster["typed_extension_protocol_options"][
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
         ]
-        assert "http2_protocol_options" in options["explicit_http_config"]
+        http2 = options["explicit_http_config"]["http2_protocol_options"]
+        # several connections under load, for a service running several processes on its port
+        assert http2["max_concurrent_streams"] == 16
         (check,) = cluster["health_checks"]
         assert check["grpc_health_check"]["service_name"] == service.grpc_service
         (thresholds,) = cluster["circuit_breakers"]["thresholds"]

@@ -253,3 +253,33 @@ async def test_children_share_the_port_and_never_serve_older_than_a_siblings_wri
     assert not [pid for pid in children if psutil.pid_exists(pid)]
     log = supervised.log.read_text()
     assert '"event": "processes.child_exited"' in log and '"code": -9' in log
+
+
+def test_a_service_whose_state_lives_in_its_process_refuses_copies(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
+        "VOD_SEARCH_PROCESSES": "2",
+        "VOD_SEARCH_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
+    }
+    env.pop("VOD_PROCESS_INDEX", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.search"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1
+    assert "VOD_SEARCH_PROCESSES=2: search runs as one process (its index lives" in done.stderr
+
+
+def test_the_process_count_is_checked(tmp_path: Path) -> None:
+    from services.runtime.config import load_runtime_settings
+
+    assert load_runtime_settings("catalog", {"VOD_CATALOG_PROCESSES": "2"}).processes == 2
+    assert load_runtime_settings("catalog", {}).processes == 1
+    for bad in ("0", "65", "two"):
+        with pytest.raises(ValueError, match="VOD_CATALOG_PROCESSES"):
+            load_runtime_settings("catalog", {"VOD_CATALOG_PROCESSES": bad})
