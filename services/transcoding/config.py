@@ -16,7 +16,9 @@ from services.runtime.config import (
     setting,
 )
 
-__all__ = ["S3Settings", "TranscodingSettings", "load_settings"]
+__all__ = ["CHUNK_MODES", "S3Settings", "TranscodingSettings", "load_settings"]
+
+CHUNK_MODES = ("local", "distributed")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,17 @@ class TranscodingSettings:
     """0 = one chunk encode per core."""
     chunk_seconds: float = setting("VOD_TRANSCODE_CHUNK_SECONDS", 0.0)
     """0 = pick from the duration and parallelism."""
+    chunk_mode: str = setting("VOD_TRANSCODE_CHUNKS", "local")
+    """Where a job's chunks are encoded: "local" (in the worker that owns the job) or
+    "distributed" (one task per chunk on the VOD_CHUNKS work queue, encoded by any worker;
+    every worker then also pulls chunk tasks)."""
+    chunks_stream: str = "VOD_CHUNKS"
+    chunks_durable: str = "transcode-chunk-workers"
+    chunk_ack_wait_s: float = setting("VOD_TRANSCODE_CHUNK_ACK_WAIT_S", 10.0)
+    """Ack-wait of a chunk task: a worker killed mid-chunk has its chunk redone elsewhere after
+    this long (running chunks are kept with in-progress acks every third of it)."""
+    worker_name: str = setting("VOD_TRANSCODE_WORKER_NAME", "")
+    """Empty = a random `worker-xxxxxxxx`; names show in job progress and chunk records."""
     vmaf_subsample: int = setting("VOD_TRANSCODE_VMAF_SUBSAMPLE", 5)
     x264_preset: str = setting("VOD_TRANSCODE_X264_PRESET", "veryfast")
     watch_poll_s: float = 0.25
@@ -96,4 +109,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> TranscodingSettings:
     )
     if settings.http_read_timeout_s <= 0:
         raise ValueError(f"VOD_HTTP_READ_TIMEOUT_S must be > 0, got {settings.http_read_timeout_s}")
+    if settings.chunk_mode not in CHUNK_MODES:
+        raise ValueError(
+            f"VOD_TRANSCODE_CHUNKS must be one of {', '.join(CHUNK_MODES)}, got "
+            f"{settings.chunk_mode!r}"
+        )
+    if settings.chunk_ack_wait_s <= 0:
+        raise ValueError(
+            f"VOD_TRANSCODE_CHUNK_ACK_WAIT_S must be > 0, got {settings.chunk_ack_wait_s}"
+        )
     return settings

@@ -8,7 +8,10 @@ Chunked encoding in the Netflix manner: the source is cut at GOP boundaries into
 whole number of GOPs; every chunk is encoded by its own ffmpeg (all rungs from one decode) with a
 fixed, closed GOP (`-g`/`-keyint_min` = keyframe interval in frames, no scene-cut keyframes), so
 keyframes fall on the same frame numbers in every chunk and every rung; the chunks are joined
-with the concat demuxer (stream copy) into one seamless stream per rung.
+with the concat demuxer (stream copy) into one seamless stream per rung. A chunk is a
+`ChunkSpec` (frames, fps, GOP, rungs, preset, threads) and `chunk_args` is the one function that
+turns it into an ffmpeg command, whether the chunk runs here or on another worker
+(`services.transcoding.chunks`, `VOD_TRANSCODE_CHUNKS=distributed`).
 
 Encrypted titles (`TranscodeOptions.encrypt`) get their keys from licensing before any encoding
 (one per track class: SD/HD/UHD video by rung height, AUDIO), so a licensing outage fails the
@@ -30,7 +33,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -56,6 +59,9 @@ from services.transcoding.media import (
 )
 
 __all__ = [
+    "ChunkEncoder",
+    "ChunkProgressFn",
+    "ChunkSpec",
     "EncodeConfig",
     "AudioInput",
     "AudioSidecar",
@@ -66,8 +72,11 @@ __all__ = [
     "SidecarError",
     "SubtitleSource",
     "VideoInput",
+    "chunk_args",
+    "encode_chunk",
     "key_classes",
     "package",
+    "plan_chunks",
     "run_pipeline",
 ]
 
@@ -169,6 +178,12 @@ class PipelineResult:
 def _video_args(
     rung: Rung, gop: int, cfg: EncodeConfig, threads: int, crf: float | None = None
 ) -> list[str]:
+    return _codec_args(rung, gop, cfg.x264_preset, threads, crf)
+
+
+def _codec_args(
+    rung: Rung, gop: int, preset: str, threads: int, crf: float | None = None
+) -> list[str]:
     if crf is not None:  # analysis trials: pure constant quality
         rate = ["-crf", str(crf)]
     elif rung.crf is not None:  # per-title: capped CRF aimed at the VMAF target
@@ -194,7 +209,7 @@ def _video_args(
             "-c:v",
             "libx265",
             "-preset",
-            cfg.x264_preset,
+            preset,
             *rate,
             "-tag:v",
             "hvc1",
@@ -217,7 +232,7 @@ def _video_args(
         "-c:v",
         "libx264",
         "-preset",
-        cfg.x264_preset,
+        preset,
         "-profile:v",
         "high",
         *rate,
@@ -334,16 +349,38 @@ async def _analyze(
     return chosen, analysis
 
 
-async def _encode_chunks(
-    source: str,
-    ladder: list[Rung],
-    fps: float,
-    gop: int,
-    total_frames: int,
-    cfg: EncodeConfig,
-    work: Path,
-    report: ReportFn,
-) -> dict[str, list[Path]]:
+@dataclass(frozen=True)
+class ChunkSpec:
+    """One time chunk of the video: everything that decides its encoded bytes (the same spec
+    encodes to the same bytes wherever it runs, given the same ffmpeg build). `threads` is fixed
+    by the plan, never by the process that runs the chunk or by how many chunks it runs."""
+
+    index: int
+    first_frame: int
+    frames: int
+    fps: float
+    gop: int
+    rungs: tuple[Rung, ...]
+    preset: str
+    threads: int
+
+    def output(self, folder: Path, rung: Rung) -> Path:
+        return folder / f"chunk-{self.index:04d}-{rung.id}.ts"
+
+
+ChunkProgressFn = Callable[[int, int], None]
+"""(chunk index, frames of it encoded so far, every rung counted once)."""
+
+ChunkEncoder = Callable[[str, Sequence[ChunkSpec], Path, ChunkProgressFn], Awaitable[None]]
+"""Encodes every chunk of a plan so that `spec.output(work, rung)` exists for each (source,
+specs, work, progress); the default runs them here (`_local_chunks`), `services.transcoding.
+chunks` spreads them over the workers."""
+
+
+def plan_chunks(
+    ladder: Sequence[Rung], fps: float, gop: int, total_frames: int, cfg: EncodeConfig
+) -> list[ChunkSpec]:
+    """Cut `total_frames` into chunks of a whole number of GOPs."""
     total_gops = max(1, math.ceil(total_frames / gop))
     if cfg.chunk_seconds > 0:
         chunk_gops = max(1, round(cfg.chunk_seconds * fps / gop))
@@ -354,17 +391,109 @@ async def _encode_chunks(
     chunk_frames = chunk_gops * gop
     starts = list(range(0, total_frames, chunk_frames))
     threads = max(1, (os.cpu_count() or 1) // min(cfg.workers, len(starts)))
-    sem = asyncio.Semaphore(cfg.workers)
-    frames_done: dict[int, int] = {}
-    began = time.monotonic()
-    outputs: dict[str, list[Path]] = {r.id: [] for r in ladder}
-    work_total = total_frames * len(ladder)
+    return [
+        ChunkSpec(
+            index,
+            first,
+            min(chunk_frames, total_frames - first),
+            fps,
+            gop,
+            tuple(ladder),
+            cfg.x264_preset,
+            threads,
+        )
+        for index, first in enumerate(starts)
+    ]
 
-    def on_progress(index: int, block: dict[str, str]) -> None:
+
+def chunk_args(spec: ChunkSpec, source: str, folder: Path) -> list[str]:
+    """The ffmpeg arguments encoding one chunk into `folder`: the only place they are built, for
+    the local and the distributed path alike."""
+    ladder = spec.rungs
+    split = "".join(f"[s{i}]" for i in range(len(ladder)))
+    graph = f"[0:v]fps={spec.fps},split={len(ladder)}{split};" + ";".join(
+        f"[s{i}]{_scale(r)}[o{i}]" for i, r in enumerate(ladder)
+    )
+    args = ["-ss", f"{spec.first_frame / spec.fps:.6f}", "-i", source, "-filter_complex", graph]
+    for i, rung in enumerate(ladder):
+        args += [
+            "-map",
+            f"[o{i}]",
+            "-an",
+            *_codec_args(rung, spec.gop, spec.preset, spec.threads),
+            "-frames:v",
+            str(spec.frames),
+            "-muxdelay",
+            "0",
+            "-muxpreload",
+            "0",
+            "-f",
+            "mpegts",
+            str(spec.output(folder, rung)),
+        ]
+    return args
+
+
+async def encode_chunk(
+    ffmpeg: str,
+    spec: ChunkSpec,
+    source: str,
+    folder: Path,
+    on_frames: Callable[[int], None] | None = None,
+) -> list[Path]:
+    """Encode one chunk (all its rungs from one decode) into `folder`; its output files."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def progress(block: dict[str, str]) -> None:
+        if on_frames is None:
+            return
         try:
-            frames_done[index] = int(block.get("frame", "0")) * len(ladder)
+            on_frames(int(block.get("frame", "0")))
         except ValueError:
             return
+
+    await run_ffmpeg(ffmpeg, chunk_args(spec, source, folder), on_progress=progress)
+    return [spec.output(folder, rung) for rung in spec.rungs]
+
+
+def _local_chunks(cfg: EncodeConfig) -> ChunkEncoder:
+    """Every chunk in this process, `cfg.workers` ffmpeg processes at a time."""
+
+    async def run(
+        source: str, specs: Sequence[ChunkSpec], work: Path, progress: ChunkProgressFn
+    ) -> None:
+        sem = asyncio.Semaphore(cfg.workers)
+
+        async def one(spec: ChunkSpec) -> None:
+            async with sem:
+                await encode_chunk(
+                    cfg.ffmpeg, spec, source, work, lambda n: progress(spec.index, n)
+                )
+
+        await asyncio.gather(*(one(spec) for spec in specs))
+
+    return run
+
+
+async def _encode_chunks(
+    source: str,
+    ladder: list[Rung],
+    fps: float,
+    gop: int,
+    total_frames: int,
+    cfg: EncodeConfig,
+    work: Path,
+    report: ReportFn,
+    encoder: ChunkEncoder | None = None,
+) -> dict[str, list[Path]]:
+    specs = plan_chunks(ladder, fps, gop, total_frames, cfg)
+    frames_done: dict[int, int] = {}
+    began = time.monotonic()
+    work_total = total_frames * len(ladder)
+    where = "" if encoder is None else " (distributed)"
+
+    def on_progress(index: int, frames: int) -> None:
+        frames_done[index] = frames * len(ladder)
         done = sum(frames_done.values())
         elapsed = max(time.monotonic() - began, 1e-3)
         rate = done / elapsed
@@ -375,41 +504,12 @@ async def _encode_chunks(
                 15 + 60 * min(1.0, done / max(work_total, 1)),
                 fps=rate / len(ladder),
                 eta_s=eta,
-                message=f"encoding {len(ladder)} rungs in {len(starts)} chunks",
+                message=f"encoding {len(ladder)} rungs in {len(specs)} chunks{where}",
             )
         )
 
-    async def encode(index: int, first: int) -> None:
-        frames = min(chunk_frames, total_frames - first)
-        split = "".join(f"[s{i}]" for i in range(len(ladder)))
-        graph = f"[0:v]fps={fps},split={len(ladder)}{split};" + ";".join(
-            f"[s{i}]{_scale(r)}[o{i}]" for i, r in enumerate(ladder)
-        )
-        args = ["-ss", f"{first / fps:.6f}", "-i", source, "-filter_complex", graph]
-        for i, rung in enumerate(ladder):
-            out = work / f"chunk-{index:04d}-{rung.id}.ts"
-            args += [
-                "-map",
-                f"[o{i}]",
-                "-an",
-                *_video_args(rung, gop, cfg, threads),
-                "-frames:v",
-                str(frames),
-                "-muxdelay",
-                "0",
-                "-muxpreload",
-                "0",
-                "-f",
-                "mpegts",
-                str(out),
-            ]
-        async with sem:
-            await run_ffmpeg(cfg.ffmpeg, args, on_progress=lambda b: on_progress(index, b))
-
-    await asyncio.gather(*(encode(i, s) for i, s in enumerate(starts)))
-    for rung in ladder:
-        outputs[rung.id] = [work / f"chunk-{i:04d}-{rung.id}.ts" for i in range(len(starts))]
-    return outputs
+    await (encoder or _local_chunks(cfg))(source, specs, work, on_progress)
+    return {rung.id: [spec.output(work, rung) for spec in specs] for rung in ladder}
 
 
 async def _join(cfg: EncodeConfig, chunks: list[Path], out: Path) -> None:
@@ -798,10 +898,12 @@ async def run_pipeline(
     info: Probe | None = None,
     subtitles: Sequence[SubtitleSource] = (),
     audio_sidecars: Sequence[AudioSidecar] = (),
+    chunk_encoder: ChunkEncoder | None = None,
 ) -> PipelineResult:
     """Transcode `source` into `out` (renditions/, manifests/, thumbnails/); `media` is the asset
-    id used in the relative manifest URLs. Raises SidecarError when an audio sidecar has no audio
-    stream."""
+    id used in the relative manifest URLs. `chunk_encoder` runs the chunk encodes (default: here,
+    in parallel ffmpeg processes; `services.transcoding.chunks` spreads them over workers).
+    Raises SidecarError when an audio sidecar has no audio stream."""
     timings: dict[str, float] = {}
     mark = time.monotonic()
     work.mkdir(parents=True, exist_ok=True)
@@ -850,7 +952,9 @@ async def run_pipeline(
 
     mark = time.monotonic()
     report(Progress(pb.JOB_STAGE_ENCODING, 15, message=f"encoding {len(ladder)} rungs"))
-    chunks = await _encode_chunks(source, ladder, fps, gop, total_frames, cfg, work, report)
+    chunks = await _encode_chunks(
+        source, ladder, fps, gop, total_frames, cfg, work, report, chunk_encoder
+    )
     audio_jobs = []
     audio_inputs: list[AudioInput] = []
     tracks: list[tuple[str, AudioStream, AudioInput, list[str]]] = [

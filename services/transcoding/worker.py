@@ -11,6 +11,9 @@ with exponential backoff (nak with delay) until `max_attempts`, then the job is 
 ffmpeg error; a job whose audio sidecar has no audio stream (`SidecarError`) fails at once,
 since every attempt would fail the same way. A cancelled job is noticed within a second:
 ffmpeg is killed and staging deleted.
+With `VOD_TRANSCODE_CHUNKS=distributed` a job's chunk encodes are spread over all workers: the
+worker running the job queues one task per chunk and joins the results, and every worker pulls
+chunk tasks alongside jobs (`services.transcoding.chunks`).
 A job message that does not decode is dead-lettered (`events.dead_letter`: copied to
 `vod.dlq.vod.jobs.transcode`, counted, logged, terminated) instead of being redelivered forever.
 
@@ -44,6 +47,7 @@ from services.runtime import lifecycle
 from services.runtime.errors import ERROR_DOMAIN
 from services.runtime.events import consumer_span, dead_letter, new_meta
 from services.runtime.logs import configure_logging, get_logger
+from services.transcoding.chunks import ChunkCoordinator, ChunkWorker
 from services.transcoding.config import TranscodingSettings, load_settings
 from services.transcoding.deps import (
     JOBS_SUBJECT,
@@ -98,6 +102,7 @@ class Worker:
         *,
         keys: KeyProvider | None = None,
         name: str = "",
+        nc: nats.NATS | None = None,
     ) -> None:
         self._settings = settings
         self._repo = repo
@@ -112,8 +117,35 @@ class Worker:
             x264_preset=settings.x264_preset,
             vmaf_subsample=settings.vmaf_subsample,
         )
+        self.chunks: ChunkCoordinator | None = None
+        self._chunk_worker: ChunkWorker | None = None
+        if settings.chunk_mode == "distributed":
+            if nc is None:
+                raise ValueError("distributed chunks need the worker's NATS connection (nc)")
+            self.chunks = ChunkCoordinator(nc, js, store, name=self.name)
+            self._chunk_worker = ChunkWorker(
+                settings,
+                repo,
+                store,
+                nc,
+                js,
+                name=self.name,
+                ffmpeg=self._cfg.ffmpeg,
+                concurrency=self._cfg.workers,
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self._chunk_worker is None:
+            await self._run_jobs(stop)
+            return
+        chunks = asyncio.create_task(self._chunk_worker.run(stop))
+        try:
+            await self._run_jobs(stop)
+        finally:
+            stop.set()
+            await chunks
+
+    async def _run_jobs(self, stop: asyncio.Event) -> None:
         sub = await self._js.pull_subscribe(
             JOBS_SUBJECT,
             durable=self._settings.jobs_durable,
@@ -280,6 +312,15 @@ class Worker:
             info=Probe.from_json(row.probe) if row.probe else None,
             subtitles=subtitles,
             audio_sidecars=audio_sidecars,
+            chunk_encoder=(
+                None
+                if self.chunks is None
+                else self.chunks.encoder(
+                    job_id=job.name.removeprefix("jobs/"),
+                    attempt=job.attempt_count,
+                    source_key=row.source_key,
+                )
+            ),
         )
         job.renditions.extend(result.renditions)
         media = job.media_asset
@@ -510,6 +551,7 @@ async def run_worker(settings: TranscodingSettings, stop: asyncio.Event, *, name
     runtime = settings.runtime
     if not runtime.database_url or not runtime.nats_url:
         raise SystemExit("VOD_DATABASE_URL and VOD_NATS_URL must be set for a transcode worker")
+    name = name or settings.worker_name
     async with AsyncExitStack() as stack:
         engine = await lifecycle.open_database(
             stack, runtime, settings.schema, MIGRATIONS, pool_size=4
@@ -530,7 +572,7 @@ async def run_worker(settings: TranscodingSettings, stop: asyncio.Event, *, name
         else:
             _log.warning("worker.no_key_provider", reason="VOD_PACKAGER_SECRET is not set")
         keys = key_provider(settings, channel)
-        worker = Worker(settings, repo, store, js, keys=keys, name=name)
+        worker = Worker(settings, repo, store, js, keys=keys, name=name, nc=nc)
         await worker.run(stop)
 
 
