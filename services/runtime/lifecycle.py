@@ -126,22 +126,14 @@ def run_service(
     running: Callable[..., AbstractAsyncContextManager[R]],
     *,
     handle_of: Callable[[R], ServerHandle] | None = None,
-    single_process: str = "",
 ) -> None:
     """A service process from start to exit: load its settings, configure logging, open
     everything with `running(settings, handle_signals=True)` and drain on SIGTERM/SIGINT.
     `handle_of` picks the gRPC handle out of what `running` yields (default: its `.handle`, or
-    the value itself when it is a `ServerHandle`). A service whose state lives in its process
-    (an index, aggregates, a model fed by a durable consumer the copies would split) names why in
-    `single_process`, and refuses `VOD_<SERVICE>_PROCESSES` > 1 with that reason."""
+    the value itself when it is a `ServerHandle`)."""
     settings = load_settings()
     configure_logging(name, settings.runtime.log_level)
     index = processes.child_index()
-    if settings.runtime.processes > 1 and single_process:
-        raise SystemExit(
-            f"VOD_{name.upper()}_PROCESSES={settings.runtime.processes}: {name} runs as one "
-            f"process ({single_process}); run replicas with their own state instead"
-        )
     if settings.runtime.processes > 1 and index is None:
         raise SystemExit(processes.supervise(name, settings.runtime))
     if index is not None:

@@ -20,7 +20,9 @@ write's reply sees the write. Replicas on other hosts learn writes from events a
 
 What each child runs is the service's ordinary `running(...)`: its own pool, NATS connection,
 outbox relay (rows are claimed with SKIP LOCKED) and consumers (JetStream shares a durable's
-messages between them), exactly like replicas. Migrations take a PostgreSQL advisory lock, so
+messages between them), exactly like replicas. A service whose state lives in the process keeps
+one copy per child (`child_suffix()`: search gives each child its own index directory and its own
+durable catalog consumer, so every child holds the whole index). Migrations take a PostgreSQL advisory lock, so
 children (and replicas) starting together apply them once.
 """
 
@@ -46,6 +48,7 @@ __all__ = [
     "INDEX_ENV",
     "SiblingVersions",
     "child_index",
+    "child_suffix",
     "sibling_versions",
     "supervise",
 ]
@@ -70,6 +73,13 @@ def child_index() -> int | None:
     """This process's index under a supervisor, or None when it is not supervised."""
     raw = os.environ.get(INDEX_ENV, "")
     return int(raw) if raw.isdigit() else None
+
+
+def child_suffix() -> str:
+    """The suffix "-p<index>" in a supervised child, "" otherwise: for state each copy keeps for itself
+    (a local index's directory, the durable consumer that feeds it)."""
+    index = child_index()
+    return "" if index is None else f"-p{index}"
 
 
 # -- sibling write counters ----------------------------------------------------------------------

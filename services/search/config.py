@@ -15,6 +15,7 @@ from services.runtime.config import (
     load_runtime_settings,
     setting,
 )
+from services.runtime.processes import child_suffix
 
 __all__ = ["MeiliSettings", "SearchSettings", "load_settings"]
 
@@ -84,7 +85,8 @@ class SearchSettings:
 
 def load_settings(env: Mapping[str, str] | None = None) -> SearchSettings:
     """`VOD_SEARCH_DATA_DIR` (default `$VOD_HOME/search`, `./var/search`), `VOD_CATALOG_ADDRESS`,
-    `VOD_SEARCH_DEFAULT_REGION`, `VOD_SEARCH_DURABLE`, `VOD_SEARCH_MAINTENANCE_S`, and for
+    `VOD_SEARCH_DEFAULT_REGION`, `VOD_SEARCH_DURABLE`, `VOD_SEARCH_MAINTENANCE_S` (the data
+    directory and durable get a per-copy suffix under `VOD_SEARCH_PROCESSES`), and for
     Meilisearch `VOD_MEILI_URL`, `VOD_MEILI_API_KEY`, `VOD_MEILI_INDEX`,
     `VOD_MEILI_SEARCHABLE`/`_FILTERABLE`/`_SORTABLE`/`_RANKING_RULES` (comma-separated)."""
     env = os.environ if env is None else env
@@ -93,5 +95,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> SearchSettings:
         SearchSettings,
         env,
         runtime=load_runtime_settings("search", env),
-        data_dir=Path(env_str(env, "VOD_SEARCH_DATA_DIR", str(home / "search"))),
+        # Each supervised copy (VOD_SEARCH_PROCESSES) keeps a whole index of its own, fed by
+        # its own durable consumer: "<dir>-p1", "search-indexer-p1".
+        data_dir=Path(env_str(env, "VOD_SEARCH_DATA_DIR", str(home / "search")) + child_suffix()),
+        durable=env_str(env, "VOD_SEARCH_DURABLE", "search-indexer") + child_suffix(),
     )

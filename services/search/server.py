@@ -152,13 +152,7 @@ async def running(
 
 
 def main() -> None:
-    lifecycle.run_service(
-        "search",
-        load_settings,
-        running,
-        single_process="its index lives in the process, fed by one durable catalog consumer "
-        "that copies would split between them",
-    )
+    lifecycle.run_service("search", load_settings, running)
 
 
 if __name__ == "__main__":

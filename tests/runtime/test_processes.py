@@ -8,12 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -21,15 +17,15 @@ import psutil
 import pytest
 from google.protobuf import field_mask_pb2
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.parser import text_string_to_metric_families
 from vod.catalog.v1 import catalog_pb2 as pb
 from vod.catalog.v1 import catalog_pb2_grpc
 
-from mesh.embedded import EmbeddedNats, free_port
+from mesh.embedded import EmbeddedNats
 from services.runtime.clients import wait_serving
 from services.runtime.processes import SiblingVersions
 from services.runtime.title_cache import TitleCache
 from tests.catalog.test_catalog_api import movie, uid
+from tests.supervised import Supervised, stub_on_each_child, supervised, until
 
 ROOT = Path(__file__).resolve().parents[2]
 _OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
@@ -90,119 +86,29 @@ def test_a_cached_title_is_not_served_after_a_siblings_write(tmp_path: Path) -> 
 # -- a supervised catalog ----------------------------------------------------------------------
 
 
-@dataclass
-class Supervised:
-    process: subprocess.Popen[bytes]
-    address: str
-    metrics_url: str
-    port: int
-    log: Path
-
-    def children(self) -> list[int]:
-        return sorted(c.pid for c in psutil.Process(self.process.pid).children())
-
-    def peers_of(self, pid: int) -> set[int]:
-        """Client-side ports of the connections child `pid` has accepted on the service port."""
-        return {
-            c.raddr.port
-            for c in psutil.Process(pid).net_connections(kind="tcp")
-            if c.laddr and c.laddr.port == self.port and c.raddr
-        }
-
-    def handled(self, method: str) -> float:
-        text = urllib.request.urlopen(self.metrics_url, timeout=5).read().decode()
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if (
-                    sample.name == "grpc_server_handled_total"
-                    and sample.labels.get("grpc_method") == method
-                    and sample.labels.get("grpc_code") == "OK"
-                ):
-                    total += sample.value
-        return total
-
-
 @pytest.fixture
-def supervised(
-    fresh_database: str, nats_server: EmbeddedNats, tmp_path: Path
-) -> Iterator[Supervised]:
-    port, metrics_port = free_port(), free_port()
-    log = tmp_path / "catalog.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
-        "VOD_DATABASE_URL": fresh_database,
-        "VOD_NATS_URL": nats_server.url,
-        "VOD_CATALOG_GRPC_ADDRESS": f"127.0.0.1:{port}",
-        "VOD_CATALOG_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
-        "VOD_CATALOG_PROCESSES": "2",
-        "VOD_DRAIN_GRACE_S": "0.5",
-    }
-    env.pop("VOD_PROCESS_INDEX", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.catalog"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    try:
-        yield Supervised(
-            process, f"127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics", port, log
-        )
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-        for child in psutil.Process().children(recursive=True):
-            if child.pid != process.pid and "services.catalog" in " ".join(child.cmdline()):
-                child.kill()
-
-
-async def until(condition: Callable[[], Awaitable[bool] | bool], timeout_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = condition()
-        if await result if asyncio.iscoroutine(result) else result:
-            return
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
-async def _channels_on_each_child(
-    stack: AsyncExitStack, service: Supervised, name: str
-) -> dict[int, catalog_pb2_grpc.CatalogServiceStub]:
-    """One channel per child: new connections are opened until each child holds one (the kernel
-    picks the child of each connection)."""
-    found: dict[int, catalog_pb2_grpc.CatalogServiceStub] = {}
-    children = service.children()
-    for _ in range(60):
-        seen = {pid: service.peers_of(pid) for pid in children}
-        channel = await stack.enter_async_context(
-            grpc.aio.insecure_channel(service.address, options=_OWN_CONNECTION)
-        )
-        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        await stub.GetTitle(pb.GetTitleRequest(name=name))
-        for pid in children:
-            if service.peers_of(pid) - seen[pid] and pid not in found:
-                found[pid] = stub
-        if len(found) == len(children):
-            return found
-    raise AssertionError(f"60 connections never reached every child of {children}")
+def catalog(fresh_database: str, nats_server: EmbeddedNats, tmp_path: Path) -> Iterator[Supervised]:
+    env = {"VOD_DATABASE_URL": fresh_database, "VOD_NATS_URL": nats_server.url}
+    with supervised("services.catalog", "catalog", env, tmp_path / "catalog.log") as service:
+        yield service
 
 
 async def test_children_share_the_port_and_never_serve_older_than_a_siblings_write(
-    supervised: Supervised,
+    catalog: Supervised,
 ) -> None:
+    supervised = catalog
     await wait_serving(supervised.address, alive=lambda: supervised.process.poll() is None)
     await until(lambda: len(supervised.children()) == 2)
     async with AsyncExitStack() as stack:
         channel = await stack.enter_async_context(grpc.aio.insecure_channel(supervised.address))
         writer = catalog_pb2_grpc.CatalogServiceStub(channel)
         title = (await writer.CreateTitle(pb.CreateTitleRequest(title=movie(f"Two {uid()}")))).title
-        on = await _channels_on_each_child(stack, supervised, title.name)
+        on = await stub_on_each_child(
+            stack,
+            supervised,
+            catalog_pb2_grpc.CatalogServiceStub,
+            lambda stub: stub.GetTitle(pb.GetTitleRequest(name=title.name)),
+        )
         (first_pid, first), (second_pid, second) = sorted(on.items())
         assert first_pid != second_pid
         baseline = supervised.handled("GetTitle")
@@ -253,26 +159,6 @@ async def test_children_share_the_port_and_never_serve_older_than_a_siblings_wri
     assert not [pid for pid in children if psutil.pid_exists(pid)]
     log = supervised.log.read_text()
     assert '"event": "processes.child_exited"' in log and '"code": -9' in log
-
-
-def test_a_service_whose_state_lives_in_its_process_refuses_copies(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
-        "VOD_SEARCH_PROCESSES": "2",
-        "VOD_SEARCH_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
-    }
-    env.pop("VOD_PROCESS_INDEX", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "services.search"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
-    assert done.returncode == 1
-    assert "VOD_SEARCH_PROCESSES=2: search runs as one process (its index lives" in done.stderr
 
 
 def test_the_process_count_is_checked(tmp_path: Path) -> None:
