@@ -6,6 +6,7 @@ this machine in the same run, so the ratios can be read off. The client spreads 
 numbers; asserts nothing.
 
     scripts/bench catalog [--seconds 5] [--concurrency 32] [--channels 4] [--processes 2]
+                          [--trace-sample-ratio 1.0]
 """
 
 from __future__ import annotations
@@ -131,8 +132,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--channels", type=int, default=4)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--trace-sample-ratio",
+        type=float,
+        default=1.0,
+        help="VOD_TRACE_SAMPLE_RATIO for every service (1 = the default: every request traced)",
+    )
     args = parser.parse_args()
     os.environ["VOD_CATALOG_PROCESSES"] = str(args.processes)  # the mesh's catalog
+    os.environ["VOD_TRACE_SAMPLE_RATIO"] = str(args.trace_sample_ratio)
 
     home = Path(tempfile.mkdtemp(prefix="vod-bench-"))
     settings = replace(
@@ -210,7 +218,8 @@ def main() -> None:
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}, "
-            "client and servers on the same host"
+            "client and servers on the same host; "
+            f"traces recorded for {args.trace_sample_ratio:.0%} of requests"
         )
         print_table(results, results[0])
         uncached_run, single, direct, envoy = results[1:5]

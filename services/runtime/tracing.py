@@ -39,11 +39,11 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from services.runtime.config import env_int, env_str
+from services.runtime.config import env_float, env_int, env_str
 
 __all__ = [
     "REQUEST_ID_ATTRIBUTE",
@@ -77,12 +77,18 @@ class TracingSettings:
     empty keeps spans in local files under `traces_dir`."""
     traces_dir: Path = Path("var") / "traces"
     max_file_bytes: int = _DEFAULT_MAX_FILE_BYTES
+    sample_ratio: float = 1.0
+    """Share of traces started here that are recorded (head sampling by trace id). A caller's
+    decision is always followed: a request whose `traceparent` says sampled is recorded, one that
+    says not sampled is not. 1.0 records every request (`vod trace` finds any click); recording a
+    span costs more than the rest of a cached catalog read, so a busy deployment samples."""
 
 
 def load_tracing_settings(env: Mapping[str, str] | None = None) -> TracingSettings:
     """Read `VOD_TRACING` (`off` disables recording; propagation stays), `VOD_OTLP_ENDPOINT`,
-    `VOD_HOME` (local files go to `$VOD_HOME/traces`, default `./var/traces`) and
-    `VOD_TRACE_FILE_MAX_BYTES` (per-file cap before rotation, default 8 MiB)."""
+    `VOD_HOME` (local files go to `$VOD_HOME/traces`, default `./var/traces`),
+    `VOD_TRACE_FILE_MAX_BYTES` (per-file cap before rotation, default 8 MiB) and
+    `VOD_TRACE_SAMPLE_RATIO` (0 to 1, default 1: every trace started here is recorded)."""
     env = os.environ if env is None else env
     switch = env_str(env, "VOD_TRACING", "on").lower()
     if switch not in ("on", "off", "1", "0", "true", "false"):
@@ -90,8 +96,12 @@ def load_tracing_settings(env: Mapping[str, str] | None = None) -> TracingSettin
     max_bytes = env_int(env, "VOD_TRACE_FILE_MAX_BYTES", _DEFAULT_MAX_FILE_BYTES)
     if max_bytes < 1024:
         raise ValueError(f"VOD_TRACE_FILE_MAX_BYTES must be at least 1024, got {max_bytes}")
+    ratio = env_float(env, "VOD_TRACE_SAMPLE_RATIO", 1.0)
+    if not 0.0 <= ratio <= 1.0:  # NaN fails this too
+        raise ValueError(f"VOD_TRACE_SAMPLE_RATIO must be between 0 and 1, got {ratio}")
     return TracingSettings(
         enabled=switch in ("on", "1", "true"),
+        sample_ratio=ratio,
         otlp_endpoint=env_str(env, "VOD_OTLP_ENDPOINT", ""),
         traces_dir=Path(env_str(env, "VOD_HOME", "var")).resolve() / "traces",
         max_file_bytes=max_bytes,
@@ -131,7 +141,11 @@ def configure_tracing(
             return
         provider = TracerProvider(
             resource=Resource.create({"service.name": service}),
-            sampler=ParentBased(ALWAYS_ON),
+            sampler=ParentBased(
+                ALWAYS_ON
+                if settings.sample_ratio >= 1.0
+                else TraceIdRatioBased(settings.sample_ratio)
+            ),
         )
         provider.add_span_processor(_RequestIdStamp())
         provider.add_span_processor(

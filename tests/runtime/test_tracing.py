@@ -587,9 +587,38 @@ def test_tracing_settings_come_from_the_environment(tmp_path: Path) -> None:
         otlp_endpoint="http://collector:4317",
         traces_dir=tmp_path / "traces",
         max_file_bytes=8 * 1024 * 1024,
+        sample_ratio=1.0,
     )
+    assert tracing.load_tracing_settings({"VOD_TRACE_SAMPLE_RATIO": "0.05"}).sample_ratio == 0.05
+    for bad in ("1.5", "-0.1", "nan", "lots"):
+        with pytest.raises(ValueError, match="VOD_TRACE_SAMPLE_RATIO"):
+            tracing.load_tracing_settings({"VOD_TRACE_SAMPLE_RATIO": bad})
     assert tracing.load_tracing_settings({"VOD_TRACING": "off"}).enabled is False
     with pytest.raises(ValueError, match="VOD_TRACING must be on or off"):
         tracing.load_tracing_settings({"VOD_TRACING": "maybe"})
     with pytest.raises(ValueError, match="VOD_TRACE_FILE_MAX_BYTES"):
         tracing.load_tracing_settings({"VOD_TRACE_FILE_MAX_BYTES": "10"})
+
+
+def test_a_sample_ratio_records_a_share_of_new_traces_and_follows_the_caller() -> None:
+    exporter = InMemorySpanExporter()
+    tracing.configure_tracing(
+        "vod-test", TracingSettings(enabled=False, sample_ratio=0.25), exporter=exporter
+    )
+    try:
+        roots = [tracing.tracer().start_span("root") for _ in range(2000)]
+        for span in roots:
+            span.end()
+        sampled = sum(1 for s in roots if s.get_span_context().trace_flags.sampled)
+        tracing.force_flush()
+        assert len(exporter.get_finished_spans()) == sampled
+        assert 400 <= sampled <= 600, sampled  # 25% of 2000, far outside chance either way
+        # A caller that sampled its trace is always continued, one that did not never is.
+        for flag, expected in (("01", 1), ("00", 0)):
+            exporter.clear()
+            parent = tracing.extract((("traceparent", f"00-{'ab' * 16}-{'cd' * 8}-{flag}"),))
+            tracing.tracer().start_span("child", context=parent).end()
+            tracing.force_flush()
+            assert len(exporter.get_finished_spans()) == expected
+    finally:
+        tracing.configure_tracing("vod-test", TracingSettings(enabled=False))
