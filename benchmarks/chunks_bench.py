@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import subprocess
 import sys
@@ -31,7 +30,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
 
-import google_crc32c  # noqa: E402
 import grpc  # noqa: E402
 import nats  # noqa: E402
 from nats.js.errors import NotFoundError  # noqa: E402
@@ -39,44 +37,11 @@ from vod.events.v1 import media_events_pb2 as ev  # noqa: E402
 from vod.transcoding.v1 import transcoding_pb2 as pb  # noqa: E402
 from vod.transcoding.v1 import transcoding_pb2_grpc  # noqa: E402
 
+from benchmarks.transcode_bench import make_source, upload  # noqa: E402
 from mesh.embedded import EmbeddedNats, EmbeddedPostgres, free_port  # noqa: E402
 from services.runtime.config import RuntimeSettings  # noqa: E402
 from services.transcoding.chunks import STATUS_SUBJECT  # noqa: E402
 from services.transcoding.config import TranscodingSettings  # noqa: E402
-from services.transcoding.media import ffmpeg_exe  # noqa: E402
-
-FFMPEG = ffmpeg_exe()
-
-
-def make_source(path: Path, seconds: int, height: int) -> None:
-    width = height * 16 // 9 // 2 * 2
-    subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size={width}x{height}:rate=25:duration={seconds}",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency=300:duration={seconds}",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-crf",
-            "16",
-            "-c:a",
-            "aac",
-            "-shortest",
-            str(path),
-        ],
-        check=True,
-    )
 
 
 def worker_env(
@@ -131,29 +96,6 @@ async def ready(js: Any, stream: str, durable: str, pullers: int) -> None:
             except NotFoundError:
                 pass
             await asyncio.sleep(0.05)
-
-
-async def upload(stub: Any, path: Path, title: str, upload_id: str) -> pb.Upload:
-    data = path.read_bytes()
-    header = pb.UploadHeader(
-        title=title,
-        file_name=path.name,
-        size_bytes=len(data),
-        content_type="video/mp4",
-        sha256=hashlib.sha256(data).hexdigest(),
-        upload_id=upload_id,
-    )
-
-    async def requests():  # type: ignore[no-untyped-def]
-        yield pb.UploadRequest(header=header)
-        step = 4 * 1024 * 1024 - 1024
-        for offset in range(0, len(data), step):
-            piece = data[offset : offset + step]
-            yield pb.UploadRequest(
-                chunk=pb.UploadChunk(offset=offset, data=piece, crc32c=google_crc32c.value(piece))
-            )
-
-    return (await stub.Upload(requests(), timeout=600)).upload
 
 
 async def one_job(

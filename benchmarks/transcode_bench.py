@@ -125,10 +125,10 @@ async def service_pipeline(source: Path, big: Path, root: Path) -> tuple[float, 
             async with grpc.aio.insecure_channel(f"127.0.0.1:{run.port}") as channel:
                 stub = transcoding_pb2_grpc.TranscodingServiceStub(channel)
                 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                await _upload(stub, big, "titles/bench-big", "bench-big")
+                await upload(stub, big, "titles/bench-big", "bench-big")
                 rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 start = time.monotonic()
-                up = await _upload(stub, source, "titles/bench", "bench-src")
+                up = await upload(stub, source, "titles/bench", "bench-src")
                 job = (
                     await stub.CreateJob(
                         pb.CreateJobRequest(job=pb.Job(upload=up.name), job_id="bench")
@@ -144,7 +144,7 @@ async def service_pipeline(source: Path, big: Path, root: Path) -> tuple[float, 
     return wall, rss_before, rss_after
 
 
-async def _upload(stub, path: Path, title: str, upload_id: str) -> pb.Upload:  # type: ignore[no-untyped-def]
+async def upload(stub, path: Path, title: str, upload_id: str) -> pb.Upload:  # type: ignore[no-untyped-def]
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(1 << 20):
