@@ -1,19 +1,23 @@
 """Search benchmark: prints p50/p99 latency and QPS of Search and Suggest, in-process against the
-engine and over gRPC against a running search service (`--target`, e.g. the service directly or
-Envoy), on the netflix catalog and on a generated catalog, plus index build time. The gRPC load
-runs against the service directly and through an Envoy the benchmark starts in front of it, in the
-same run. Prints numbers, asserts nothing.
+engine and over gRPC, on the netflix catalog and on a generated catalog, plus index build time.
+The gRPC load (8 callers, each on its own connection) runs against the search service in its own
+process (`python -m services.search` serving the index just built), as one process and as
+`--processes` copies on one port (`VOD_SEARCH_PROCESSES`), each directly and through an Envoy the
+benchmark starts in front of it, in the same run; `--target` adds any other SearchService address.
+Prints numbers, asserts nothing.
 
-    .venv/bin/python benchmarks/search_bench.py                      # in-process + own gRPC server
-    .venv/bin/python benchmarks/search_bench.py --target 127.0.0.1:8080   # also through Envoy
+    scripts/bench search [--generated 100000] [--rounds 500] [--processes 2] [--target HOST:PORT]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
 
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+from collections.abc import AsyncIterator, Iterator  # noqa: E402
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager  # noqa: E402
 
 import grpc  # noqa: E402
 from vod.search.v1 import search_pb2 as pb  # noqa: E402
@@ -33,11 +37,9 @@ from mesh.embedded import EmbeddedEnvoy, free_port  # noqa: E402
 from mesh.envoy_config import render_yaml  # noqa: E402
 from mesh.spec import MeshSpec, ServiceSpec  # noqa: E402
 from services.catalog.importer import read_rows, title_from_row  # noqa: E402
-from services.runtime.config import RuntimeSettings  # noqa: E402
-from services.search.config import SearchSettings  # noqa: E402
+from services.runtime.clients import wait_serving  # noqa: E402
 from services.search.documents import TitleDoc, doc_from_title  # noqa: E402
 from services.search.engine import EngineQuery, Filters  # noqa: E402
-from services.search.server import running  # noqa: E402
 from services.search.tantivy_engine import TantivyEngine  # noqa: E402
 from services.search.text import words  # noqa: E402
 
@@ -154,13 +156,24 @@ def bench_engine(engine: TantivyEngine, rounds: int, docs: list[TitleDoc]) -> No
         stats(label, samples, time.perf_counter() - start)
 
 
-async def bench_grpc(target: str, rounds: int, concurrency: int = 8) -> None:
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = search_pb2_grpc.SearchServiceStub(channel)
+async def bench_grpc(target: str, rounds: int, concurrency: int = 8, tag: str = "") -> None:
+    """`rounds` Searches then Suggests from `concurrency` callers, each on its own connection
+    (so a service running several processes on its port gets all of them)."""
+    async with AsyncExitStack() as stack:
+        stubs = [
+            search_pb2_grpc.SearchServiceStub(
+                await stack.enter_async_context(
+                    grpc.aio.insecure_channel(
+                        target, options=[("grpc.use_local_subchannel_pool", 1)]
+                    )
+                )
+            )
+            for _ in range(concurrency)
+        ]
         for label, make in (
             (
                 "Search (gRPC)",
-                lambda i: stub.Search(
+                lambda i: stubs[i % concurrency].Search(
                     pb.SearchRequest(
                         query=QUERIES[i % len(QUERIES)], facets=[pb.FACET_FIELD_GENRE]
                     ),
@@ -169,7 +182,7 @@ async def bench_grpc(target: str, rounds: int, concurrency: int = 8) -> None:
             ),
             (
                 "Suggest (gRPC)",
-                lambda i: stub.Suggest(
+                lambda i: stubs[i % concurrency].Suggest(
                     pb.SuggestRequest(prefix=PREFIXES[i % len(PREFIXES)]), timeout=10
                 ),
             ),
@@ -185,7 +198,41 @@ async def bench_grpc(target: str, rounds: int, concurrency: int = 8) -> None:
 
             start = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
-            stats(f"{label} x{concurrency} @ {target}", samples, time.perf_counter() - start)
+            stats(f"{label} x{concurrency} {tag}", samples, time.perf_counter() - start)
+
+
+@asynccontextmanager
+async def service_process(data_dir: Path, processes: int) -> AsyncIterator[int]:
+    """`python -m services.search` serving the index in `data_dir` (copied for each copy when
+    `processes` > 1); yields its port."""
+    if processes > 1:
+        for i in range(processes):
+            shutil.copytree(data_dir, Path(f"{data_dir}-p{i}"), dirs_exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
+        "VOD_HOME": str(data_dir),
+        "VOD_SEARCH_DATA_DIR": str(data_dir),
+        "VOD_SEARCH_GRPC_ADDRESS": f"127.0.0.1:{port}",
+        "VOD_SEARCH_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        "VOD_SEARCH_PROCESSES": str(processes),
+        "VOD_LOG_LEVEL": "WARNING",
+    }
+    env.pop("VOD_NATS_URL", None)
+    log = (data_dir.parent / f"search-{processes}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.search"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        await wait_serving(f"127.0.0.1:{port}", alive=lambda: process.poll() is None)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+        for i in range(processes if processes > 1 else 0):
+            shutil.rmtree(f"{data_dir}-p{i}", ignore_errors=True)
 
 
 @contextmanager
@@ -221,6 +268,9 @@ async def main() -> None:
         "--generated", type=int, default=100_000, help="size of the generated catalog"
     )
     parser.add_argument("--rounds", type=int, default=500)
+    parser.add_argument(
+        "--processes", type=int, default=os.cpu_count() or 2, help="VOD_SEARCH_PROCESSES to compare"
+    )
     args = parser.parse_args()
     for label, make in (
         ("netflix", netflix_docs),
@@ -235,17 +285,17 @@ async def main() -> None:
             print(f"{label}: {len(docs):,} titles, index build {time.perf_counter() - start:.2f} s")
             bench_engine(engine, args.rounds, docs)
             engine.close()
-            # the same index served by the real service (no NATS: a static index)
-            settings = SearchSettings(
-                runtime=RuntimeSettings(service="search", grpc_address="127.0.0.1:0"),
-                data_dir=Path(tmp),
-            )
-            async with running(settings, serve_metrics=False) as handle:
-                await bench_grpc(f"127.0.0.1:{handle.port}", args.rounds)
-                with envoy_in_front_of(handle.port, Path(tmp)) as front:
-                    await bench_grpc(front, args.rounds)
+            # the same index served by the real service in its own process (no NATS: a static
+            # index), as one process and as --processes copies on one port, each copy with its
+            # own copy of the index
+            for processes in sorted({1, args.processes}):
+                async with service_process(Path(tmp), processes) as port:
+                    tag = f"({processes} process{'es' if processes > 1 else ''})"
+                    await bench_grpc(f"127.0.0.1:{port}", args.rounds, tag=f"direct {tag}")
+                    with envoy_in_front_of(port, Path(tmp)) as front:
+                        await bench_grpc(front, args.rounds, tag=f"via Envoy {tag}")
             for target in args.target:
-                await bench_grpc(target, args.rounds)
+                await bench_grpc(target, args.rounds, tag=target)
 
 
 if __name__ == "__main__":
