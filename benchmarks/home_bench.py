@@ -1,8 +1,8 @@
 """Home feed benchmark: p50/p99 latency and QPS of GatewayService.GetHome against the gateway
 service (`python -m gateway.home`, its own process, production deadlines) in front of the real
-recommendations and search services (processes of their own) and catalog and playback (in this
-process, next to the load's client: read the numbers with that in mind), on embedded Postgres
-and NATS, seeded with titles, a transcoded clip and a viewer who watched part of it, with all
+catalog, playback, recommendations and search services (each a process of its own; the seeding
+before them runs in this process), on embedded Postgres and NATS, seeded with titles, a
+transcoded clip and a viewer who watched part of it, with all
 dependencies healthy and with recommendations hung (held by a proxy): once with the breaker on
 (default thresholds) and once with it off, to show the per-row deadline. A bare grpc.aio server
 answering GetHome with a canned response of the same size (its own process too) is the
