@@ -63,10 +63,12 @@ class PlaybackSettings:
     found the session ended here refuses its later heartbeats at once. What may be lost: the
     heartbeats answered but not yet written when the process dies without draining (SIGKILL,
     a crash): at most `flush_interval_s` of them, each session's resume point then being its
-    previous heartbeat's; a drain (SIGTERM, `close`) writes them. A stop made through another
-    replica is learnt by this one's next flush of the session: heartbeats answered before that
-    flush (within `flush_interval_s` of the first one after the stop) are answered as live, the
-    later ones are refused. Starts, stops, resume-point reads and GetSession first wait for the
+    previous heartbeat's; a drain (SIGTERM, `close`) writes them. A stop or replacing start made
+    by a sibling process on the same port (`VOD_PLAYBACK_PROCESSES`) is seen at once (shared
+    write counters, `services.runtime.processes`). One made through a replica on another host is
+    learnt by this one's next flush of the session: heartbeats answered before that flush
+    (within `flush_interval_s` of the first one after the stop) are answered as live, the later
+    ones are refused. Starts, stops, resume-point reads and GetSession first wait for the
     user's gathered heartbeats (read your writes; they hurry the flush)."""
     flush_max_batch: int = setting("VOD_PLAYBACK_FLUSH_MAX_BATCH", 2000)
     sweep_interval_s: float = setting("VOD_PLAYBACK_SWEEP_S", 0.0)

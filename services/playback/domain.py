@@ -11,7 +11,7 @@ import secrets
 import string
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -44,6 +44,7 @@ from services.runtime.identity import Caller, forward_metadata, platform_region
 from services.runtime.logs import get_logger
 from services.runtime.maturity import maturity_allows, parse_maturity
 from services.runtime.page_tokens import PageTokens, bad_page_token, default_page_tokens
+from services.runtime.processes import SiblingVersions
 
 if TYPE_CHECKING:
     from services.playback.config import PlaybackSettings
@@ -502,6 +503,9 @@ class _Known:
     """Stopped, replaced or expired, as seen here: its heartbeats are refused."""
     holds: int = 0
     """Stops or starts under way that may end it: its heartbeats wait for their writes."""
+    stamp: int = 0
+    """The session's sibling write counter when this process last saw it live in the database:
+    a sibling process that ended it since has bumped it (`PlaybackDomain.siblings`)."""
 
 
 @dataclass
@@ -524,8 +528,12 @@ class PlaybackDomain:
         edge_http: httpx.AsyncClient | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         page_tokens: PageTokens | None = None,
+        siblings: SiblingVersions | None = None,
     ) -> None:
         self._page_tokens = page_tokens or default_page_tokens()
+        self.siblings = siblings
+        """Write counters shared with sibling processes on the same port: a stop or a replacing
+        start made by one bumps the session's, and the others' write-behind answers check it."""
         self.settings = settings
         self.repository = repository
         self._catalog = catalog
@@ -667,6 +675,7 @@ class PlaybackDomain:
             for session_id in outcome.replaced:
                 if (replaced := self._known.get(session_id)) is not None:
                     replaced.ended = True
+            self._ended_here(outcome.replaced)
         finally:
             for known in held:
                 known.holds -= 1
@@ -822,7 +831,7 @@ class PlaybackDomain:
             del self._by_device[(user, device_id, title)]
         return out
 
-    def _remember(self, session: SessionRecord) -> _Known:
+    def _remember(self, session: SessionRecord, stamp: int = 0) -> _Known:
         known = _Known(
             user=session.user,
             duration_s=session.duration_s,
@@ -830,6 +839,7 @@ class PlaybackDomain:
             title=session.title,
             stored_expire=session.expire_time,
             ended=session.state != pb.SESSION_STATE_ACTIVE,
+            stamp=stamp,
         )
         self._known[session.id] = known
         self._by_device.setdefault((known.user, known.device_id, known.title), set()).add(
@@ -849,10 +859,20 @@ class PlaybackDomain:
         if known is not None:
             self._known.move_to_end(session_id)
             return known
+        stamp = self._stamp(session_id)
         session = await self.repository.get_session(session_id)
         if session is None:
             return None
-        return self._known.get(session_id) or self._remember(session)
+        return self._known.get(session_id) or self._remember(session, stamp)
+
+    def _stamp(self, session_id: str) -> int:
+        return 0 if self.siblings is None else self.siblings.stamp(session_id)
+
+    def _ended_here(self, session_ids: Iterable[str]) -> None:
+        """Tell sibling processes these sessions ended (before the caller is answered)."""
+        if self.siblings is not None:
+            for session_id in session_ids:
+                self.siblings.bump(session_id)
 
     async def heartbeat(
         self, caller: Caller, name: str, position: duration_pb2.Duration, state: int
@@ -878,11 +898,13 @@ class PlaybackDomain:
         expire = now + timedelta(seconds=self.settings.lease_s)
         write = HeartbeatWrite(session_id, known.user, position_s, playing, expire)
         stored = known.stored_expire
+        stamp = self._stamp(session_id)
         if (
             self.settings.write_behind
             and not known.holds
             and stored is not None
             and (stored - now).total_seconds() > self.settings.write_behind_margin_s
+            and stamp == known.stamp  # no sibling process ended it since
         ):
             self.batcher.enqueue(write)
         else:
@@ -890,6 +912,7 @@ class PlaybackDomain:
             if written is None:
                 raise await self._ended(name, session_id)
             expire = written
+            known.stamp = stamp  # live in the database after that counter value
         response = pb.HeartbeatResponse()
         response.expire_time.FromDatetime(expire)
         response.heartbeat_interval.CopyFrom(_duration(self.settings.heartbeat_s))
@@ -947,6 +970,8 @@ class PlaybackDomain:
             )
             if known is not None and ended is not None and ended.state != pb.SESSION_STATE_ACTIVE:
                 known.ended = True
+            if ended is not None and ended.state != pb.SESSION_STATE_ACTIVE:
+                self._ended_here([session_id])
         finally:
             if known is not None:
                 known.holds -= 1

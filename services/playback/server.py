@@ -34,6 +34,7 @@ from services.runtime import lifecycle
 from services.runtime.clients import open_channel
 from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
+from services.runtime.processes import sibling_versions
 from services.runtime.server import Registration, ServerHandle, build_server
 
 __all__ = [
@@ -84,6 +85,7 @@ def build_domain(settings: PlaybackSettings, deps: PlaybackDeps) -> PlaybackDoma
         accounts=deps.accounts,
         origin=deps.origin,
         edge_http=deps.edge_http,
+        siblings=sibling_versions(),
     )
 
 

@@ -30,6 +30,7 @@ from services.playback.domain import HeartbeatBatcher, HeartbeatWrite
 from services.playback.server import Running
 from services.playback.server import running as playback_running
 from services.runtime.errors import Unavailable
+from services.runtime.processes import SiblingVersions
 from tests.playback.conftest import (
     PlaybackMesh,
     at,
@@ -318,6 +319,36 @@ async def test_a_stop_through_another_replica(pb_mesh: PlaybackMesh) -> None:
         )
         assert await refused(stub, session.name, meta, 3.5) == ["SESSION_STOPPED"]
         assert await stored_position(run, session.name) == 2.0  # the late heartbeat was not
+
+
+async def test_a_stop_through_a_sibling_process_is_seen_at_once(
+    pb_mesh: PlaybackMesh, tmp_path: Path
+) -> None:
+    """Sibling processes on one port (VOD_PLAYBACK_PROCESSES) close that window: a stop bumps the
+    session's shared write counter before it is answered, and a write-behind answer checks it."""
+    mesh = pb_mesh
+    profile, meta = new_viewer(mesh)
+    counters = tmp_path / "versions.bin"
+    SiblingVersions.create(counters, 2)
+    async with (
+        replica(mesh, flush_interval_s=HOUR) as (first, first_stub),
+        # flushes as in production: the heartbeat after the stop takes the path that waits
+        replica(mesh, flush_interval_s=0.05) as (second, second_stub),
+    ):
+        first.domain.siblings = SiblingVersions(counters, 2, 0)
+        second.domain.siblings = SiblingVersions(counters, 2, 1)
+        session = await start_movie(first_stub, mesh, profile, meta)
+        for position in (1.0, 1.5):  # the second process knows it live: write-behind answers
+            await second_stub.Heartbeat(
+                pb.HeartbeatRequest(session=session.name, position=at(position)),
+                metadata=meta,
+                timeout=20,
+            )
+        await first_stub.StopPlayback(
+            pb.StopPlaybackRequest(session=session.name, position=at(2.0)), metadata=meta
+        )
+        assert await refused(second_stub, session.name, meta, 3.0) == ["SESSION_STOPPED"]
+        assert await stored_position(second, session.name) == 2.0
 
 
 async def test_write_behind_off_answers_after_the_write(pb_mesh: PlaybackMesh) -> None:
