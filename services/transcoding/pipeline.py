@@ -1025,8 +1025,12 @@ async def run_pipeline(
     timings["vmaf"] = time.monotonic() - mark
 
     mark = time.monotonic()
+    # Poster and sprite tiles (at most 360p and 160 px wide) come from the smallest rung of at
+    # least 360p when there is one: decoding it costs a fraction of decoding the source.
+    small = [rung for rung in ladder if rung.height >= 360]
+    picture_source = str(joined[min(small, key=lambda r: r.height).id]) if small else source
     sprite = await _thumbnails(
-        source, info, cfg, out / "thumbnails", media, out / "renditions" / "thumbs"
+        picture_source, info, cfg, out / "thumbnails", media, out / "renditions" / "thumbs"
     )
     timings["thumbnails"] = time.monotonic() - mark
     report(
