@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from services.runtime.logs import get_logger
+from services.runtime.processes import shares_port
 
 __all__ = [
     "ADDRESS_ENV",
@@ -183,7 +184,7 @@ class WebServer:
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_port=shares_port())
         await site.start()
         server: Any = site._server  # noqa: SLF001 (aiohttp keeps the bound server private)
         sockets = server.sockets if server is not None else []

@@ -39,12 +39,14 @@ class Supervised:
     def children(self) -> list[int]:
         return sorted(c.pid for c in psutil.Process(self.process.pid).children())
 
-    def peers_of(self, pid: int) -> set[int]:
-        """Client-side ports of the connections child `pid` has accepted on the service port."""
+    def peers_of(self, pid: int, port: int | None = None) -> set[int]:
+        """Client-side ports of the connections child `pid` has accepted on `port` (default: the
+        service's gRPC port)."""
+        port = self.port if port is None else port
         return {
             c.raddr.port
             for c in psutil.Process(pid).net_connections(kind="tcp")
-            if c.laddr and c.laddr.port == self.port and c.raddr
+            if c.laddr and c.laddr.port == port and c.raddr
         }
 
     def handled(self, method: str) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from services.runtime.logs import get_logger
+from services.runtime.processes import shares_port
 
 __all__ = ["JWKS_PATH", "build_app", "serving"]
 
@@ -72,7 +73,7 @@ async def serving(address: str, jwks: JwksSource) -> AsyncIterator[int]:
     runner = web.AppRunner(build_app(jwks), access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host or "127.0.0.1", int(port), reuse_port=False)
+        site = web.TCPSite(runner, host or "127.0.0.1", int(port), reuse_port=shares_port())
         await site.start()
         bound = int(runner.addresses[0][1])
         _log.info("jwks_http.started", port=bound)

@@ -24,6 +24,7 @@ from services.playback.domain import PlaybackDomain, SessionRecord, clearkey_lic
 from services.runtime import playback_tokens
 from services.runtime.errors import DomainError
 from services.runtime.logs import get_logger
+from services.runtime.processes import shares_port
 
 __all__ = ["ManifestEndpoint", "create_app", "start_http"]
 
@@ -229,7 +230,7 @@ async def start_http(domain: PlaybackDomain, address: str) -> tuple[web.AppRunne
     host, _, port = address.rpartition(":")
     runner = web.AppRunner(create_app(domain), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host or "127.0.0.1", int(port))
+    site = web.TCPSite(runner, host or "127.0.0.1", int(port), reuse_port=shares_port())
     await site.start()
     bound = runner.addresses[0][1]
     return runner, int(bound)

@@ -49,6 +49,7 @@ __all__ = [
     "SiblingVersions",
     "child_index",
     "child_suffix",
+    "shares_port",
     "sibling_versions",
     "supervise",
 ]
@@ -73,6 +74,12 @@ def child_index() -> int | None:
     """This process's index under a supervisor, or None when it is not supervised."""
     raw = os.environ.get(INDEX_ENV, "")
     return int(raw) if raw.isdigit() else None
+
+
+def shares_port() -> bool:
+    """Whether this process binds its ports together with sibling copies (`SO_REUSEPORT`):
+    every listener of a supervised child does, its gRPC port and its HTTP endpoints alike."""
+    return child_index() is not None
 
 
 def child_suffix() -> str:

@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from services.runtime.interceptor import RejectedHook, ServiceInterceptor
 from services.runtime.logs import get_logger
 from services.runtime.metrics import RpcMetrics
-from services.runtime.processes import child_index
+from services.runtime.processes import shares_port
 
 __all__ = ["Registration", "ServerHandle", "build_server", "drain_on_signal", "start"]
 
@@ -93,7 +93,7 @@ def build_server(
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
             # Supervised siblings share the port (services.runtime.processes); otherwise a
             # second process on a taken port must fail to bind, not split its traffic.
-            ("grpc.so_reuseport", 1 if child_index() is not None else 0),
+            ("grpc.so_reuseport", 1 if shares_port() else 0),
         ],
     )
     for registration in registrations:

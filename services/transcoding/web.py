@@ -48,6 +48,7 @@ from vod.transcoding.v1 import transcoding_pb2 as pb
 from services.runtime import validation
 from services.runtime.errors import DomainError, InvalidArgument, OutOfRange
 from services.runtime.logs import get_logger
+from services.runtime.processes import shares_port
 from services.transcoding.store import ObjectStore, content_type_for
 from services.transcoding.uploads import MAX_CHUNK, UploadDomain
 
@@ -257,7 +258,9 @@ class _Protocol(web.RequestHandler):
 
 def _bind(address: str) -> socket.socket:
     host, _, port = address.rpartition(":")
-    sock = socket.create_server((host or "127.0.0.1", int(port)), backlog=128)
+    sock = socket.create_server(
+        (host or "127.0.0.1", int(port)), backlog=128, reuse_port=shares_port()
+    )
     sock.setblocking(False)
     return sock
 

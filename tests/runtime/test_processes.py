@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter
 from vod.catalog.v1 import catalog_pb2 as pb
 from vod.catalog.v1 import catalog_pb2_grpc
 
-from mesh.embedded import EmbeddedNats
+from mesh.embedded import EmbeddedNats, free_port
 from services.runtime.clients import wait_serving
 from services.runtime.processes import SiblingVersions
 from services.runtime.title_cache import TitleCache
@@ -159,6 +159,45 @@ async def test_children_share_the_port_and_never_serve_older_than_a_siblings_wri
     assert not [pid for pid in children if psutil.pid_exists(pid)]
     log = supervised.log.read_text()
     assert '"event": "processes.child_exited"' in log and '"code": -9' in log
+
+
+async def test_http_endpoints_are_shared_by_the_copies_too(
+    fresh_database: str, nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    """A service's HTTP endpoints (here accounts' JWKS) bind with SO_REUSEPORT in every copy as
+    its gRPC port does: both copies stay up and both answer HTTP."""
+    http_port = free_port()
+    env = {
+        "VOD_DATABASE_URL": fresh_database,
+        "VOD_NATS_URL": nats_server.url,
+        "VOD_ACCOUNTS_HTTP_ADDRESS": f"127.0.0.1:{http_port}",
+    }
+    with supervised("services.accounts", "accounts", env, tmp_path / "accounts.log") as service:
+        await wait_serving(service.address, alive=lambda: service.process.poll() is None)
+        await until(lambda: len(service.children()) == 2)
+        children = service.children()
+        answered: set[int] = set()
+        for _ in range(60):  # a new connection per try; the kernel picks the copy that accepts it
+            reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+            mine = writer.get_extra_info("sockname")[1]
+            owner: list[int] = []
+
+            def accepted(mine: int = mine, owner: list[int] = owner) -> bool:
+                owner[:] = [pid for pid in children if mine in service.peers_of(pid, http_port)]
+                return bool(owner)
+
+            await until(accepted)
+            writer.write(
+                b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            response = await reader.read()
+            writer.close()
+            assert response.startswith(b"HTTP/1.1 200") and b'"keys"' in response
+            answered.update(owner)
+            if len(answered) == 2:
+                break
+        assert sorted(answered) == children
+        assert service.children() == children  # no copy died on a port clash
 
 
 def test_the_process_count_is_checked(tmp_path: Path) -> None:
