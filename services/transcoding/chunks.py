@@ -44,13 +44,13 @@ from typing import Any
 import nats
 from google.protobuf.message import DecodeError
 from nats.js import JetStreamContext, api
-from nats.js.errors import NotFoundError
 from vod.events.v1 import media_events_pb2 as ev
 from vod.transcoding.v1 import transcoding_pb2 as pb
 
 from services.runtime.events import consumer_span, dead_letter, new_meta, subject_of, trace_headers
 from services.runtime.logs import get_logger
 from services.transcoding.config import TranscodingSettings
+from services.transcoding.deps import ensure_work_queue
 from services.transcoding.ladder import Rung
 from services.transcoding.media import FfmpegError
 from services.transcoding.pipeline import (
@@ -94,17 +94,7 @@ def chunks_prefix(job_id: str, attempt: int) -> str:
 
 async def ensure_chunks_stream(js: JetStreamContext, settings: TranscodingSettings) -> None:
     """The durable work-queue stream of chunk tasks: each kept until one worker acks it."""
-    config = api.StreamConfig(
-        name=settings.chunks_stream,
-        subjects=[CHUNKS_SUBJECT],
-        storage=api.StorageType.FILE,
-        retention=api.RetentionPolicy.WORK_QUEUE,
-        duplicate_window=300.0,
-    )
-    try:
-        await js.stream_info(settings.chunks_stream)
-    except NotFoundError:
-        await js.add_stream(config)
+    await ensure_work_queue(js, settings.chunks_stream, CHUNKS_SUBJECT)
 
 
 def task_of(

@@ -19,6 +19,7 @@ __all__ = [
     "JOBS_SUBJECT",
     "connect_jobs",
     "ensure_jobs_stream",
+    "ensure_work_queue",
     "key_provider",
     "licensing_channel",
     "open_store",
@@ -66,19 +67,24 @@ def key_provider(
     return LicensingKeyProvider(channel, timeout_s=settings.runtime.outbound_timeout_s)
 
 
-async def ensure_jobs_stream(js: JetStreamContext, settings: TranscodingSettings) -> None:
-    """The durable work-queue stream: each job message is kept until one worker acks it."""
+async def ensure_work_queue(js: JetStreamContext, name: str, subject: str) -> None:
+    """A durable work-queue stream: each message is kept until one worker acks it."""
     config = api.StreamConfig(
-        name=settings.jobs_stream,
-        subjects=[JOBS_SUBJECT],
+        name=name,
+        subjects=[subject],
         storage=api.StorageType.FILE,
         retention=api.RetentionPolicy.WORK_QUEUE,
         duplicate_window=300.0,
     )
     try:
-        await js.stream_info(settings.jobs_stream)
+        await js.stream_info(name)
     except NotFoundError:
         await js.add_stream(config)
+
+
+async def ensure_jobs_stream(js: JetStreamContext, settings: TranscodingSettings) -> None:
+    """The job queue: each job message is kept until one worker acks it."""
+    await ensure_work_queue(js, settings.jobs_stream, JOBS_SUBJECT)
 
 
 async def connect_jobs(

@@ -229,6 +229,14 @@ async def test_two_workers_share_one_jobs_chunks_with_identical_output(
     assert tc_service.store.list("staging/dist-spread/") == []
 
 
+def helper_started(record: Statuses) -> ev.TranscodeChunkStatus | None:
+    """The first chunk a worker other than the job's coordinator reported starting."""
+    return next(
+        (s for s in record.seen if s.state == ev.CHUNK_STATE_STARTED and s.worker != s.coordinator),
+        None,
+    )
+
+
 async def test_sigkilled_worker_chunk_is_redone_by_the_other_worker(
     tc,  # type: ignore[no-untyped-def]
     tc_service: Running,
@@ -243,17 +251,7 @@ async def test_sigkilled_worker_chunk_is_redone_by_the_other_worker(
             await pulling(tc_settings, 2)
             job = await create_job(tc, source.name, "dist-kill")
 
-            def helper_started() -> ev.TranscodeChunkStatus | None:
-                return next(
-                    (
-                        s
-                        for s in record.seen
-                        if s.state == ev.CHUNK_STATE_STARTED and s.worker != s.coordinator
-                    ),
-                    None,
-                )
-
-            held = await record.until(helper_started, timeout=120)
+            held = await record.until(lambda: helper_started(record), timeout=120)
             victim = procs[held.worker]
             os.kill(victim.pid, signal.SIGKILL)  # holding chunk `held.index`: no ack, no cleanup
             victim.wait(10)
@@ -290,17 +288,7 @@ async def test_a_chunk_finished_twice_is_harmless(
             await pulling(tc_settings, 2)
             job = await create_job(tc, source.name, "dist-twice")
 
-            def helper_started() -> ev.TranscodeChunkStatus | None:
-                return next(
-                    (
-                        s
-                        for s in record.seen
-                        if s.state == ev.CHUNK_STATE_STARTED and s.worker != s.coordinator
-                    ),
-                    None,
-                )
-
-            held = await record.until(helper_started, timeout=120)
+            held = await record.until(lambda: helper_started(record), timeout=120)
             slow = procs[held.worker]
             os.kill(slow.pid, signal.SIGSTOP)
             try:
