@@ -37,9 +37,8 @@ from vod.events.v1 import media_events_pb2 as ev  # noqa: E402
 from vod.transcoding.v1 import transcoding_pb2 as pb  # noqa: E402
 from vod.transcoding.v1 import transcoding_pb2_grpc  # noqa: E402
 
-from benchmarks.transcode_bench import make_source, upload  # noqa: E402
+from benchmarks.transcode_bench import bench_settings, make_source, upload  # noqa: E402
 from mesh.embedded import EmbeddedNats, EmbeddedPostgres, free_port  # noqa: E402
-from services.runtime.config import RuntimeSettings  # noqa: E402
 from services.transcoding.chunks import STATUS_SUBJECT  # noqa: E402
 from services.transcoding.config import TranscodingSettings  # noqa: E402
 
@@ -140,21 +139,7 @@ async def main() -> None:
         pg = EmbeddedPostgres(root / "pg", free_port(), fast=True)
         nats_server = EmbeddedNats(root / "nats", free_port(), monitor_port=free_port())
         with pg, nats_server:
-            settings = TranscodingSettings(
-                runtime=RuntimeSettings(
-                    service="transcoding",
-                    grpc_address="127.0.0.1:0",
-                    metrics_address="127.0.0.1:0",
-                    database_url=pg.create_database("bench"),
-                    nats_url=nats_server.url,
-                ),
-                object_store_dir=root / "objects",
-                scratch_dir=root / "scratch",
-                origin_address="127.0.0.1:0",
-                upload_http_address="127.0.0.1:0",
-                vmaf_subsample=10,
-                watch_poll_s=0.2,
-            )
+            settings = bench_settings(root, pg, nats_server)
             async with (
                 running(settings, serve_metrics=False) as run,
                 grpc.aio.insecure_channel(f"127.0.0.1:{run.port}") as channel,

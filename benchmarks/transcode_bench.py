@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
@@ -96,6 +97,29 @@ async def bare_ffmpeg(source: Path, work: Path, cfg: EncodeConfig) -> float:
     return time.monotonic() - start
 
 
+def bench_settings(
+    root: Path, pg: EmbeddedPostgres, nats_server: EmbeddedNats, **overrides: Any
+) -> TranscodingSettings:
+    """The transcoding service's settings for a benchmark: a fresh database, free ports, files
+    under `root`, VMAF on every 10th frame."""
+    return TranscodingSettings(
+        runtime=RuntimeSettings(
+            service="transcoding",
+            grpc_address="127.0.0.1:0",
+            metrics_address="127.0.0.1:0",
+            database_url=pg.create_database("bench"),
+            nats_url=nats_server.url,
+        ),
+        object_store_dir=root / "objects",
+        scratch_dir=root / "scratch",
+        origin_address="127.0.0.1:0",
+        upload_http_address="127.0.0.1:0",
+        vmaf_subsample=10,
+        watch_poll_s=0.2,
+        **overrides,
+    )
+
+
 async def service_pipeline(source: Path, big: Path, root: Path) -> tuple[float, float, float]:
     from services.transcoding.server import running
     from services.transcoding.worker import run_worker
@@ -103,22 +127,7 @@ async def service_pipeline(source: Path, big: Path, root: Path) -> tuple[float, 
     pg = EmbeddedPostgres(root / "pg", free_port(), fast=True)
     nats_server = EmbeddedNats(root / "nats", free_port(), monitor_port=free_port())
     with pg, nats_server:
-        settings = TranscodingSettings(
-            runtime=RuntimeSettings(
-                service="transcoding",
-                grpc_address="127.0.0.1:0",
-                metrics_address="127.0.0.1:0",
-                database_url=pg.create_database("bench"),
-                nats_url=nats_server.url,
-            ),
-            object_store_dir=root / "objects",
-            scratch_dir=root / "scratch",
-            origin_address="127.0.0.1:0",
-            upload_http_address="127.0.0.1:0",
-            ack_wait_s=30,
-            vmaf_subsample=10,
-            watch_poll_s=0.2,
-        )
+        settings = bench_settings(root, pg, nats_server, ack_wait_s=30)
         async with running(settings, serve_metrics=False) as run:
             stop = asyncio.Event()
             worker = asyncio.create_task(run_worker(settings, stop, name="bench"))
