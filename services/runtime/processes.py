@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.runtime.config import RuntimeSettings
@@ -154,8 +154,6 @@ class _Slot:
     started: float = 0.0
     quick_failures: int = 0
     backoff_s: float = 0.5
-    restarts: int = 0
-    exited: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def supervise(name: str, runtime: RuntimeSettings, argv: list[str] | None = None) -> int:
@@ -229,7 +227,6 @@ class _Supervisor:
         from prometheus_client.multiprocess import mark_process_dead
 
         while not self._stopping.is_set():
-            slot.exited.clear()
             slot.started = time.monotonic()
             slot.process = await asyncio.create_subprocess_exec(
                 *self._argv, env=self._env(slot.index), preexec_fn=_die_with_parent
@@ -237,7 +234,6 @@ class _Supervisor:
             _log.info("processes.child_started", index=slot.index, pid=slot.process.pid)
             code = await slot.process.wait()
             mark_process_dead(slot.process.pid, str(self._dir / "metrics"))
-            slot.exited.set()
             if self._stopping.is_set():
                 return
             quick = time.monotonic() - slot.started < _QUICK_EXIT_S
@@ -267,7 +263,6 @@ class _Supervisor:
             except TimeoutError:
                 pass
             slot.backoff_s = min(_MAX_BACKOFF_S, slot.backoff_s * 2)
-            slot.restarts += 1
 
     async def _stop_all(self) -> None:
         live = [s for s in self._slots if s.process is not None and s.process.returncode is None]
